@@ -1,0 +1,201 @@
+"""pytest-benchmark JSON -> benchmarks/results/summary.md, one plot per surrogate, and the README's results block.
+
+    python -m benchmarks.summarize benchmarks/results/raw.json [--readme README.md]
+
+The raw pytest-benchmark file keeps every round; benchmarks/results/bench.json keeps the statistics only (the
+file that is committed beside the summary it produced).
+
+All figures are medians of one run on one machine; ratios compare backends measured side by side in that run.
+The floor is the model's dense-layer FLOPs per sample over the float32 matmul rate measured in the same run:
+no runtime evaluates the network faster than that, so "x floor" says how much is left on the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = Path("benchmarks/results")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def load(path: Path) -> dict:
+    raw = json.loads(path.read_text())
+    inference, loops, rate = {}, [], None
+    for b in raw["benchmarks"]:
+        info, median = b["extra_info"], b["stats"]["median"]
+        if info.get("kind") == "inference":
+            inference.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = median / info["batch"]
+        elif info.get("kind") == "matmul":
+            rate = info["flops"] / median
+        elif info.get("kind") == "solver_loop":
+            loops.append((info["config"], median, info.get("cpu_per_wall", float("nan"))))
+    cpu = raw.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
+    return {"inference": inference, "rate": rate, "loops": loops, "cpu": cpu,
+            "cores": raw.get("machine_info", {}).get("cpu", {}).get("count"), "datetime": raw.get("datetime", "")}
+
+
+def card(name: str) -> dict:
+    path = Path("exported", f"{name}.json")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def train_metrics(name: str) -> dict:
+    path = Path("runs", name, "metrics.json")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def fmt_time(seconds: float) -> str:
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def speed(ratio: float) -> str:
+    """A ratio of times (other / this) in words."""
+    return f"{ratio:.2g}x faster" if ratio >= 1 else f"{1 / ratio:.2g}x slower"
+
+
+def backends_of(times: dict) -> list[str]:
+    return list(dict.fromkeys(b for b, _ in times))
+
+
+def batches_of(times: dict) -> list[int]:
+    return sorted({n for _, n in times})
+
+
+def floor_per_sample(name: str, rate: float | None) -> float | None:
+    flops = card(name).get("architecture", {}).get("flops_per_sample")
+    return flops / rate if flops and rate else None
+
+
+def surrogate_table(name: str, times: dict, rate: float | None) -> list[str]:
+    """Long table: every backend at every batch size."""
+    floor = floor_per_sample(name, rate)
+    lines = ["| batch | backend | per sample | samples/s | vs PyTorch | time / floor |", "|---:|---|---:|---:|---:|---:|"]
+    for batch in batches_of(times):
+        torch_t = times.get(("torch", batch))
+        for backend in backends_of(times):
+            t = times.get((backend, batch))
+            if t is None:
+                continue
+            vs_torch = speed(torch_t / t) if torch_t and backend != "torch" else ""
+            vs_floor = f"{t / floor:.1f}x" if floor and backend != "reference" else ""
+            lines.append(f"| {batch:,} | {backend} | {fmt_time(t)} | {1 / t:,.0f} | {vs_torch} | {vs_floor} |")
+    return lines
+
+
+def headline(name: str, times: dict, rate: float | None) -> list[str]:
+    """Compact table for the README: per batch, reference vs PyTorch vs onnxruntime."""
+    floor = floor_per_sample(name, rate)
+    ort = [b for b in backends_of(times) if b.startswith("onnxruntime")]
+    lines = ["| batch | reference | PyTorch eager | onnxruntime (solver session) | onnxruntime (best) | "
+             "best vs PyTorch | best vs reference | best / floor |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for batch in batches_of(times):
+        best_backend = min((b for b in ort if (b, batch) in times), key=lambda b: times[(b, batch)])
+        best = times[(best_backend, batch)]
+        cells = [fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in ("reference", "torch", "onnxruntime")]
+        ref, tor = times.get(("reference", batch)), times.get(("torch", batch))
+        vs_torch = speed(tor / best) if tor else "–"
+        vs_ref = speed(ref / best) if ref else "–"
+        vs_floor = f"{best / floor:.1f}x" if floor else "–"
+        config = best_backend.removeprefix("onnxruntime").strip("-") or "solver"
+        lines.append(f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
+                     f"| {vs_floor} |")
+    return lines
+
+
+def accuracy_table(names: list[str]) -> list[str]:
+    lines = ["| surrogate | network | gate | threshold | achieved (grid) | achieved (held-out) | training |",
+             "|---|---|---|---:|---:|---:|---|"]
+    for name in names:
+        c, m = card(name), train_metrics(name)
+        if not c:
+            continue
+        arch = c["architecture"]
+        net = f"{len(c['inputs'])}-{'-'.join(map(str, arch['widths']))}-{len(c['outputs'])} {arch['activation']}"
+        train = f"{m.get('steps', '?')} {m.get('trainer', '')} steps, {m.get('train_seconds', '?')} s on {m.get('device', '?')}"
+        for out in c["outputs"]:
+            for metric, threshold in c["gates"].items():
+                got = {s: c["achieved"].get(s, {}).get(out["name"], {}).get(metric) for s in ("grid", "holdout")}
+                cell = lambda v: f"{v:.3g}" if v is not None else "–"  # noqa: E731
+                lines.append(f"| {name} | {net} | {out['name']} {metric} | {threshold:.3g} | {cell(got['grid'])} | "
+                             f"{cell(got['holdout'])} | {train} |")
+    return lines
+
+
+def plot(name: str, times: dict, rate: float | None, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for backend in backends_of(times):
+        pts = [(n, times[(backend, n)] * 1e9) for n in batches_of(times) if (backend, n) in times]
+        ax.plot(*zip(*pts), marker="o", label=backend)
+    floor = floor_per_sample(name, rate)
+    if floor:
+        ax.axhline(floor * 1e9, color="k", linestyle="--", label="floor (FLOPs / matmul rate)")
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per sample [ns]",
+           title=f"{name}: time per sample (median)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def summary(results: dict) -> tuple[str, str]:
+    """(full summary.md, the README block)."""
+    rate = results["rate"]
+    names = sorted(results["inference"])
+    head = [f"Measured on {results['cpu']} ({results['cores']} cores), {results['datetime'][:10]}; medians. "
+            f"float32 matmul rate (2048², all threads): {rate / 1e9:.0f} GFLOP/s." if rate else ""]
+    full = ["# Benchmark summary", "", *head, "", "Regenerate with `make bench`.", ""]
+    readme = ["### Accuracy (from the exported model cards, evaluated in onnxruntime)", "", *accuracy_table(names), "",
+              "### Speed (time per sample; `make bench`)", "", *head, ""]
+    for name in names:
+        times = results["inference"][name]
+        plot(name, times, rate, RESULTS / f"{name}.png")
+        floor = floor_per_sample(name, rate)
+        floor_line = f"Floor: {card(name)['architecture']['flops_per_sample']} FLOPs/sample -> {fmt_time(floor)}." \
+            if floor else ""
+        full += [f"## {name}", "", floor_line, "", *surrogate_table(name, times, rate), "", f"![{name}]({name}.png)", ""]
+        readme += [f"**{name}**. {floor_line}", "", *headline(name, times, rate), ""]
+    if results["loops"]:
+        loop = ["| onnxruntime session | time per loop | CPU seconds per wall second |", "|---|---:|---:|"]
+        loop += [f"| {c} | {fmt_time(t)} | {r:.2f} |" for c, t, r in results["loops"]]
+        text = ["", "A solver's loop (50 x: a batch of 4096 through the surrogate, then the solver's own "
+                "single-threaded work). Spinning workers burn a second core while the solver works:", "", *loop, ""]
+        full += ["## Session options in a solver loop", *text]
+        readme += ["**Session options in a solver loop.**", *text]
+    readme += ["Full tables and plots: [benchmarks/results/summary.md](benchmarks/results/summary.md)."]
+    return "\n".join(full) + "\n", "\n".join(readme)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("json", type=Path)
+    p.add_argument("--readme", type=Path, help="replace the README's results block")
+    args = p.parse_args()
+    full, block = summary(load(args.json))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    raw = json.loads(args.json.read_text())
+    for b in raw["benchmarks"]:
+        b["stats"].pop("data", None)
+    (RESULTS / "bench.json").write_text(json.dumps(raw, indent=1) + "\n")
+    (RESULTS / "summary.md").write_text(full)
+    print(full)
+    if args.readme:
+        text = args.readme.read_text()
+        if BEGIN not in text or END not in text:
+            raise SystemExit(f"{args.readme} has no {BEGIN} ... {END} block")
+        before, rest = text.split(BEGIN, 1)
+        args.readme.write_text(before + BEGIN + "\n" + block + "\n" + END + rest.split(END, 1)[1])
+
+
+if __name__ == "__main__":
+    main()

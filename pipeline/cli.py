@@ -1,0 +1,111 @@
+"""`python -m pipeline COMMAND`: list, train, verify, export, gate.
+
+Exit status: 0 success; 1 a surrogate fails its accuracy gates; 2 bad input (spec, name, data, files), reported
+as one line naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_GATES_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def cmd_list(args) -> int:
+    from . import spec as spec_mod
+    for name in spec_mod.available():
+        s = spec_mod.load(name)
+        exported = Path(args.out or "exported", f"{name}.onnx").is_file()
+        ins = ", ".join(f"{i.name} [{i.unit}] {i.min:g}..{i.max:g}{' (log)' if i.scale == 'log' else ''}"
+                        for i in s.inputs)
+        outs = ", ".join(f"{o.name} [{o.unit}]" for o in s.outputs)
+        print(f"{name:<12} {s.description}\n{'':<12} in: {ins}\n{'':<12} out: {outs}"
+              f"{'   (exported)' if exported else ''}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import checkpoint, data, spec as spec_mod, train
+    for name in args.names:
+        spec = spec_mod.load(name)
+        dataset = data.build(spec)
+        result = train.train(spec, dataset, device=args.device, progress=not args.quiet)
+        metrics = train.summary(spec, dataset, result)
+        folder = checkpoint.run_dir(spec.name, args.runs)
+        checkpoint.save(folder, spec, result.model, result.history, metrics)
+        print(f"{spec.name}: {result.steps} steps in {result.seconds:.2f} s on {result.device} "
+              f"({result.stop_reason}); checkpoint in {folder}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    import torch
+    from . import checkpoint, data, spec as spec_mod
+    from .verify import gate_report
+    status = 0
+    for name in args.names:
+        spec = spec_mod.load(name)
+        folder = checkpoint.run_dir(spec.name, args.runs)
+        # Verify the float32 module that export will ship, not the float64 training model.
+        module = checkpoint.load(folder, spec).export_model()
+        predict = lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()  # noqa: E731
+        with torch.no_grad():
+            report = gate_report(spec, predict, data.build(spec).sets())
+        checkpoint.write_json(folder / "gates.json", report.to_dict())
+        print(report.table())
+        if not report.passed:
+            status = EXIT_GATES_FAILED
+    return status
+
+
+def cmd_export(args) -> int:
+    from . import export, spec as spec_mod
+    for name in args.names:
+        spec = spec_mod.load(name)
+        path, card = export.export(spec, args.runs, args.out)
+        print(f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
+              f"(sha256 {card['onnx_sha256'][:12]}…, parity and gates checked)")
+    return 0
+
+
+def cmd_gate(args) -> int:
+    """Train from scratch with the spec's seeds, then verify: the CI gate."""
+    cmd_train(args)
+    return cmd_verify(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--runs", type=Path, default=None, help="folder of training runs (default: runs/)")
+    common.add_argument("--out", type=Path, default=None, help="folder of exported models (default: exported/)")
+    named = argparse.ArgumentParser(add_help=False, parents=[common])
+    named.add_argument("names", nargs="+", metavar="NAME", help="surrogate name(s), or path(s) to spec .toml files")
+    training = argparse.ArgumentParser(add_help=False)
+    training.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="override the spec's device")
+    training.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("list", parents=[common], help="show the shipped surrogates").set_defaults(fn=cmd_list)
+    sub.add_parser("train", parents=[named, training], help="train and save a checkpoint").set_defaults(fn=cmd_train)
+    sub.add_parser("verify", parents=[named], help="check the accuracy gates (exit 1 on failure)"
+                   ).set_defaults(fn=cmd_verify)
+    sub.add_parser("export", parents=[named], help="write exported/NAME.onnx and its card").set_defaults(fn=cmd_export)
+    sub.add_parser("gate", parents=[named, training], help="train from scratch, then verify (CI)"
+                   ).set_defaults(fn=cmd_gate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .spec import PipelineError
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

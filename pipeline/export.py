@@ -1,0 +1,154 @@
+"""Checkpoint -> ONNX model + model card, checked before anything is replaced.
+
+The exported graph takes `x` of shape [batch, n_inputs] in physical units and returns `y` of shape
+[batch, n_outputs] in physical units: log transforms and scaling are inside the graph (scaling folded into the
+first and last Gemm, see model.ExportModel). One file, no external data, opset 18, float32, dynamic batch axis.
+
+Before the files are replaced, export checks, and fails loudly otherwise:
+  1. `onnx.checker.check_model(full_check=True)`;
+  2. parity: PyTorch (the float32 module that was exported) vs onnxruntime vs `onnx.reference`, on random and
+     grid inputs, within |a - b| <= PARITY_RTOL * |b| + PARITY_ATOL * max|y| per output. The tolerance is a few
+     float32 ulps carried through the layers: runtimes differ in summation order and in their tanh/exp kernels;
+  3. the gates, recomputed from onnxruntime's outputs on the held-out samples and the grid, so the card reports the
+     accuracy of the file that ships. A model that fails them never replaces an exported one.
+
+The card (NAME.json) is also stored in the model's metadata_props under "surrogate_card"; the file copy adds the
+sha256 of the .onnx (which cannot contain its own hash). Nothing in either depends on the time or the folder the
+export ran in, so the same checkpoint gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx.reference
+import torch
+
+from . import checkpoint, data as data_mod
+from .files import atomic_write
+from .loader import CARD_KEY, make_session
+from .model import ExportModel, flops_per_sample, parameter_count
+from .spec import PipelineError, Spec
+from .verify import gate_report
+
+OPSET = 18
+CARD_VERSION = 1
+PARITY_RTOL = 1e-5
+PARITY_ATOL = 1e-6
+EXPORTED_DIR = Path("exported")
+
+
+def to_onnx(model: ExportModel, n_inputs: int) -> onnx.ModelProto:
+    """Export with the dynamo exporter; a batch of 2 in the example keeps the batch axis dynamic."""
+    example = torch.ones(2, n_inputs)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (example,), dynamo=True, opset_version=OPSET, input_names=["x"],
+                                    output_names=["y"], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                                    optimize=True, verbose=False, report=False)
+    proto = program.model_proto
+    # The exporter records stack traces (with this checkout's paths) per node; drop them for reproducible bytes.
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del proto.metadata_props[:]
+    for value in (*proto.graph.input, *proto.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    return proto
+
+
+def parity(name: str, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+    """Check every runtime's outputs against PyTorch's; returns the largest differences."""
+    base = outputs["torch"]
+    scale = np.max(np.abs(base), axis=0)
+    report = {}
+    for runtime, y in outputs.items():
+        if runtime == "torch":
+            continue
+        diff = np.abs(y.astype(np.float64) - base)
+        allowed = PARITY_RTOL * np.abs(base) + PARITY_ATOL * scale
+        if not np.all(diff <= allowed):
+            k = int(np.argmax(diff - allowed)) // base.shape[1]
+            raise PipelineError(f"{name}: {runtime} and PyTorch disagree beyond tolerance (rtol {PARITY_RTOL}, "
+                                f"atol {PARITY_ATOL} x max|y|): {y[k].tolist()} vs {base[k].tolist()} at row {k}")
+        report[f"max_abs_diff_{runtime}_vs_torch"] = float(diff.max())
+    return report
+
+
+def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> dict:
+    widths, n_in, n_out = spec.model.widths, len(spec.inputs), len(spec.outputs)
+    spec_json = json.dumps(spec.to_dict(), sort_keys=True).encode()
+    return {
+        "card_version": CARD_VERSION,
+        "name": spec.name,
+        "description": spec.description,
+        "inputs": [{"name": i.name, "unit": i.unit, "min": i.min, "max": i.max, "scale": i.scale} for i in spec.inputs],
+        "outputs": [{"name": o.name, "unit": o.unit, "transform": o.transform} for o in spec.outputs],
+        "onnx": {"opset": OPSET, "dtype": "float32", "input": "x", "output": "y",
+                 "input_shape": ["batch", n_in], "output_shape": ["batch", n_out]},
+        "architecture": {"widths": widths, "activation": spec.model.activation,
+                         "parameters": parameter_count(widths, n_in, n_out),
+                         "flops_per_sample": flops_per_sample(widths, n_in, n_out)},
+        "reference": spec.reference.callable or spec.reference.data,
+        "training": {k: metrics.get(k) for k in ("trainer", "steps", "stop_reason", "train_samples", "dropped_rows")}
+        | {"seed": spec.training.seed, "sampling_seed": spec.sampling.seed},
+        "gates": spec.gates,
+        "achieved": report.achieved(),
+        "gates_passed": report.passed,
+        "parity": {"rtol": PARITY_RTOL, "atol_fraction_of_max": PARITY_ATOL} | parity_report,
+        "spec_sha256": hashlib.sha256(spec_json).hexdigest(),
+        "versions": {p: version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")}
+        | {"python": platform.python_version()},
+    }
+
+
+def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None) -> tuple[Path, dict]:
+    """Export a trained surrogate to out_dir/NAME.onnx and NAME.json; returns the model path and its card."""
+    out_dir = Path(out_dir or EXPORTED_DIR)
+    folder = checkpoint.run_dir(spec.name, runs)
+    surrogate = checkpoint.load(folder, spec)
+    metrics = checkpoint.read_json(folder / "metrics.json") or {}
+    module = surrogate.export_model()
+    proto = to_onnx(module, len(spec.inputs))
+    proto.graph.doc_string = spec.description
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as e:
+        raise PipelineError(f"{spec.name}: onnx.checker rejects the exported graph: {str(e).splitlines()[0]}") from None
+    if any(o.domain not in ("", "ai.onnx") or o.version > OPSET for o in proto.opset_import):
+        raise PipelineError(f"{spec.name}: exported graph uses opsets {proto.opset_import} beyond ai.onnx {OPSET}")
+
+    data = data_mod.build(spec)
+    session = make_session(proto.SerializeToString())
+    run_ort = lambda X: session.run(["y"], {"x": X.astype(np.float32)})[0]  # noqa: E731
+
+    # Parity on random in-domain points and on the verification grid (or the held-out rows for data).
+    X = np.concatenate([data_mod.sample(spec, 1000, "uniform", seed=12345),
+                        data.x_grid if data.x_grid is not None else data.x_holdout]).astype(np.float32)
+    with torch.no_grad():
+        y_torch = module(torch.from_numpy(X)).numpy().astype(np.float64)
+    y_ref_runtime = onnx.reference.ReferenceEvaluator(proto).run(None, {"x": X})[0]
+    parity_report = parity(spec.name, {"torch": y_torch, "onnxruntime": run_ort(X), "onnx.reference": y_ref_runtime})
+
+    report = gate_report(spec, run_ort, data.sets())
+    if not report.passed:
+        raise PipelineError(f"{spec.name}: the exported model fails its gates; {out_dir / spec.name}.onnx left "
+                            f"unchanged\n{report.table()}")
+    card = build_card(spec, report, parity_report, metrics)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, json.dumps(card, sort_keys=True)
+    blob = proto.SerializeToString()
+    card_file = card | {"onnx_sha256": hashlib.sha256(blob).hexdigest()}
+    model_path = out_dir / f"{spec.name}.onnx"
+    atomic_write(model_path, blob)
+    atomic_write(out_dir / f"{spec.name}.json", (json.dumps(card_file, indent=2, sort_keys=True) + "\n").encode())
+    return model_path, card_file

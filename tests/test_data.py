@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from pipeline import data, spec
+from pipeline.spec import PipelineError
+from tests.conftest import PARABOLOID
+
+LOG_SPEC = PARABOLOID.replace('min = 0.0\nmax = 1.0', 'min = 1e2\nmax = 1e6\nscale = "log"', 1)
+
+
+def test_samples_stay_in_range_and_are_seeded(write_spec):
+    s = spec.load(write_spec())
+    a, b = data.sample(s, 100, "sobol", 3), data.sample(s, 100, "sobol", 3)
+    assert np.array_equal(a, b) and a.shape == (100, 2)
+    assert not np.array_equal(a, data.sample(s, 100, "sobol", 4))
+    assert a.min() >= 0 and a.max() <= 1
+
+
+def test_log_axis_is_sampled_per_decade(write_spec):
+    s = spec.load(write_spec(LOG_SPEC.format(name="logx", steps=1, rmse=1, max_abs=1)))
+    x = data.sample(s, 4000, "uniform", 0)[:, 0]
+    assert x.min() >= 1e2 and x.max() <= 1e6
+    per_decade = np.histogram(np.log10(x), bins=4, range=(2, 6))[0]
+    assert per_decade.min() > 800  # ~1000 per decade; a linear draw would put 90% in the last decade
+
+
+def test_grid_spans_edges_and_corners(write_spec):
+    s = spec.load(write_spec())
+    g = data.grid(s)
+    assert g.shape == (51 * 51, 2)
+    for corner in ([0, 0], [0, 1], [1, 0], [1, 1]):
+        assert (np.abs(g - corner).sum(axis=1) == 0).any()
+
+
+def test_dataset_includes_corners_and_reference_values(write_spec):
+    s = spec.load(write_spec())
+    d = data.build(s)
+    assert len(d.x_train) == 500 + 4
+    assert np.allclose(d.y_train[:, 0], (d.x_train ** 2).sum(axis=1))
+    assert set(d.sets()) == {"holdout", "grid"}
+
+
+def bad_reference(X):
+    y = X[:, 0] + X[:, 1]
+    y[3] = np.nan
+    return y
+
+
+def test_non_finite_reference_is_refused(write_spec):
+    text = PARABOLOID.replace("pipeline.references:paraboloid", "tests.test_data:bad_reference")
+    s = spec.load(write_spec(text.format(name="nan", steps=1, rmse=1, max_abs=1)))
+    with pytest.raises(PipelineError, match="returned 1 non-finite values in output 'z' \\(first at x="):
+        data.evaluate(s, data.sample(s, 10, "uniform", 0))
+
+
+def test_missing_callable_is_named(write_spec):
+    text = PARABOLOID.replace("pipeline.references:paraboloid", "pipeline.references:nothing")
+    s = spec.load(write_spec(text.format(name="missing", steps=1, rmse=1, max_abs=1)))
+    with pytest.raises(PipelineError, match="has no function 'nothing'"):
+        data.evaluate(s, np.zeros((2, 2)))

@@ -1,0 +1,29 @@
+"""The committed models in exported/: they match their cards and pass their gates in onnxruntime."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import data, spec
+from pipeline.loader import load
+from pipeline.verify import gate_report
+
+EXPORTED = Path(__file__).resolve().parents[1] / "exported"
+
+
+@pytest.mark.parametrize("name", spec.available())
+def test_shipped_model_matches_card_and_gates(name):
+    model_file = EXPORTED / f"{name}.onnx"
+    assert model_file.is_file(), f"{model_file} is not committed (run `make export`)"
+    card = json.loads(model_file.with_suffix(".json").read_text())
+    assert card["onnx_sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
+    s = spec.load(name)
+    assert card["spec_sha256"] == hashlib.sha256(json.dumps(s.to_dict(), sort_keys=True).encode()).hexdigest(), \
+        f"{name}'s spec changed since its model was exported: run `make train export`"
+    f = load(model_file)
+    report = gate_report(s, f, data.build(s).sets())
+    assert report.passed, report.table()
+    assert np.all(np.isfinite(f(data.grid(s))))

@@ -1,0 +1,55 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import data, spec, train
+from pipeline.spec import PipelineError
+
+
+def test_lm_meets_gates_and_stops_early(write_spec):
+    s = spec.load(write_spec(rmse=1e-3, max_abs=1e-2, steps=300))
+    r = train.train(s, data.build(s), progress=False)
+    assert r.stop_reason == "gates met" and r.steps < 300
+    assert r.history[-1]["gates_met"]
+    losses = [h["loss"] for h in r.history]
+    assert losses[-1] < losses[0] * 1e-2
+
+
+def test_budget_stops_a_run_that_cannot_meet_its_gates(write_spec):
+    s = spec.load(write_spec(rmse=1e-12, max_abs=1e-12, steps=7))
+    r = train.train(s, data.build(s), progress=False)
+    assert r.steps == 7 and r.stop_reason == "step budget" and not r.history[-1]["gates_met"]
+
+
+def test_adam_lowers_the_loss(write_spec):
+    s = spec.load(write_spec(rmse=1e-9, max_abs=1e-9, steps=300))
+    s.training = dataclasses.replace(s.training, trainer="adam", lr=1e-2, check_every=50)
+    r = train.train(s, data.build(s), progress=False)
+    assert r.history[-1]["loss"] < 0.05  # from ~1 for standardized targets
+
+
+def test_same_seed_same_weights_other_seed_other_weights(write_spec):
+    s = spec.load(write_spec(steps=20))
+    d = data.build(s)
+    a, b = (train.train(s, d, progress=False).model.state_dict() for _ in range(2))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    s.training.seed = 1
+    c = train.train(s, d, progress=False).model.state_dict()
+    assert not torch.equal(a["net.0.weight"], c["net.0.weight"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised when no CUDA device exists")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(PipelineError, match="no CUDA device"):
+        train.pick_device("cuda")
+    assert train.pick_device("auto").type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_path(write_spec):
+    s = spec.load(write_spec(steps=300))
+    r = train.train(s, data.build(s), device="cuda", progress=False)
+    assert r.device.startswith("cuda") and r.stop_reason == "gates met"
+    assert np.isfinite(r.history[-1]["loss"])
