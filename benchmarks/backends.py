@@ -1,6 +1,7 @@
 """The ways a surrogate can be evaluated, each prepared once and returned as `fn(X)` for the benchmark to time.
 
-- reference            the spec's reference function, vectorized, on float64 inputs (what the surrogate replaces)
+- ref: ...             the reference library as a solver would really call it: a scalar loop, and the library's
+                       vectorized form where it has one (see REFERENCES), on float64 inputs
 - torch                PyTorch eager: the float32 module that was exported, under inference_mode
 - onnxruntime          the loader's solver-loop session: 1 intra-op thread, no spinning, session.run
 - onnxruntime-point    the same session through Model.point(): bound buffers, one sample per call (batch 1 only)
@@ -18,11 +19,76 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from pipeline import checkpoint, data, spec as spec_mod
+from pipeline import checkpoint, data, references, spec as spec_mod
 from pipeline.loader import Model
 
-BACKENDS = ["reference", "torch", "onnxruntime", "onnxruntime-point", "onnxruntime-parallel", "onnxruntime-default"]
+SURROGATE_BACKENDS = ["torch", "onnxruntime", "onnxruntime-point", "onnxruntime-parallel", "onnxruntime-default"]
 CORES = os.cpu_count() or 1
+# Scalar loops and property calls cost microseconds per sample: beyond this batch they only make `make bench` long.
+SLOW_REFERENCE_MAX_BATCH = 4096
+
+
+def _fluids_colebrook_loop(X):
+    from fluids.friction import Colebrook
+    return [Colebrook(Re, eD) for Re, eD in X.tolist()]
+
+
+def _gnielinski_loop(X):
+    from fluids.friction import friction_factor
+    from ht.conv_internal import turbulent_Gnielinski
+    return [turbulent_Gnielinski(Re, Pr, friction_factor(Re, eD=0.0)) for Re, Pr in X.tolist()]
+
+
+def _propssi_loop(X):
+    from CoolProp.CoolProp import PropsSI
+    return [[PropsSI(p, "T", T, "P", P, "Water") for p in references.WATER_PROPERTIES] for T, P in X.tolist()]
+
+
+@functools.lru_cache(maxsize=None)
+def _abstract_state(backend: str):
+    import CoolProp
+    return CoolProp.AbstractState(backend, "Water")  # BICUBIC builds its tables on first use (seconds, cached)
+
+
+def _abstract_state_loop(backend: str):
+    import CoolProp
+    state = _abstract_state(backend)
+
+    def loop(X):
+        out = []
+        for T, P in X.tolist():
+            state.update(CoolProp.PT_INPUTS, P, T)
+            out.append((state.rhomass(), state.viscosity(), state.conductivity(), state.cpmass()))
+        return out
+    return loop
+
+
+# name -> {backend: (fn, max batch or None)}; the first entry is the spec's own reference.
+REFERENCES = {
+    "paraboloid": {"ref: numpy": (references.paraboloid, None)},
+    "colebrook": {"ref: fluids Colebrook, scalar loop": (_fluids_colebrook_loop, SLOW_REFERENCE_MAX_BATCH)},
+    "gnielinski": {"ref: ht Gnielinski + fluids, scalar loop": (_gnielinski_loop, SLOW_REFERENCE_MAX_BATCH)},
+    "water": {
+        "ref: CoolProp PropsSI, vectorized": (references.water, SLOW_REFERENCE_MAX_BATCH),
+        "ref: CoolProp PropsSI, scalar loop": (_propssi_loop, 64),
+        "ref: AbstractState HEOS, scalar loop": (lambda X: _abstract_state_loop("HEOS")(X), SLOW_REFERENCE_MAX_BATCH),
+        "ref: AbstractState BICUBIC&HEOS, scalar loop": (lambda X: _abstract_state_loop("BICUBIC&HEOS")(X),
+                                                         SLOW_REFERENCE_MAX_BATCH),
+    },
+}
+
+
+def backends(name: str) -> list[str]:
+    return [*REFERENCES.get(name, {}), *SURROGATE_BACKENDS]
+
+
+def skip_reason(name: str, backend: str, batch: int) -> str | None:
+    if backend == "onnxruntime-point" and batch != 1:
+        return "point() evaluates one sample per call"
+    limit = REFERENCES.get(name, {}).get(backend, (None, None))[1]
+    if limit is not None and batch > limit:
+        return f"{backend} costs microseconds per sample; timed up to batch {limit} to keep `make bench` short"
+    return None
 
 
 def surrogates() -> list[str]:
@@ -39,6 +105,12 @@ def inputs(name: str, batch: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
+def reference_values(name: str, batch: int) -> np.ndarray:
+    """The spec's reference at inputs(name, batch): what every backend's accuracy is measured against."""
+    return data.evaluate(spec_mod.load(name), inputs(name, batch))
+
+
+@functools.lru_cache(maxsize=None)
 def torch_module(name: str):
     spec = spec_mod.load(name)
     return checkpoint.load(checkpoint.run_dir(name), spec).export_model()
@@ -49,8 +121,8 @@ def prepare(name: str, backend: str, batch: int):
     X = inputs(name, batch)
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     path = Path("exported", f"{name}.onnx")
-    if backend == "reference":
-        return data.resolve_callable(spec_mod.load(name).reference.callable), X
+    if backend.startswith("ref: "):
+        return REFERENCES[name][backend][0], X
     if backend == "torch":
         module = torch_module(name)
 

@@ -27,17 +27,19 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 def load(path: Path) -> dict:
     raw = json.loads(path.read_text())
-    inference, loops, rate = {}, [], None
+    inference, errors, loops, rate = {}, {}, [], None
     for b in raw["benchmarks"]:
         info, median = b["extra_info"], b["stats"]["median"]
         if info.get("kind") == "inference":
             inference.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = median / info["batch"]
+            if "max_rel_error" in info:
+                errors.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = info
         elif info.get("kind") == "matmul":
             rate = info["flops"] / median
         elif info.get("kind") == "solver_loop":
             loops.append((info["config"], median, info.get("cpu_per_wall", float("nan"))))
     cpu = raw.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
-    return {"inference": inference, "rate": rate, "loops": loops, "cpu": cpu,
+    return {"inference": inference, "errors": errors, "rate": rate, "loops": loops, "cpu": cpu,
             "cores": raw.get("machine_info", {}).get("cpu", {}).get("count"), "datetime": raw.get("datetime", "")}
 
 
@@ -60,7 +62,9 @@ def fmt_time(seconds: float) -> str:
 
 def speed(ratio: float) -> str:
     """A ratio of times (other / this) in words."""
-    return f"{ratio:.2g}x faster" if ratio >= 1 else f"{1 / ratio:.2g}x slower"
+    r = ratio if ratio >= 1 else 1 / ratio
+    text = f"{r:.2g}x" if r < 10 else f"{r:,.0f}x"
+    return text + (" faster" if ratio >= 1 else " slower")
 
 
 def backends_of(times: dict) -> list[str]:
@@ -76,10 +80,19 @@ def floor_per_sample(name: str, rate: float | None) -> float | None:
     return flops / rate if flops and rate else None
 
 
-def surrogate_table(name: str, times: dict, rate: float | None) -> list[str]:
+def error_of(name: str, info: dict | None) -> str:
+    """Max error against the spec's reference: relative where the gates are relative, else absolute."""
+    if not info:
+        return ""
+    relative = any(m.endswith("_rel") for m in card(name).get("gates", {"max_rel": 0}))
+    return f"{info['max_rel_error']:.2g} rel" if relative else f"{info['max_abs_error']:.2g} abs"
+
+
+def surrogate_table(name: str, times: dict, errors: dict, rate: float | None) -> list[str]:
     """Long table: every backend at every batch size."""
     floor = floor_per_sample(name, rate)
-    lines = ["| batch | backend | per sample | samples/s | vs PyTorch | time / floor |", "|---:|---|---:|---:|---:|---:|"]
+    lines = ["| batch | backend | per sample | samples/s | vs PyTorch | time / floor | max error vs spec reference |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for batch in batches_of(times):
         torch_t = times.get(("torch", batch))
         for backend in backends_of(times):
@@ -87,8 +100,9 @@ def surrogate_table(name: str, times: dict, rate: float | None) -> list[str]:
             if t is None:
                 continue
             vs_torch = speed(torch_t / t) if torch_t and backend != "torch" else ""
-            vs_floor = f"{t / floor:.1f}x" if floor and backend != "reference" else ""
-            lines.append(f"| {batch:,} | {backend} | {fmt_time(t)} | {1 / t:,.0f} | {vs_torch} | {vs_floor} |")
+            vs_floor = f"{t / floor:.1f}x" if floor and not backend.startswith("ref: ") else ""
+            lines.append(f"| {batch:,} | {backend} | {fmt_time(t)} | {1 / t:,.0f} | {vs_torch} | {vs_floor} | "
+                         f"{error_of(name, errors.get((backend, batch)))} |")
     return lines
 
 
@@ -96,19 +110,40 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
     """Compact table for the README: per batch, reference vs PyTorch vs onnxruntime."""
     floor = floor_per_sample(name, rate)
     ort = [b for b in backends_of(times) if b.startswith("onnxruntime")]
-    lines = ["| batch | reference | PyTorch eager | onnxruntime (solver session) | onnxruntime (best) | "
+    reference = next((b for b in backends_of(times) if b.startswith("ref: ")), "")
+    lines = [f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (solver session) | onnxruntime (best) | "
              "best vs PyTorch | best vs reference | best / floor |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for batch in batches_of(times):
         best_backend = min((b for b in ort if (b, batch) in times), key=lambda b: times[(b, batch)])
         best = times[(best_backend, batch)]
-        cells = [fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in ("reference", "torch", "onnxruntime")]
-        ref, tor = times.get(("reference", batch)), times.get(("torch", batch))
+        cells = [fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in (reference, "torch", "onnxruntime")]
+        ref, tor = times.get((reference, batch)), times.get(("torch", batch))
         vs_torch = speed(tor / best) if tor else "–"
         vs_ref = speed(ref / best) if ref else "–"
         vs_floor = f"{best / floor:.1f}x" if floor else "–"
         config = best_backend.removeprefix("onnxruntime").strip("-") or "solver"
         lines.append(f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
                      f"| {vs_floor} |")
+    return lines
+
+
+def versus_references(name: str, times: dict, errors: dict) -> list[str]:
+    """Plain sentences: the surrogate against each way of calling its reference library."""
+    ort = [b for b in backends_of(times) if b.startswith("onnxruntime")]
+    lines = []
+    for ref in (b for b in backends_of(times) if b.startswith("ref: ")):
+        batches = [n for n in batches_of(times) if (ref, n) in times]
+        parts = []
+        for batch in sorted({batches[0], batches[-1]}):
+            best = min((b for b in ort if (b, batch) in times), key=lambda b: times[(b, batch)])
+            per = "per call" if batch == 1 else "per sample"
+            parts.append(f"at batch {batch:,} the surrogate ({best}, {fmt_time(times[(best, batch)])} {per}) is "
+                         f"**{speed(times[(ref, batch)] / times[(best, batch)])}** than {ref.removeprefix('ref: ')} "
+                         f"({fmt_time(times[(ref, batch)])} {per})")
+        err = error_of(name, errors.get((ref, min(4096, batches[-1]))))
+        note = f"; that reference path itself differs from the spec's reference by {err}" if err and \
+            not err.startswith("0 ") else ""
+        lines.append(f"- {'; '.join(parts)}{note}.")
     return lines
 
 
@@ -163,8 +198,11 @@ def summary(results: dict) -> tuple[str, str]:
         floor = floor_per_sample(name, rate)
         floor_line = f"Floor: {card(name)['architecture']['flops_per_sample']} FLOPs/sample -> {fmt_time(floor)}." \
             if floor else ""
-        full += [f"## {name}", "", floor_line, "", *surrogate_table(name, times, rate), "", f"![{name}]({name}.png)", ""]
-        readme += [f"**{name}**. {floor_line}", "", *headline(name, times, rate), ""]
+        errors = results["errors"].get(name, {})
+        plain = versus_references(name, times, errors)
+        full += [f"## {name}", "", floor_line, "", *plain, "", *surrogate_table(name, times, errors, rate), "",
+                 f"![{name}]({name}.png)", ""]
+        readme += [f"**{name}**. {floor_line}", "", *plain, "", *headline(name, times, rate), ""]
     if results["loops"]:
         loop = ["| onnxruntime session | time per loop | CPU seconds per wall second |", "|---|---:|---:|"]
         loop += [f"| {c} | {fmt_time(t)} | {r:.2f} |" for c, t, r in results["loops"]]

@@ -1,4 +1,4 @@
-"""`python -m pipeline COMMAND`: list, train, verify, export, gate.
+"""`python -m pipeline COMMAND`: list, train, verify, export, report, gate.
 
 Exit status: 0 success; 1 a surrogate fails its accuracy gates; 2 bad input (spec, name, data, files), reported
 as one line naming what is wrong.
@@ -62,12 +62,24 @@ def cmd_verify(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from . import export, spec as spec_mod
+    from . import export, report, spec as spec_mod
     for name in args.names:
         spec = spec_mod.load(name)
         path, card = export.export(spec, args.runs, args.out)
         print(f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
               f"(sha256 {card['onnx_sha256'][:12]}…, parity and gates checked)")
+        print(f"{spec.name}: report in {report.write(spec, path, args.runs)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import export, report, spec as spec_mod
+    for name in args.names:
+        spec = spec_mod.load(name)
+        path = Path(args.out or export.EXPORTED_DIR) / f"{spec.name}.onnx"
+        if not path.is_file():
+            raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
+        print(f"{spec.name}: report in {report.write(spec, path, args.runs)}")
     return 0
 
 
@@ -93,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("verify", parents=[named], help="check the accuracy gates (exit 1 on failure)"
                    ).set_defaults(fn=cmd_verify)
     sub.add_parser("export", parents=[named], help="write exported/NAME.onnx and its card").set_defaults(fn=cmd_export)
+    sub.add_parser("report", parents=[named], help="write the plots and summary beside an exported model"
+                   ).set_defaults(fn=cmd_report)
     sub.add_parser("gate", parents=[named, training], help="train from scratch, then verify (CI)"
                    ).set_defaults(fn=cmd_gate)
     return p

@@ -53,8 +53,8 @@ def _bounds(spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def from_unit(spec: Spec, U: np.ndarray) -> np.ndarray:
     """Map points of the unit cube [0, 1]^d to physical inputs (log-uniform along log axes)."""
     lo, hi, is_log = _bounds(spec)
-    S = lo + U * (hi - lo)
-    X = np.where(is_log, 10.0 ** S, S)
+    X = lo + U * (hi - lo)
+    X[:, is_log] = 10.0 ** X[:, is_log]
     # Pin the ends exactly: 10**log10(max) can land one ulp outside the declared range.
     return np.clip(X, [i.min for i in spec.inputs], [i.max for i in spec.inputs])
 

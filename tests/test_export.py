@@ -74,12 +74,20 @@ def test_export_is_reproducible(exported, cli):
 
 def test_failing_model_never_replaces_a_good_one(exported, cli, write_spec):
     spec_path, out = exported
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     write_spec(name="tiny", rmse=1e-9, max_abs=1e-9, steps=3)  # same name, impossible gates
     assert cli("train", spec_path)[0] == 0
     status, _, err = cli("export", spec_path)
     assert status == EXIT_BAD_INPUT and "fails its gates" in err and "left unchanged" in err
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_report_is_written_beside_the_model(exported):
+    _, out = exported
+    report = out / "tiny_report"
+    assert {"README.md", "loss.png", "parity.png", "error_map.png"} <= {p.name for p in report.iterdir()}
+    assert "![Parity on held-out samples](parity.png)" in (report / "README.md").read_text()
+    assert (report / "error_map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_unwritable_output_is_one_line_and_leaves_nothing(cli, write_spec, tmp_path):
