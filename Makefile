@@ -10,7 +10,9 @@ BENCH_JSON := benchmarks/results/raw.json
 ENSURE_TRAINED = for n in $(SURROGATES); do test -f runs/$$n/checkpoint.pt || $(PY) -m pipeline train $$n || exit 1; done
 ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) -m pipeline export $$n || exit 1; done
 
-.PHONY: help venv list train verify export bench test gate seed clean
+EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
+
+.PHONY: help venv list train verify export bench test gate seed examples clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -49,6 +51,10 @@ gate: venv ## retrain every surrogate from scratch with its seed and verify all 
 
 test: venv ## run the test suite
 	$(PY) -m pytest -q -p no:cacheprovider
+
+examples: venv ## the worked examples: bring-your-own callable and CSV (to runs/examples/)
+	$(PY) -m pipeline gate --quiet --runs runs/examples $(EXAMPLE_SPECS)
+	$(PY) -m pipeline export --runs runs/examples --out runs/examples/exported $(EXAMPLE_SPECS)
 
 seed: venv ## the seed script's faults, removed one at a time
 	$(PY) examples/seed_explained.py

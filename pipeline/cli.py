@@ -32,6 +32,8 @@ def cmd_train(args) -> int:
     for name in args.names:
         spec = spec_mod.load(name)
         dataset = data.build(spec)
+        if dataset.dropped_rows:
+            print(f"{spec.name}: dropped {dataset.dropped_rows} bad data row(s) (reference.bad_rows = \"drop\")")
         result = train.train(spec, dataset, device=args.device, progress=not args.quiet)
         metrics = train.summary(spec, dataset, result)
         folder = checkpoint.run_dir(spec.name, args.runs)

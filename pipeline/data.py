@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,9 +88,11 @@ def grid(spec: Spec) -> np.ndarray:
 
 # --- the reference -------------------------------------------------------------------------------------------------
 
-def resolve_callable(target: str):
-    """Import "package.module:function"."""
+def resolve_callable(target: str, search_dir: Path | None = None):
+    """Import "package.module:function"; a module beside the spec file (search_dir) is found too."""
     module_name, _, attr = target.partition(":")
+    if search_dir is not None and str(search_dir) not in sys.path:
+        sys.path.append(str(search_dir))
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -102,7 +105,7 @@ def resolve_callable(target: str):
 
 def evaluate(spec: Spec, X: np.ndarray) -> np.ndarray:
     """Reference outputs for inputs X, shape (N, n_outputs); refuses a wrong shape or a non-finite value."""
-    fn = resolve_callable(spec.reference.callable)
+    fn = resolve_callable(spec.reference.callable, spec.path.parent.resolve() if spec.path else None)
     if spec.reference.vectorized:
         Y = np.asarray(fn(X), dtype=np.float64)
     else:

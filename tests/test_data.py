@@ -58,3 +58,72 @@ def test_missing_callable_is_named(write_spec):
     s = spec.load(write_spec(text.format(name="missing", steps=1, rmse=1, max_abs=1)))
     with pytest.raises(PipelineError, match="has no function 'nothing'"):
         data.evaluate(s, np.zeros((2, 2)))
+
+
+CSV_SPEC = """
+name = "table"
+[reference]
+data = "table.csv"
+bad_rows = "{policy}"
+[[inputs]]
+name = "a"
+unit = "1"
+min = 0.0
+max = 1.0
+[[outputs]]
+name = "b"
+unit = "1"
+[gates]
+max_abs = 0.1
+"""
+
+
+def write_csv(tmp_path, rows, policy="error", header="a,b"):
+    (tmp_path / "table.csv").write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "table.toml").write_text(CSV_SPEC.format(policy=policy))
+    return spec.load(str(tmp_path / "table.toml"))
+
+
+def good_rows(n=40):
+    return [f"{x:.4f},{2 * x:.4f}" for x in np.linspace(0, 1, n)]
+
+
+def test_csv_split_is_seeded_and_complete(tmp_path):
+    d = data.build(write_csv(tmp_path, good_rows(50)))
+    assert len(d.x_train) + len(d.x_holdout) == 50 and len(d.x_holdout) == 10
+    assert d.x_grid is None and set(d.sets()) == {"holdout"}
+    assert np.allclose(d.y_train, 2 * d.x_train, atol=1e-4)
+
+
+def test_csv_missing_column(tmp_path):
+    with pytest.raises(PipelineError, match="lacks column\\(s\\) b \\(has: a, c\\)"):
+        data.build(write_csv(tmp_path, good_rows(), header="a,c"))
+
+
+@pytest.mark.parametrize("bad_row, why", [("0.5,", "a missing or non-finite value"),
+                                          ("0.5,nan", "a missing or non-finite value"),
+                                          ("x,1", "a missing or non-finite value"),
+                                          ("1.5,3.0", "an input outside its declared range")])
+def test_csv_bad_rows_error_names_the_line(tmp_path, bad_row, why):
+    rows = good_rows()
+    rows.insert(5, bad_row)
+    with pytest.raises(PipelineError, match=f"1 bad row\\(s\\); line 7 has {why}"):
+        data.build(write_csv(tmp_path, rows))
+
+
+def test_csv_bad_rows_dropped_and_counted(tmp_path):
+    rows = good_rows() + ["0.5,", "2.0,1.0", "inf,1"]
+    d = data.build(write_csv(tmp_path, rows, policy="drop"))
+    assert d.dropped_rows == 3 and len(d.x_train) + len(d.x_holdout) == 40
+
+
+def test_csv_too_few_rows(tmp_path):
+    with pytest.raises(PipelineError, match="has 5 usable rows; at least 20 are needed"):
+        data.build(write_csv(tmp_path, good_rows(5)))
+
+
+def test_csv_file_missing(tmp_path):
+    s = write_csv(tmp_path, good_rows())
+    (tmp_path / "table.csv").unlink()
+    with pytest.raises(PipelineError, match="cannot read"):
+        data.build(s)
