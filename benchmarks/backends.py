@@ -3,7 +3,7 @@
 - ref: ...             the reference library as a solver would really call it: a scalar loop, and the library's
                        vectorized form where it has one (see REFERENCES), on float64 inputs
 - torch                PyTorch eager: the float32 module that was exported, under inference_mode
-- onnxruntime          the loader's solver-loop session: 1 intra-op thread, no spinning, session.run
+- onnxruntime          the loader (pipeline.loader.Model): 1 intra-op thread, no spinning, range checks, chunks
 - onnxruntime-point    the same session through Model.point(): bound buffers, one sample per call (batch 1 only)
 - onnxruntime-parallel all cores, no spinning: for large batches
 - onnxruntime-default  onnxruntime's own defaults (all cores, worker threads spin between calls)
@@ -133,8 +133,10 @@ def prepare(name: str, backend: str, batch: int):
     if backend == "onnxruntime-point":
         model = Model(path)
         return (lambda row: model.point(*row)), X[0].tolist()
+    if backend == "onnxruntime":
+        return Model(path), X32
     if backend == "onnxruntime-default":
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     else:
-        session = Model(path, threads=CORES if backend == "onnxruntime-parallel" else 1).session
+        session = Model(path, threads=CORES).session
     return (lambda x: session.run(["y"], {"x": x})[0]), X32

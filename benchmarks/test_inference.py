@@ -3,6 +3,7 @@ and the CPU each onnxruntime configuration burns inside a solver-like loop. `mak
 benchmarks/summarize.py, which turns the JSON into tables and plots."""
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,15 @@ def test_solver_loop(benchmark, name, config):
     benchmark.extra_info.update(kind="solver_loop", surrogate=name, config=config)
     benchmark.pedantic(loop, rounds=3, warmup_rounds=1)
 
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_generated_c(benchmark, name, tmp_path):
+    """The generated C, timed from C; pytest-benchmark records the driver's own per-sample medians."""
+    from benchmarks.c_timing import time_generated_c
+    X = inputs(name, BATCHES[-1])
+    result = {}
+    benchmark.group = "generated C"
+    benchmark.pedantic(lambda: result.update(time_generated_c(Path(f"exported/{name}.onnx"), X, BATCHES[1:],
+                                                              tmp_path)), rounds=1, iterations=1)
+    benchmark.extra_info.update(kind="generated_c", surrogate=name, seconds_per_sample=result)

@@ -1,4 +1,4 @@
-"""`python -m pipeline COMMAND`: list, train, verify, export, report, gate.
+"""`python -m pipeline COMMAND`: list, train, verify, export, report, codegen, gate.
 
 Exit status: 0 success; 1 a surrogate fails its accuracy gates; 2 bad input (spec, name, data, files), reported
 as one line naming what is wrong.
@@ -85,6 +85,17 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_codegen(args) -> int:
+    from . import codegen, export, spec as spec_mod
+    for name in args.names:
+        path = Path(args.out or export.EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
+        if not path.is_file():
+            raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
+        for written in codegen.generate(path, args.lang, args.dest):
+            print(f"{name}: wrote {written}")
+    return 0
+
+
 def cmd_gate(args) -> int:
     """Train from scratch with the spec's seeds, then verify: the CI gate."""
     cmd_train(args)
@@ -109,6 +120,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("export", parents=[named], help="write exported/NAME.onnx and its card").set_defaults(fn=cmd_export)
     sub.add_parser("report", parents=[named], help="write the plots and summary beside an exported model"
                    ).set_defaults(fn=cmd_report)
+    gen = sub.add_parser("codegen", parents=[named], help="generate C99 or Fortran 2008 code from exported/NAME.onnx")
+    gen.add_argument("--lang", choices=["c", "fortran"], required=True)
+    gen.add_argument("--dest", type=Path, default=Path("generated"), help="output folder (default: generated/)")
+    gen.set_defaults(fn=cmd_codegen)
     sub.add_parser("gate", parents=[named, training], help="train from scratch, then verify (CI)"
                    ).set_defaults(fn=cmd_gate)
     return p

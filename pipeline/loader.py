@@ -5,8 +5,18 @@
     f(np.array([[0.3, 0.4]]))            # -> array([[0.25]])  shape (N, n_outputs), physical units
     f.card["inputs"]                     # names, units, valid ranges
 
+    f.named(T=[300.0, 310.0], p=1e6)      # -> {"rho": array([...]), ...}: named columns, broadcast
+    f.point(0.3, 0.4)                    # one sample through pre-bound buffers: the fastest single call
+
 The model card travels inside the .onnx file (metadata key "surrogate_card"); when the card file NAME.json sits
 beside it, the file's sha256 is checked against it.
+
+Inputs are checked against the card before they reach the network:
+  out_of_range = "error" (default: LoaderError naming the column, its range and the first bad value),
+                 "clip" (clamp to the valid range), "warn" (evaluate, and warn with the count), or "allow";
+  nonfinite    = "error" (default) or "nan" (those rows come back as NaN).
+Large batches are evaluated in chunks of CHUNK_ROWS rows, which keep the activations in cache: past ~10^5 rows
+one onnxruntime call costs more per sample than several smaller ones.
 
 Session options are chosen for a solver's call loop: one intra-op thread without spinning for the small batches a
 solver sends (worker threads that spin between calls burn cores the solver needs), and a parallel session only for
@@ -18,12 +28,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 CARD_KEY = "surrogate_card"
+CHUNK_ROWS = 32768
+OUT_OF_RANGE = ("error", "clip", "warn", "allow")
+NONFINITE = ("error", "nan")
 
 
 class LoaderError(ValueError):
@@ -58,7 +72,11 @@ def read_card(session: ort.InferenceSession) -> dict:
 class Model:
     """An exported surrogate: call it with an (N, n_inputs) array in the card's input order and units."""
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1, spinning: bool = False):
+    def __init__(self, path: str | os.PathLike, threads: int = 1, spinning: bool = False,
+                 out_of_range: str = "error", nonfinite: str = "error"):
+        if out_of_range not in OUT_OF_RANGE or nonfinite not in NONFINITE:
+            raise LoaderError(f"out_of_range must be one of {OUT_OF_RANGE} and nonfinite one of {NONFINITE}")
+        self.out_of_range, self.nonfinite = out_of_range, nonfinite
         self.path = Path(path)
         if not self.path.is_file():
             raise LoaderError(f"no model file at {self.path}")
@@ -73,6 +91,9 @@ class Model:
         self.card = read_card(self.session)
         self.input_names = [i["name"] for i in self.card["inputs"]]
         self.output_names = [o["name"] for o in self.card["outputs"]]
+        self.lo = np.array([i["min"] for i in self.card["inputs"]])
+        self.hi = np.array([i["max"] for i in self.card["inputs"]])
+        self._lo, self._hi = self.lo.tolist(), self.hi.tolist()
         # Buffers bound once for point(): a solver's one-sample call then skips onnxruntime's input/output setup.
         self._x1 = np.zeros((1, len(self.input_names)), dtype=np.float32)
         self._y1 = np.zeros((1, len(self.output_names)), dtype=np.float32)
@@ -81,13 +102,58 @@ class Model:
         self._binding.bind_output("y", "cpu", 0, np.float32, list(self._y1.shape), self._y1.ctypes.data)
 
     def __call__(self, X) -> np.ndarray:
+        """(N, n_inputs) array in the card's order and units -> (N, n_outputs), float64 unless X is float32."""
         X = np.asarray(X)
-        dtype = np.float64 if X.dtype == np.float64 else np.float32
-        X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float32)
-        if X.shape[1:] != (len(self.input_names),):
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        X = np.atleast_2d(X).astype(np.float64, copy=False)
+        if X.ndim != 2 or X.shape[1] != len(self.input_names):
             raise LoaderError(f"expected inputs of shape (N, {len(self.input_names)}) for {self.input_names}, "
                               f"got {X.shape}")
-        return self.session.run(["y"], {"x": X})[0].astype(dtype, copy=False)
+        X, bad_rows = self._checked(X)
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        Y = np.empty((len(X), len(self.output_names)), dtype=np.float32)
+        for start in range(0, len(X), CHUNK_ROWS):
+            Y[start:start + CHUNK_ROWS] = self.session.run(["y"], {"x": X32[start:start + CHUNK_ROWS]})[0]
+        Y = Y.astype(dtype, copy=False)
+        if bad_rows is not None:
+            Y[bad_rows] = np.nan
+        return Y
+
+    def named(self, **columns) -> dict[str, np.ndarray]:
+        """Inputs by name (arrays or scalars, broadcast together) -> outputs by name."""
+        missing = [n for n in self.input_names if n not in columns]
+        extra = [n for n in columns if n not in self.input_names]
+        if missing or extra:
+            raise LoaderError(f"inputs are {self.input_names}; missing {missing}, unknown {extra}")
+        arrays = np.broadcast_arrays(*(np.asarray(columns[n], dtype=np.float64) for n in self.input_names))
+        shape = arrays[0].shape
+        Y = self(np.stack([a.reshape(-1) for a in arrays], axis=1))
+        return {n: Y[:, k].reshape(shape) for k, n in enumerate(self.output_names)}
+
+    def _checked(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Apply the non-finite and out-of-range policies; returns inputs and the rows to set to NaN."""
+        finite = np.isfinite(X).all(axis=1)
+        bad_rows = None
+        if not finite.all():
+            if self.nonfinite == "error":
+                row = int(np.argmin(finite))
+                raise LoaderError(f"{self.path.name}: {int((~finite).sum())} input row(s) with NaN or inf "
+                                  f"(first: row {row}, {dict(zip(self.input_names, X[row].tolist()))})")
+            bad_rows = ~finite
+            X = np.where(finite[:, None], X, self.lo)
+        outside = (X < self.lo) | (X > self.hi)
+        if outside.any() and self.out_of_range != "allow":
+            if self.out_of_range == "error":
+                row, col = np.argwhere(outside)[0]
+                raise LoaderError(f"{self.path.name}: input '{self.input_names[col]}' = {X[row, col]:.6g} (row {row}) "
+                                  f"is outside its valid range [{self.lo[col]:g}, {self.hi[col]:g}]; "
+                                  f"{int(outside.any(axis=1).sum())} row(s) out of range")
+            if self.out_of_range == "clip":
+                X = np.clip(X, self.lo, self.hi)
+            else:
+                warnings.warn(f"{self.path.name}: {int(outside.any(axis=1).sum())} input row(s) outside the valid "
+                              f"range; the surrogate extrapolates there", stacklevel=3)
+        return X, bad_rows
 
     def point(self, *values: float) -> np.ndarray:
         """One sample, e.g. f.point(0.3, 0.4) -> array of n_outputs floats: the fastest path for scalar calls.
@@ -96,6 +162,13 @@ class Model:
         """
         if len(values) != len(self.input_names):
             raise LoaderError(f"point() takes {len(self.input_names)} values {self.input_names}, got {len(values)}")
+        for v, lo, hi in zip(values, self._lo, self._hi):
+            if not lo <= v <= hi:  # plain floats: a numpy check would cost more than the network
+                x, bad = self._checked(np.array([values], dtype=np.float64))
+                if bad is not None:
+                    return np.full(len(self.output_names), np.nan)
+                values = x[0]
+                break
         self._x1[0] = values
         self.session.run_with_iobinding(self._binding)
         return self._y1[0].astype(np.float64)

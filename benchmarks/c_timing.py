@@ -1,0 +1,70 @@
+"""Time the generated C code from C itself: a Python call (ctypes) would cost more than the network.
+
+The driver reads in-domain inputs from a binary file, then times (clock_gettime, median of 7 repeats):
+single calls of NAME_eval cycling through 1024 inputs, and NAME_eval_batch at each batch size.
+Compiled with gcc -O3 -march=native, as a solver built for its machine would be.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import codegen
+
+DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "{n}.h"
+
+static double now(void) {{ struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }}
+static int cmp(const void *a, const void *b) {{ double d = *(const double *)a - *(const double *)b; return (d > 0) - (d < 0); }}
+static double median(double *v, int n) {{ qsort(v, n, sizeof *v, cmp); return v[n / 2]; }}
+
+int main(int argc, char **argv) {{
+    long total = atol(argv[2]), batches[16]; int nb = 0, r, i;
+    double *x = malloc(sizeof(double) * total * {N}_N_INPUTS), *y = malloc(sizeof(double) * total * {N}_N_OUTPUTS);
+    double times[7], sink = 0.0;
+    FILE *f = fopen(argv[1], "rb");
+    if (!f || fread(x, sizeof(double), total * {N}_N_INPUTS, f) != (size_t)(total * {N}_N_INPUTS)) return 3;
+    fclose(f);
+    for (i = 3; i < argc; ++i) batches[nb++] = atol(argv[i]);
+    printf("{{");
+    for (r = 0; r < 7; ++r) {{                       /* single calls */
+        const long calls = 200000; long c; double t0 = now();
+        for (c = 0; c < calls; ++c) {{ {n}_eval(x + (c & 1023) * {N}_N_INPUTS, y); sink += y[0]; }}
+        times[r] = (now() - t0) / calls;
+    }}
+    printf("\"1\": %.6e", median(times, 7));
+    for (i = 0; i < nb; ++i) {{                      /* batches */
+        long n = batches[i], reps = n < 100000 ? 1000000 / n : 1, k;
+        for (r = 0; r < 7; ++r) {{
+            double t0 = now();
+            for (k = 0; k < reps; ++k) {{ {n}_eval_batch(n, x, y); sink += y[0]; }}
+            times[r] = (now() - t0) / (reps * n);
+        }}
+        printf(", \"%ld\": %.6e", n, median(times, 7));
+    }}
+    printf("}}\n");
+    return sink == 12345.678 ? 4 : 0;
+}}
+"""
+
+
+def time_generated_c(model_path: Path, X: np.ndarray, batches: list[int], work: Path) -> dict[int, float]:
+    """Seconds per sample of the generated C: {1: single call, batch: eval_batch}."""
+    name = model_path.stem
+    work.mkdir(parents=True, exist_ok=True)
+    codegen.generate(model_path, "c", work)
+    (work / "timing.c").write_text(DRIVER.format(n=name, N=name.upper()))
+    exe = work / f"{name}_timing"
+    subprocess.run(["gcc", "-std=c99", "-O3", "-march=native", "-D_POSIX_C_SOURCE=199309L", "-I", str(work),
+                    str(work / f"{name}.c"), str(work / "timing.c"), "-lm", "-o", str(exe)], check=True)
+    np.ascontiguousarray(X, dtype=np.float64).tofile(work / "inputs.bin")
+    out = subprocess.run([str(exe), str(work / "inputs.bin"), str(len(X)), *map(str, batches)],
+                         check=True, capture_output=True, text=True).stdout
+    return {int(k): v for k, v in json.loads(out).items()}
