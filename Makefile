@@ -12,7 +12,7 @@ ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) 
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench test gate seed examples clean
+.PHONY: help venv list train verify export bench test gate seed examples codegen clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -52,9 +52,26 @@ gate: venv ## retrain every surrogate from scratch with its seed and verify all 
 test: venv ## run the test suite
 	$(PY) -m pytest -q -p no:cacheprovider
 
-examples: venv ## the worked examples: bring-your-own callable and CSV (to runs/examples/)
+examples: venv ## worked examples: bring-your-own callable and CSV; the heated pipe in Python, C and Fortran
 	$(PY) -m pipeline gate --quiet --runs runs/examples $(EXAMPLE_SPECS)
 	$(PY) -m pipeline export --runs runs/examples --out runs/examples/exported $(EXAMPLE_SPECS)
+	$(PY) examples/heated_pipe/heated_pipe.py
+	$(PY) -m pipeline codegen water colebrook gnielinski --lang c --dest runs/examples/generated
+	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -I runs/examples/generated examples/heated_pipe/heated_pipe.c \
+		$(addprefix runs/examples/generated/,water.c colebrook.c gnielinski.c) -lm -o runs/examples/heated_pipe_c
+	@echo "C:       $$(runs/examples/heated_pipe_c)"
+	@if command -v gfortran >/dev/null; then \
+		$(PY) -m pipeline codegen water colebrook gnielinski --lang fortran --dest runs/examples/generated >/dev/null && \
+		gfortran -std=f2008 -Wall -Werror -O2 -J runs/examples/generated \
+			$(addprefix runs/examples/generated/,water_surrogate.f90 colebrook_surrogate.f90 gnielinski_surrogate.f90) \
+			examples/heated_pipe/heated_pipe.f90 -o runs/examples/heated_pipe_f && \
+		echo "Fortran: $$(runs/examples/heated_pipe_f)"; \
+	else echo "Fortran: skipped, gfortran is not installed (apt-get install gfortran)"; fi
+
+codegen: venv ## generate C and Fortran for every exported surrogate (to generated/)
+	@$(ENSURE_EXPORTED)
+	$(PY) -m pipeline codegen $(SURROGATES) --lang c
+	$(PY) -m pipeline codegen $(SURROGATES) --lang fortran
 
 seed: venv ## the seed script's faults, removed one at a time
 	$(PY) examples/seed_explained.py

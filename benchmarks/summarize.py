@@ -34,6 +34,9 @@ def load(path: Path) -> dict:
             inference.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = median / info["batch"]
             if "max_rel_error" in info:
                 errors.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = info
+        elif info.get("kind") == "generated_c":
+            for batch, seconds in info["seconds_per_sample"].items():
+                inference.setdefault(info["surrogate"], {})[("generated C (gcc -O3)", int(batch))] = seconds
         elif info.get("kind") == "matmul":
             rate = info["flops"] / median
         elif info.get("kind") == "solver_loop":
@@ -111,8 +114,9 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
     floor = floor_per_sample(name, rate)
     ort = [b for b in backends_of(times) if b.startswith("onnxruntime")]
     reference = next((b for b in backends_of(times) if b.startswith("ref: ")), "")
-    lines = [f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (solver session) | onnxruntime (best) | "
-             "best vs PyTorch | best vs reference | best / floor |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (loader) | onnxruntime (best) | "
+             "best vs PyTorch | best vs reference | best / floor | generated C |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for batch in batches_of(times):
         best_backend = min((b for b in ort if (b, batch) in times), key=lambda b: times[(b, batch)])
         best = times[(best_backend, batch)]
@@ -122,8 +126,9 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
         vs_ref = speed(ref / best) if ref else "–"
         vs_floor = f"{best / floor:.1f}x" if floor else "–"
         config = best_backend.removeprefix("onnxruntime").strip("-") or "solver"
+        c_time = times.get(("generated C (gcc -O3)", batch))
         lines.append(f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
-                     f"| {vs_floor} |")
+                     f"| {vs_floor} | {fmt_time(c_time) if c_time else '–'} |")
     return lines
 
 

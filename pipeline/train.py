@@ -84,7 +84,7 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
     for step in range(1, t.max_steps + 1):
         loss, stuck = next(step_fn)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3e}")
+        bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
         seconds = time.perf_counter() - start
         last = step == t.max_steps or stuck or seconds > t.max_seconds
         if step % t.check_every == 0 or last:

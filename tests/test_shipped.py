@@ -27,3 +27,14 @@ def test_shipped_model_matches_card_and_gates(name):
     report = gate_report(s, f, data.build(s).sets())
     assert report.passed, report.table()
     assert np.all(np.isfinite(f(data.grid(s))))
+
+
+@pytest.mark.parametrize("name", spec.available())
+def test_shipped_model_runs_in_onnx_reference(name):
+    """Portability: the ONNX reference implementation (a second, independent runtime) gives the same outputs."""
+    import onnx
+    import onnx.reference
+    model_file = EXPORTED / f"{name}.onnx"
+    X = data.sample(spec.load(name), 500, "uniform", 5).astype(np.float32)
+    ref = onnx.reference.ReferenceEvaluator(onnx.load(model_file)).run(None, {"x": X})[0]
+    assert np.allclose(ref, load(model_file)(X), rtol=1e-5, atol=1e-6 * np.abs(ref).max())
