@@ -59,6 +59,8 @@ class Step:
 @dataclass
 class Graph:
     name: str
+    input: str
+    """the graph input's value name (the per-sample input vector)"""
     n_in: int
     n_out: int
     steps: list[Step]
@@ -85,10 +87,9 @@ def read_graph(path: Path) -> Graph:
     steps: list[Step] = []
 
     def operand(name: str, size: int) -> str:
+        """A binary op's argument: constants are broadcast to the vector's size and stored."""
         if name in inits:
-            value = np.broadcast_to(inits[name].reshape(-1), (size,)).copy()
-            constants.setdefault(name, value)
-            return name
+            constants.setdefault(name, np.broadcast_to(inits[name].reshape(-1), (size,)).copy())
         return name
 
     for node in g.node:
@@ -111,9 +112,10 @@ def read_graph(path: Path) -> Graph:
         else:
             raise PipelineError(f"{path}: operator {node.op_type} (node {node.name}) is not supported by codegen; "
                                 f"supported: Gemm, {', '.join([*UNARY, *BINARY])}")
-    names = {v["name"] for v in card["inputs"]}
-    assert len(names) == sizes[g.input[0].name]
-    return Graph(card["name"], sizes[g.input[0].name], sizes[g.output[0].name], steps, constants,
+    if len(card["inputs"]) != sizes[g.input[0].name]:
+        raise PipelineError(f"{path}: the card names {len(card['inputs'])} inputs, the graph takes "
+                            f"{sizes[g.input[0].name]}")
+    return Graph(card["name"], g.input[0].name, sizes[g.input[0].name], sizes[g.output[0].name], steps, constants,
                  [v["min"] for v in card["inputs"]], [v["max"] for v in card["inputs"]], card,
                  hashlib.sha256(blob).hexdigest())
 
@@ -166,7 +168,6 @@ int {n}_eval_batch(size_t n, const double *x, double *y);
     hi = ", ".join(_num(v) for v in graph.hi)
     decls = sorted({f"double {ident(s.out)}[{s.size}];" for s in graph.steps})
     body = []
-    x_name = None
     for s in graph.steps:
         out = ident(s.out)
         if s.op == "Gemm":
@@ -180,7 +181,6 @@ int {n}_eval_batch(size_t n, const double *x, double *y);
         else:
             a, b = (ident(v) + "[j]" for v in s.args)
             body.append(f"    for (j = 0; j < {s.size}; ++j) {out}[j] = {a} {BINARY[s.op]} {b};")
-        x_name = x_name or s.args[0]
     last = ident(graph.steps[-1].out)
     alpha = ", ".join(_num(a) for a in TANH_A)
     beta = ", ".join(_num(b) for b in TANH_B)
@@ -214,7 +214,7 @@ static int check(const double *x)
     return {N}_OK;
 }}
 
-static void forward(const double *{ident(x_name)}, double *y)
+static void forward(const double *{ident(graph.input)}, double *y)
 {{
     int j, k;
     {(chr(10) + '    ').join(decls)}
@@ -280,7 +280,7 @@ def fortran_code(graph: Graph) -> str:
     doc += "\n" + "\n".join(f"  !   y({k + 1}) {o['name']} [{o['unit']}]" for k, o in enumerate(card["outputs"]))
     consts = "\n".join(_f_array(name, v) for name, v in graph.constants.items())
     decls = "\n".join(sorted({f"    real(dp) :: {ident(s.out)}({s.size})" for s in graph.steps}))
-    body, x_name = [], None
+    body = []
     for s in graph.steps:
         out = ident(s.out)
         if s.op == "Gemm":
@@ -295,7 +295,6 @@ def fortran_code(graph: Graph) -> str:
                 body.append(f"    {out} = {UNARY_F[s.op].format(ident(s.args[0]))}")
         else:
             body.append(f"    {out} = {ident(s.args[0])} {BINARY[s.op]} {ident(s.args[1])}")
-        x_name = x_name or s.args[0]
     last = ident(graph.steps[-1].out)
     tables = "\n".join(_f_array(name, np.array(v, dtype=float)) for name, v in
                         (("lo", graph.lo), ("hi", graph.hi), ("ta", TANH_A), ("tb", TANH_B)))
@@ -359,8 +358,8 @@ contains
     end do
   end function {n}_eval_batch
 
-  pure subroutine forward({ident(x_name)}, y)
-    real(dp), intent(in) :: {ident(x_name)}({graph.n_in})
+  pure subroutine forward({ident(graph.input)}, y)
+    real(dp), intent(in) :: {ident(graph.input)}({graph.n_in})
     real(dp), intent(out) :: y({graph.n_out})
 {decls}
     integer :: j, k

@@ -52,9 +52,9 @@ end program driver
 """
 
 
-def build_and_run(name: str, lang: str, X: np.ndarray, tmp: Path) -> tuple[np.ndarray, np.ndarray]:
+def build_and_run(name: str, lang: str, X: np.ndarray, tmp: Path, exported: Path = EXPORTED):
     """Generate, compile and run a driver over X; returns (status codes, outputs)."""
-    codegen.generate(EXPORTED / f"{name}.onnx", lang, tmp)
+    codegen.generate(exported / f"{name}.onnx", lang, tmp)
     exe = tmp / f"{name}_{lang}"
     if lang == "c":
         (tmp / "driver.c").write_text(C_DRIVER.format(n=name, N=name.upper()))
@@ -111,3 +111,18 @@ def test_unsupported_operator_is_named(tmp_path):
     onnx.save(model, path)
     with pytest.raises(PipelineError, match="operator Cos \\(node cosine\\) is not supported by codegen"):
         codegen.generate(path, "c", tmp_path)
+
+
+def test_mixed_log_and_linear_columns(cli, write_spec, tmp_path):
+    """A graph with masked Log/Exp (Mul/Add with constants) generates code that matches onnxruntime too."""
+    from tests.conftest import PARABOLOID
+    text = PARABOLOID.replace('min = 0.0\nmax = 1.0', 'min = 1.0\nmax = 100.0\nscale = "log"', 1)
+    text = text.replace('unit = "1"\n\n[sampling]', 'unit = "1"\ntransform = "log"\n\n[sampling]')
+    path = write_spec(text.format(name="mixed", steps=30, rmse=1e9, max_abs=1e9))
+    assert cli("train", path)[0] == 0 and cli("export", path)[0] == 0
+    out = tmp_path / "exported"
+    assert "Mul" in {n.op_type for n in onnx.load(out / "mixed.onnx").graph.node}
+    X = data.sample(spec.load(path), 2000, "uniform", seed=1)
+    status, Y = build_and_run("mixed", "c", X, tmp_path / "gen", exported=out)
+    ref = load(out / "mixed.onnx")(X)
+    assert (status == 0).all() and np.allclose(Y, ref, rtol=RTOL, atol=ATOL_FRACTION * np.abs(ref).max())
