@@ -64,13 +64,14 @@ def cmd_verify(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from . import export, report, spec as spec_mod
+    from . import data, export, report, spec as spec_mod
     for name in args.names:
         spec = spec_mod.load(name)
-        path, card = export.export(spec, args.runs, args.out)
+        dataset = data.build(spec)  # once: export and the report both need it
+        path, card = export.export(spec, args.runs, args.out, dataset)
         print(f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
               f"(sha256 {card['onnx_sha256'][:12]}…, parity and gates checked)")
-        print(f"{spec.name}: report in {report.write(spec, path, args.runs)}")
+        print(f"{spec.name}: report in {report.write(spec, path, args.runs, dataset)}")
     return 0
 
 

@@ -111,8 +111,12 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> dict:
     }
 
 
-def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None) -> tuple[Path, dict]:
-    """Export a trained surrogate to out_dir/NAME.onnx and NAME.json; returns the model path and its card."""
+def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
+           data: data_mod.Dataset | None = None) -> tuple[Path, dict]:
+    """Export a trained surrogate to out_dir/NAME.onnx and NAME.json; returns the model path and its card.
+
+    `data` is the spec's dataset when the caller has it already (building it evaluates the reference on the grid).
+    """
     out_dir = Path(out_dir or EXPORTED_DIR)
     folder = checkpoint.run_dir(spec.name, runs)
     surrogate = checkpoint.load(folder, spec)
@@ -127,7 +131,7 @@ def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None) ->
     if any(o.domain not in ("", "ai.onnx") or o.version > OPSET for o in proto.opset_import):
         raise PipelineError(f"{spec.name}: exported graph uses opsets {proto.opset_import} beyond ai.onnx {OPSET}")
 
-    data = data_mod.build(spec)
+    data = data or data_mod.build(spec)
     session = make_session(proto.SerializeToString())
     run_ort = lambda X: session.run(["y"], {"x": X.astype(np.float32)})[0]  # noqa: E731
 

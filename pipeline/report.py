@@ -104,11 +104,11 @@ def moody_chart(spec: Spec, model, path: Path) -> None:
 EXTRA_PLOTS = {"pipeline.references:colebrook": ("moody.png", "Moody chart", moody_chart)}
 
 
-def write(spec: Spec, model_path: Path, runs: Path | None = None) -> Path:
+def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_mod.Dataset | None = None) -> Path:
     """Write the report folder beside model_path; returns the folder."""
     folder = model_path.with_name(f"{spec.name}_report")
     model = load(model_path)
-    dataset = data_mod.build(spec)
+    dataset = dataset or data_mod.build(spec)
     plots = []
     history = checkpoint.read_json(checkpoint.run_dir(spec.name, runs) / "history.json")
     if history:
