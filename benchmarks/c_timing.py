@@ -68,3 +68,27 @@ def time_generated_c(model_path: Path, X: np.ndarray, batches: list[int], work: 
     out = subprocess.run([str(exe), str(work / "inputs.bin"), str(len(X)), *map(str, batches)],
                          check=True, capture_output=True, text=True).stdout
     return {int(k): v for k, v in json.loads(out).items()}
+
+
+def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
+    """A 2-32-32-1 tanh network with seeded random weights, exported like a surrogate (card included).
+
+    Issue #4 states its C targets for this size; the shipped surrogates are smaller. Weights do not change the
+    cost, so this one is not trained. Its inputs are x, y in [0, 1].
+    """
+    import torch
+    from pipeline.export import to_onnx
+    from pipeline.loader import CARD_KEY
+    from pipeline.model import ExportModel
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [2, *widths, 1]
+    weights = [(torch.randn(o, i, generator=gen) / i ** 0.5, torch.randn(o, generator=gen) * 0.1)
+               for i, o in zip(sizes[:-1], sizes[1:])]
+    proto = to_onnx(ExportModel(weights, "tanh", [0.0, 0.0], [0.0]), 2)
+    card = {"name": path.stem, "description": f"reference net 2-{'-'.join(map(str, widths))}-1 tanh (random)",
+            "inputs": [{"name": n, "unit": "1", "min": 0.0, "max": 1.0} for n in ("x", "y")],
+            "outputs": [{"name": "z", "unit": "1"}]}
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_KEY, json.dumps(card)
+    path.write_bytes(proto.SerializeToString())
+    return path

@@ -84,3 +84,22 @@ def test_generated_c(benchmark, name, tmp_path):
     benchmark.pedantic(lambda: result.update(time_generated_c(Path(f"exported/{name}.onnx"), X, BATCHES[1:],
                                                               tmp_path)), rounds=1, iterations=1)
     benchmark.extra_info.update(kind="generated_c", surrogate=name, seconds_per_sample=result)
+
+
+def test_generated_c_reference_net(benchmark, tmp_path):
+    """The generated C for a 2-32-32-1 tanh network, the size issue #4 states its targets for."""
+    from benchmarks.c_timing import reference_net, time_generated_c
+    from pipeline.loader import load
+    model = reference_net(tmp_path / "mlp_2_32_32_1.onnx")
+    X = np.random.default_rng(7).random((BATCHES[-1], 2))
+    result = {}
+    benchmark.group = "generated C"
+    benchmark.pedantic(lambda: result.update(time_generated_c(model, X, BATCHES[1:], tmp_path / "c")),
+                       rounds=1, iterations=1)
+    single_ort = load(model).point
+    t0 = time.perf_counter()
+    for row in X[:20000]:
+        single_ort(*row)
+    benchmark.extra_info.update(kind="generated_c", surrogate="mlp_2_32_32_1 (reference net)",
+                                seconds_per_sample=result,
+                                onnxruntime_point_seconds=(time.perf_counter() - t0) / 20000)
