@@ -23,26 +23,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path("benchmarks/results")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+C_BACKEND = "generated C (gcc -O3)"
 
 
 def load(path: Path) -> dict:
     raw = json.loads(path.read_text())
-    inference, errors, loops, rate = {}, {}, [], None
+    inference, errors, loops, rate, reference_net = {}, {}, [], None, None
     for b in raw["benchmarks"]:
         info, median = b["extra_info"], b["stats"]["median"]
         if info.get("kind") == "inference":
             inference.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = median / info["batch"]
             if "max_rel_error" in info:
                 errors.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = info
+        elif info.get("kind") == "generated_c" and "onnxruntime_point_seconds" in info:
+            reference_net = info  # not a surrogate: a fixed-size network for the issue's C targets
         elif info.get("kind") == "generated_c":
             for batch, seconds in info["seconds_per_sample"].items():
-                inference.setdefault(info["surrogate"], {})[("generated C (gcc -O3)", int(batch))] = seconds
+                inference.setdefault(info["surrogate"], {})[(C_BACKEND, int(batch))] = seconds
         elif info.get("kind") == "matmul":
             rate = info["flops"] / median
         elif info.get("kind") == "solver_loop":
             loops.append((info["config"], median, info.get("cpu_per_wall", float("nan"))))
     cpu = raw.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
-    return {"inference": inference, "errors": errors, "rate": rate, "loops": loops, "cpu": cpu,
+    return {"inference": inference, "errors": errors, "rate": rate, "loops": loops, "cpu": cpu, "net": reference_net,
             "cores": raw.get("machine_info", {}).get("cpu", {}).get("count"), "datetime": raw.get("datetime", "")}
 
 
@@ -118,7 +121,10 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
              "best vs PyTorch | best vs reference | best / floor | generated C |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for batch in batches_of(times):
-        best_backend = min((b for b in ort if (b, batch) in times), key=lambda b: times[(b, batch)])
+        measured = [b for b in ort if (b, batch) in times]
+        if not measured:
+            continue
+        best_backend = min(measured, key=lambda b: times[(b, batch)])
         best = times[(best_backend, batch)]
         cells = [fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in (reference, "torch", "onnxruntime")]
         ref, tor = times.get((reference, batch)), times.get(("torch", batch))
@@ -126,7 +132,7 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
         vs_ref = speed(ref / best) if ref else "–"
         vs_floor = f"{best / floor:.1f}x" if floor else "–"
         config = best_backend.removeprefix("onnxruntime").strip("-") or "solver"
-        c_time = times.get(("generated C (gcc -O3)", batch))
+        c_time = times.get((C_BACKEND, batch))
         lines.append(f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
                      f"| {vs_floor} | {fmt_time(c_time) if c_time else '–'} |")
     return lines
@@ -188,6 +194,26 @@ def plot(name: str, times: dict, rate: float | None, path: Path) -> None:
     plt.close(fig)
 
 
+def generated_c_lines(results: dict) -> list[str]:
+    """The generated C against onnxruntime: one single call, and per sample in a batch of 65,536."""
+    lines = []
+    for name, times in sorted(results["inference"].items()):
+        if (C_BACKEND, 1) not in times or ("onnxruntime-point", 1) not in times:
+            continue
+        ort_batch, ort_name = min((t, b) for (b, n), t in times.items() if b.startswith("onnxruntime") and n == 65536)
+        lines.append(f"- {name}: one call {fmt_time(times[(C_BACKEND, 1)])} vs onnxruntime point() "
+                     f"{fmt_time(times[('onnxruntime-point', 1)])} ({speed(times[('onnxruntime-point', 1)] / times[(C_BACKEND, 1)])}); "
+                     f"batched on one core {fmt_time(times[(C_BACKEND, 65536)])}/sample vs onnxruntime's best "
+                     f"({ort_name}) {fmt_time(ort_batch)}/sample ({speed(ort_batch / times[(C_BACKEND, 65536)])}).")
+    net = results.get("net")
+    if net:
+        per = net["seconds_per_sample"]
+        lines.append(f"- {net['surrogate']}, the size issue #4 states its targets for (≤ 150 ns a call, ≤ 30 ns/sample "
+                     f"batched): one call {fmt_time(per['1'])}, batched {fmt_time(per['65536'])}/sample; onnxruntime "
+                     f"point() {fmt_time(net['onnxruntime_point_seconds'])} a call.")
+    return lines
+
+
 def summary(results: dict) -> tuple[str, str]:
     """(full summary.md, the README block)."""
     rate = results["rate"]
@@ -208,6 +234,11 @@ def summary(results: dict) -> tuple[str, str]:
         full += [f"## {name}", "", floor_line, "", *plain, "", *surrogate_table(name, times, errors, rate), "",
                  f"![{name}]({name}.png)", ""]
         readme += [f"**{name}**. {floor_line}", "", *plain, "", *headline(name, times, rate), ""]
+    c_lines = generated_c_lines(results)
+    if c_lines:
+        full += ["## Generated C", "", *c_lines, ""]
+        readme += ["**Generated C** (`python -m pipeline codegen`, timed from C, gcc -O3 -march=native).", "",
+                   *c_lines, ""]
     if results["loops"]:
         loop = ["| onnxruntime session | time per loop | CPU seconds per wall second |", "|---|---:|---:|"]
         loop += [f"| {c} | {fmt_time(t)} | {r:.2f} |" for c, t, r in results["loops"]]
