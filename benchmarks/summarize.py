@@ -28,7 +28,7 @@ C_BACKEND = "generated C (gcc -O3)"
 
 def load(path: Path) -> dict:
     raw = json.loads(path.read_text())
-    inference, errors, loops, rate, reference_net = {}, {}, [], None, None
+    inference, errors, loops, rate, reference_net, c_worst = {}, {}, [], None, None, {}
     for b in raw["benchmarks"]:
         info, median = b["extra_info"], b["stats"]["median"]
         if info.get("kind") == "inference":
@@ -40,12 +40,13 @@ def load(path: Path) -> dict:
         elif info.get("kind") == "generated_c":
             for batch, seconds in info["seconds_per_sample"].items():
                 inference.setdefault(info["surrogate"], {})[(C_BACKEND, int(batch))] = seconds
+            c_worst[info["surrogate"]] = info["worst_over_tolerance"]
         elif info.get("kind") == "matmul":
             rate = info["flops"] / median
         elif info.get("kind") == "solver_loop":
             loops.append((info["config"], median, info.get("cpu_per_wall", float("nan"))))
     cpu = raw.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
-    return {"inference": inference, "errors": errors, "rate": rate, "loops": loops, "cpu": cpu, "net": reference_net,
+    return {"inference": inference, "errors": errors, "rate": rate, "loops": loops, "cpu": cpu, "net": reference_net, "c_worst": c_worst,
             "cores": raw.get("machine_info", {}).get("cpu", {}).get("count"), "datetime": raw.get("datetime", "")}
 
 
@@ -201,16 +202,19 @@ def generated_c_lines(results: dict) -> list[str]:
         if (C_BACKEND, 1) not in times or ("onnxruntime-point", 1) not in times:
             continue
         ort_batch, ort_name = min((t, b) for (b, n), t in times.items() if b.startswith("onnxruntime") and n == 65536)
+        worst = results["c_worst"].get(name)
         lines.append(f"- {name}: one call {fmt_time(times[(C_BACKEND, 1)])} vs onnxruntime point() "
                      f"{fmt_time(times[('onnxruntime-point', 1)])} ({speed(times[('onnxruntime-point', 1)] / times[(C_BACKEND, 1)])}); "
                      f"batched on one core {fmt_time(times[(C_BACKEND, 65536)])}/sample vs onnxruntime's best "
-                     f"({ort_name}) {fmt_time(ort_batch)}/sample ({speed(ort_batch / times[(C_BACKEND, 65536)])}).")
+                     f"({ort_name}) {fmt_time(ort_batch)}/sample ({speed(ort_batch / times[(C_BACKEND, 65536)])}); "
+                     f"largest deviation from onnxruntime {worst:.2f}x the codegen tolerance.")
     net = results.get("net")
     if net:
         per = net["seconds_per_sample"]
         lines.append(f"- {net['surrogate']}, the size issue #4 states its targets for (≤ 150 ns a call, ≤ 30 ns/sample "
                      f"batched): one call {fmt_time(per['1'])}, batched {fmt_time(per['65536'])}/sample; onnxruntime "
-                     f"point() {fmt_time(net['onnxruntime_point_seconds'])} a call.")
+                     f"point() {fmt_time(net['onnxruntime_point_seconds'])} a call; largest deviation from onnxruntime "
+                     f"{net['worst_over_tolerance']:.2f}x the codegen tolerance.")
     return lines
 
 
@@ -237,7 +241,7 @@ def summary(results: dict) -> tuple[str, str]:
     c_lines = generated_c_lines(results)
     if c_lines:
         full += ["## Generated C", "", *c_lines, ""]
-        readme += ["**Generated C** (`python -m pipeline codegen`, timed from C, gcc -O3 -march=native).", "",
+        readme += ["**Generated C** (`python -m pipeline codegen`, timed from C, `gcc -O3 -march=native`).", "",
                    *c_lines, ""]
     if results["loops"]:
         loop = ["| onnxruntime session | time per loop | CPU seconds per wall second |", "|---|---:|---:|"]

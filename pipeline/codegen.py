@@ -43,6 +43,7 @@ UNARY = {"Tanh": "tanh_fast({})", "Sigmoid": "1.0f / (1.0f + expf(-{}))", "Relu"
 UNARY_F = {"Tanh": "tanh_fast({})", "Sigmoid": "1.0_dp / (1.0_dp + exp(-{}))", "Relu": "max({}, 0.0_dp)",
            "Log": "log({})", "Exp": "exp({})"}
 BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
+RTOL, ATOL_FRACTION = 1e-5, 1e-6  # agreement with onnxruntime: |c - ort| <= RTOL |ort| + ATOL_FRACTION max|ort|
 TANH_A = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
           -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
 TANH_B = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)

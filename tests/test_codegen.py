@@ -15,7 +15,7 @@ from pipeline.spec import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"
-RTOL, ATOL_FRACTION = 1e-5, 1e-6
+RTOL, ATOL_FRACTION = codegen.RTOL, codegen.ATOL_FRACTION
 GFORTRAN = shutil.which("gfortran")
 needs_gfortran = pytest.mark.skipif(GFORTRAN is None, reason="gfortran is not installed (.ci/run installs it; "
                                     "on Debian: apt-get install gfortran)")
