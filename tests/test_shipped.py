@@ -38,3 +38,17 @@ def test_shipped_model_runs_in_onnx_reference(name):
     X = data.sample(spec.load(name), 500, "uniform", 5).astype(np.float32)
     ref = onnx.reference.ReferenceEvaluator(onnx.load(model_file)).run(None, {"x": X})[0]
     assert np.allclose(ref, load(model_file)(X), rtol=1e-5, atol=1e-6 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("name", spec.available())
+def test_shipped_model_runs_in_tract(name):
+    """Portability: tract (Sonos' Rust inference engine, from PyPI) loads the model with its dynamic batch axis."""
+    tract = pytest.importorskip("tract", reason="tract is not installed (it is in requirements.txt)")
+    model_file = EXPORTED / f"{name}.onnx"
+    runnable = tract.onnx().load(str(model_file)).into_model().into_runnable()
+    for n in (1, 7, 500):
+        X = data.sample(spec.load(name), n, "uniform", 6).astype(np.float32)
+        got = runnable.run([X])[0].to_numpy()
+        ref = load(model_file)(X)
+        assert got.shape == ref.shape
+        assert np.allclose(got, ref, rtol=1e-5, atol=1e-6 * np.abs(ref).max())
