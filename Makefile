@@ -12,7 +12,7 @@ ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) 
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench test gate seed examples codegen clean
+.PHONY: help venv list train verify export bench test gate seed examples codegen search clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -67,6 +67,10 @@ examples: venv ## worked examples: bring-your-own callable and CSV; the heated p
 			examples/heated_pipe/heated_pipe.f90 -o runs/examples/heated_pipe_f && \
 		echo "Fortran: $$(runs/examples/heated_pipe_f)"; \
 	else echo "Fortran: skipped, gfortran is not installed (apt-get install gfortran)"; fi
+
+TRIALS ?= 30
+search: venv ## Optuna search for the cheapest passing network; rewrites the spec if cheaper (runs/search/)
+	$(PY) -m pipeline search --trials $(TRIALS) --apply $(SURROGATES)
 
 codegen: venv ## generate C and Fortran for every exported surrogate (to generated/)
 	@$(ENSURE_EXPORTED)

@@ -1,4 +1,4 @@
-"""`python -m pipeline COMMAND`: list, train, verify, export, report, codegen, gate.
+"""`python -m pipeline COMMAND`: list, train, verify, export, report, codegen, search, gate.
 
 Exit status: 0 success; 1 a surrogate fails its accuracy gates; 2 bad input (spec, name, data, files), reported
 as one line naming what is wrong.
@@ -97,6 +97,36 @@ def cmd_codegen(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    import json
+    from . import search, spec as spec_mod
+    from .files import atomic_write
+    for name in args.names:
+        spec = spec_mod.load(name)
+        study = search.run(name, args.trials, args.workers, args.storage, args.seed, args.heartbeat,
+                           args.trial_seconds, progress=not args.quiet)
+        summary = search.report(study, spec)
+        print(f"\n{spec.name}: {summary['completed_trials']} completed trials; Pareto front "
+              f"(runs/search/{spec.name}/pareto.md, pareto.png):\n{search.table(summary['pareto_front'])}")
+        best, before = summary["cheapest_passing"], summary["before"]
+        if not best:
+            print(f"{spec.name}: no trial passes every gate; the spec is left as it is")
+            continue
+        current = search.flops_per_sample(spec.model.widths, len(spec.inputs), len(spec.outputs))
+        print(f"{spec.name}: cheapest passing network {'-'.join(map(str, best['widths']))} {best['activation']} "
+              f"({best['flops']} FLOPs/sample; the spec's: {current})")
+        if args.apply and best["flops"] < current:
+            atomic_write(spec.path, search.apply(spec, best).encode())
+            record = {"surrogate": spec.name, "gates": spec.gates, "before": before, "after": best,
+                      "completed_trials": summary["completed_trials"]}
+            atomic_write(Path("benchmarks/results") / f"search_{spec.name}.json",
+                         (json.dumps(record, indent=1) + "\n").encode())
+            print(f"{spec.name}: rewrote {spec.path}; now `make train export bench SURROGATES={spec.name}`")
+        elif args.apply:
+            print(f"{spec.name}: the spec's network is already the cheapest passing one; left as it is")
+    return 0
+
+
 def cmd_gate(args) -> int:
     """Train from scratch with the spec's seeds, then verify: the CI gate."""
     cmd_train(args)
@@ -125,6 +155,17 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--lang", choices=["c", "fortran"], required=True)
     gen.add_argument("--dest", type=Path, default=Path("generated"), help="output folder (default: generated/)")
     gen.set_defaults(fn=cmd_codegen)
+    se = sub.add_parser("search", parents=[named], help="Optuna search for the cheapest network that passes the gates")
+    se.add_argument("--trials", type=int, default=30, help="completed trials the study should hold (default 30)")
+    se.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (default 1)")
+    se.add_argument("--storage", default=None, help="database URL (default sqlite:///runs/search/NAME.db)")
+    se.add_argument("--seed", type=int, default=None, help="sampler seed (default: the spec's training seed)")
+    se.add_argument("--apply", action="store_true", help="rewrite the spec with the cheapest passing network")
+    se.add_argument("--trial-seconds", type=float, default=60.0, help="training time cap per trial")
+    se.add_argument("--heartbeat", type=int, default=10, help="seconds between worker heartbeats; a trial "
+                    "silent for twice that is failed and retried")
+    se.add_argument("--quiet", action="store_true", help="no progress bar")
+    se.set_defaults(fn=cmd_search)
     sub.add_parser("gate", parents=[named, training], help="train from scratch, then verify (CI)"
                    ).set_defaults(fn=cmd_gate)
     return p
