@@ -218,6 +218,27 @@ def generated_c_lines(results: dict) -> list[str]:
     return lines
 
 
+def search_lines() -> list[str]:
+    """Before and after `make search` (benchmarks/results/search_NAME.json), measured side by side by the search."""
+    rows = []
+    for path in sorted(RESULTS.glob("search_*.json")):
+        r = json.loads(path.read_text())
+        for label, t in (("before", r["before"]), ("after", r["after"])):
+            if not t:
+                continue
+            ns = t.get("ort_ns") or {}
+            rows.append(f"| {r['surrogate']} | {label} | {'-'.join(map(str, t['widths']))} {t['activation']} | "
+                        f"{t['parameters']} | {t['flops']} | {t['worst_gate_ratio']:.3g} | "
+                        f"{fmt_time(ns['batch1'] * 1e-9) if ns else '–'} | "
+                        f"{fmt_time(ns['batch4096'] * 1e-9) if ns else '–'} |")
+    if not rows:
+        return []
+    return ["The same gates before and after `make search` (worst gate ratio: largest achieved/threshold, ≤ 1 "
+            "passes; onnxruntime times per sample, measured by the search in one process):", "",
+            "| surrogate | | network | parameters | FLOPs/sample | worst gate ratio | onnxruntime, batch 1 | "
+            "onnxruntime, batch 4096 |", "|---|---|---|---:|---:|---:|---:|---:|", *rows]
+
+
 def summary(results: dict) -> tuple[str, str]:
     """(full summary.md, the README block)."""
     rate = results["rate"]
@@ -238,6 +259,10 @@ def summary(results: dict) -> tuple[str, str]:
         full += [f"## {name}", "", floor_line, "", *plain, "", *surrogate_table(name, times, errors, rate), "",
                  f"![{name}]({name}.png)", ""]
         readme += [f"**{name}**. {floor_line}", "", *plain, "", *headline(name, times, rate), ""]
+    searched = search_lines()
+    if searched:
+        full += ["## Architecture search", "", *searched, ""]
+        readme += ["**Architecture search.**", "", *searched, ""]
     c_lines = generated_c_lines(results)
     if c_lines:
         full += ["## Generated C", "", *c_lines, ""]

@@ -73,15 +73,26 @@ def completed(study) -> list:
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 
+def space(spec: Spec) -> dict[str, list]:
+    """The choices, with the spec's own network and sample count among them (so trial 0 can be the spec's)."""
+    def with_own(choices: list, own) -> list:
+        return choices if own in choices else sorted([*choices, own]) if isinstance(own, int) else [*choices, own]
+    return {"depth": with_own(DEPTHS, len(spec.model.widths)), "width": with_own(WIDTHS, spec.model.widths[0]),
+            "activation": with_own(ACTIVATIONS, spec.model.activation),
+            "count": with_own(SAMPLE_COUNTS, spec.sampling.count)}
+
+
 def candidate(spec: Spec, trial) -> Spec:
     """The spec with the trial's architecture and training-set size."""
-    depth = trial.suggest_categorical("depth", DEPTHS)
-    width = trial.suggest_categorical("width", WIDTHS)
+    choices = space(spec)
+    depth = trial.suggest_categorical("depth", choices["depth"])
+    width = trial.suggest_categorical("width", choices["width"])
     return dataclasses.replace(
         spec,
         model=dataclasses.replace(spec.model, widths=[width] * depth,
-                                  activation=trial.suggest_categorical("activation", ACTIVATIONS)),
-        sampling=dataclasses.replace(spec.sampling, count=trial.suggest_categorical("count", SAMPLE_COUNTS)))
+                                  activation=trial.suggest_categorical("activation", choices["activation"])),
+        sampling=dataclasses.replace(spec.sampling,
+                                     count=trial.suggest_categorical("count", choices["count"])))
 
 
 def ort_ns_per_sample(module, n_inputs: int, X: np.ndarray) -> dict[str, float]:
@@ -165,11 +176,9 @@ def run(name: str, trials: int, workers: int = 1, storage: str | None = None, se
     seed = spec.training.seed if seed is None else seed
     url = storage_url(spec.name, storage)
     study = open_study(spec.name, url, seed, heartbeat)
-    own = {"depth": len(spec.model.widths), "width": spec.model.widths[0], "activation": spec.model.activation,
-           "count": spec.sampling.count}
-    if not study.trials and len(set(spec.model.widths)) == 1 and own["depth"] in DEPTHS and own["width"] in WIDTHS \
-            and own["count"] in SAMPLE_COUNTS:
-        study.enqueue_trial(own)  # the spec's own network first: "before", measured like every candidate
+    if not study.trials and len(set(spec.model.widths)) == 1:  # the spec's own network first: "before"
+        study.enqueue_trial({"depth": len(spec.model.widths), "width": spec.model.widths[0],
+                             "activation": spec.model.activation, "count": spec.sampling.count})
     bar = tqdm(total=trials, initial=min(trials, len(completed(study))), desc=f"search {spec.name}",
                unit="trial", disable=not progress)
 
