@@ -59,6 +59,8 @@ def open_study(name: str, url: str, seed: int, heartbeat: int):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+    # A retried trial inherits the constraint its killed predecessor set; same parameters, so the same value.
+    warnings.filterwarnings("ignore", message="The constraint value is ignored")
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     storage = optuna.storages.RDBStorage(
         url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,

@@ -2,11 +2,12 @@
 search resumes without losing or double-counting trials, and one worker is repeatable."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+import tomllib
 
 import optuna
 import pytest
@@ -22,7 +23,7 @@ ORIGINAL = (ROOT / "pipeline" / "specs" / "paraboloid.toml").read_text()
 def spec_file(tmp_path):
     text = ORIGINAL
     for key, value in (("widths", "[16, 16]"), ("activation", '"tanh"'), ("grid", "101"), ("holdout", "1000")):
-        text = __import__("re").sub(rf"(?m)^{key} = [^\n#]*", f"{key} = {value}", text, count=1)
+        text = re.sub(rf"(?m)^{key} = [^\n#]*", f"{key} = {value}", text, count=1)
     path = tmp_path / "parab.toml"
     path.write_text(text.replace('name = "paraboloid"', 'name = "parab"'))
     assert spec.load(str(path)).model.widths == [16, 16]
@@ -46,7 +47,7 @@ def test_finds_a_smaller_network_that_passes(spec_file, tmp_path):
     # --apply's rewrite keeps the comments and changes only the network and the sample count
     text = search.apply(spec.load(spec_file), best)
     assert "# The seed problem" in text and f"count = {best['count']}" in text
-    assert spec.parse(__import__("tomllib").loads(text)).model.widths == best["widths"]
+    assert spec.parse(tomllib.loads(text)).model.widths == best["widths"]
 
 
 def test_two_workers_share_one_sqlite_study(spec_file, tmp_path):

@@ -1,6 +1,5 @@
 """A user's own correlation, called one sample at a time (so its spec says `vectorized = false`)."""
 
-import math
 
 
 def nusselt_horizontal_cylinder(Pr: float, Gr: float) -> float:
