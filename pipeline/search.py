@@ -14,7 +14,7 @@ passing trial if it is cheaper than the current network, and writes benchmarks/r
 before/after figures; then `make train export bench` ships it like any other spec.
 
 The study lives in a SQLite file (runs/search/NAME.db) unless --storage names a database URL, e.g.
-postgresql://user:password@host/db for many machines (install a driver such as psycopg2-binary there). Workers,
+postgresql+psycopg2://user:password@host/db for many machines (psycopg2-binary is in requirements.txt). Workers,
 local or remote, share it; the total number of completed trials stops at --trials (workers that finish a trial at
 the same moment can overshoot by one each). Rerunning the same command resumes: completed trials are kept, and a
 trial whose worker died (Ctrl-C, a kill) is marked failed once its heartbeat is stale and retried with the same

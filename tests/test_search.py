@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from pathlib import Path
 
 import optuna
 import pytest
@@ -92,3 +93,20 @@ def test_one_worker_is_repeatable(spec_file, tmp_path):
         study = search.run(spec_file, trials=5, storage=f"sqlite:///{tmp_path}/r{k}.db", progress=False)
         runs.append([(t.params, t.values) for t in study.trials])
     assert runs[0] == runs[1]
+
+
+@pytest.mark.skipif(not os.environ.get("SEARCH_POSTGRES_URL"), reason="set SEARCH_POSTGRES_URL to a PostgreSQL "
+                    "database (.ci/run starts one with .ci/postgres.sh)")
+def test_two_workers_share_a_postgresql_study(spec_file):
+    """The many-machines set-up: workers that share nothing but a database URL."""
+    url = os.environ["SEARCH_POSTGRES_URL"]
+    name = f"parab_{os.getpid()}_{int(time.time())}"  # a fresh study in a database that may hold others
+    path = Path(spec_file)
+    path.write_text(path.read_text().replace('name = "parab"', f'name = "{name}"'))
+    try:
+        search.run(str(path), trials=4, workers=2, storage=url, progress=False)
+        done = [t for t in states(url, name) if t.state == optuna.trial.TrialState.COMPLETE]
+        assert 4 <= len(done) <= 5 and len({t.number for t in done}) == len(done)
+        assert len({t.user_attrs["worker"] for t in done}) == 2
+    finally:
+        optuna.delete_study(study_name=name, storage=url)
