@@ -28,25 +28,54 @@ def cmd_list(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """Train each spec; exit 1 (after saving the checkpoint) for a run whose budget ended short of its gates."""
     from . import checkpoint, data, spec as spec_mod, train
+    status = 0
     for name in args.names:
         spec = spec_mod.load(name)
-        dataset = data.build(spec)
+        dataset = data.build(spec, verification=False)
         if dataset.dropped_rows:
             print(f"{spec.name}: dropped {dataset.dropped_rows} bad data row(s) (reference.bad_rows = \"drop\")")
+        for what, (failed, asked) in dataset.failed.items():
+            if failed:
+                print(f"{spec.name}: the reference failed on {failed} of {asked} {what} points; excluded "
+                      f"(reference.on_error = \"drop\")")
         result = train.train(spec, dataset, device=args.device, progress=not args.quiet)
+        if result.note:
+            print(f"{spec.name}: {result.note}")
         metrics = train.summary(spec, dataset, result)
         folder = checkpoint.run_dir(spec.name, args.runs)
         checkpoint.save(folder, spec, result.model, result.history, metrics)
+        added = result.train_samples - len(dataset.x_train)
         print(f"{spec.name}: {result.steps} steps in {result.seconds:.2f} s on {result.device} "
-              f"({result.stop_reason}); checkpoint in {folder}")
-    return 0
+              f"({result.stop_reason}); {result.train_samples} samples"
+              f"{f' ({added} added where the error was largest)' if added else ''}; checkpoint in {folder}")
+        if result.stop_reason.endswith("budget") or "used up" in result.stop_reason:
+            status = max(status, _short_of_gates(spec, folder, metrics))
+    return status
+
+
+def _short_of_gates(spec, folder, metrics: dict) -> int:
+    """A run whose budget ended before its gates were met: the held-out table and what to try next; exit 1."""
+    import torch
+    from . import checkpoint, data
+    from .verify import gate_report, next_step
+    module = checkpoint.load(folder, spec).export_model()
+    held_out = data.build(spec, verification=False)
+    with torch.no_grad():
+        report = gate_report(spec, lambda X: module(torch.as_tensor(X, dtype=torch.float32)).numpy(),
+                             {"holdout": (held_out.x_holdout, held_out.y_holdout)})
+    if report.passed:
+        return 0
+    print(f"{report.table()}\n{spec.name}: the training budget ended short of the gates; next step: "
+          f"{next_step(spec, report, metrics)}")
+    return EXIT_GATES_FAILED
 
 
 def cmd_verify(args) -> int:
     import torch
     from . import checkpoint, data, spec as spec_mod
-    from .verify import gate_report
+    from .verify import next_step, verify
     status = 0
     for name in args.names:
         spec = spec_mod.load(name)
@@ -55,10 +84,12 @@ def cmd_verify(args) -> int:
         module = checkpoint.load(folder, spec).export_model()
         predict = lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()  # noqa: E731
         with torch.no_grad():
-            report = gate_report(spec, predict, data.build(spec).sets())
+            report = verify(spec, predict, data.build(spec))
         checkpoint.write_json(folder / "gates.json", report.to_dict())
         print(report.table())
         if not report.passed:
+            metrics = checkpoint.read_json(folder / "metrics.json") or {}
+            print(f"{spec.name}: next step: {next_step(spec, report, metrics)}")
             status = EXIT_GATES_FAILED
     return status
 
@@ -129,8 +160,8 @@ def cmd_search(args) -> int:
 
 def cmd_gate(args) -> int:
     """Train from scratch with the spec's seeds, then verify: the CI gate."""
-    cmd_train(args)
-    return cmd_verify(args)
+    trained = cmd_train(args)
+    return max(trained, cmd_verify(args))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,21 +1,36 @@
 """Spec -> data: training, held-out and verification samples in physical units.
 
-Samples are drawn in the *scaled* input space (log10 for log inputs) so that a range spanning decades is covered
-evenly. The verification grid spans every axis edge to edge, so the gates see the corners of the domain, where
-surrogates are weakest. Every reference value is checked: a NaN or inf stops the run with the offending input.
+Samples are drawn in the unit cube and mapped to the domain: along each input in its *scaled* space (log10 for
+log inputs), so that a range spanning decades is covered evenly, and, where the spec bounds an input by a function
+of another ([[domain]], see domain.py), squeezed between the box and the bound, so that every point is in the
+domain and the faces of the cube land on the boundary. Verification spans the domain edge to edge: a dense grid for
+1-2 inputs; past that a large Sobol sample plus every corner and points on every face and edge (verify.py then
+searches for the worst point between them).
+
+Every reference value is checked. Each call gets its own copy of the inputs (a reference that writes into its
+argument cannot corrupt the samples kept for training and gating); an exception, NaN or inf stops the run with one
+line naming how many inputs failed, the first of them and the message, unless the spec says on_error = "drop".
+A user's module beside the spec is loaded from that file under a name of its own, so two specs whose modules share a
+file name each get their own function.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib
+import importlib.util
+import itertools
+import json
 import sys
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import domain as domain_mod
 from .spec import PipelineError, Spec
 
 
@@ -28,22 +43,33 @@ class Dataset:
     x_holdout: np.ndarray
     y_holdout: np.ndarray
     x_grid: np.ndarray | None = None
-    """dense grid over the whole domain; None when the truth is a data file"""
+    """dense grid over the whole domain (1-2 inputs); None when the truth is a data file or past 2 inputs"""
     y_grid: np.ndarray | None = None
+    x_domain: np.ndarray | None = None
+    """past 2 inputs: Sobol points, corners, faces and edges of the domain (see domain_points)"""
+    y_domain: np.ndarray | None = None
+    u_domain: np.ndarray | None = None
+    """the same points in the unit cube, where verify.py's search moves"""
+    stage_domain: np.ndarray | None = None
+    """per point: "sample", "corner", "face" or "edge" """
     dropped_rows: int = 0
     """data rows dropped by the spec's bad_rows = "drop" policy"""
+    failed: dict = field(default_factory=dict)
+    """reference failures excluded by on_error = "drop": {set: [failed, asked]}"""
 
     def sets(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The verification sets by name."""
         out = {"holdout": (self.x_holdout, self.y_holdout)}
         if self.x_grid is not None:
             out["grid"] = (self.x_grid, self.y_grid)
+        if self.x_domain is not None:
+            out["domain"] = (self.x_domain, self.y_domain)
         return out
 
 
-# --- scaled input space -----------------------------------------------------------------------------------------
+# --- the unit cube and the domain -----------------------------------------------------------------------------------
 
-def _bounds(spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scaled_box(spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     is_log = np.array([i.scale == "log" for i in spec.inputs])
     lo = np.array([i.min for i in spec.inputs], dtype=np.float64)
     hi = np.array([i.max for i in spec.inputs], dtype=np.float64)
@@ -52,30 +78,47 @@ def _bounds(spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def from_unit(spec: Spec, U: np.ndarray) -> np.ndarray:
-    """Map points of the unit cube [0, 1]^d to physical inputs (log-uniform along log axes)."""
-    lo, hi, is_log = _bounds(spec)
-    X = lo + U * (hi - lo)
-    X[:, is_log] = 10.0 ** X[:, is_log]
+    """Map points of the unit cube [0, 1]^d to physical inputs in the domain (log-uniform along log axes).
+
+    A bounded input is spread between the box and its bound at the point's value of the input the bound depends on;
+    u = 1 (or 0, for a lower bound) lands exactly on the bound.
+    """
+    lo, hi, is_log = _scaled_box(spec)
+    S = lo + np.asarray(U, dtype=np.float64) * (hi - lo)
+    X = np.where(is_log, 10.0 ** np.where(is_log, S, 0.0), S)
     # Pin the ends exactly: 10**log10(max) can land one ulp outside the declared range.
-    return np.clip(X, [i.min for i in spec.inputs], [i.max for i in spec.inputs])
+    box_lo, box_hi = [i.min for i in spec.inputs], [i.max for i in spec.inputs]
+    X = np.clip(X, box_lo, box_hi)
+    names = spec.input_names
+    for b in bounds(spec):
+        i, j = names.index(b["input"]), names.index(b["of"])
+        limit = domain_mod.bound_value(b, X[:, j])
+        bottom = np.full(len(X), box_lo[i]) if b["side"] == "max" else np.clip(limit, box_lo[i], box_hi[i])
+        top = np.clip(limit, box_lo[i], box_hi[i]) if b["side"] == "max" else np.full(len(X), box_hi[i])
+        scale = (lambda v: np.log10(v)) if is_log[i] else (lambda v: v)
+        s = scale(bottom) + U[:, i] * (scale(top) - scale(bottom))
+        X[:, i] = np.clip(10.0 ** s if is_log[i] else s, bottom, top)
+    return X
 
 
 def sample(spec: Spec, n: int, method: str, seed: int) -> np.ndarray:
     """n physical input points, space-filling (scrambled Sobol) or uniform random in the scaled space."""
-    d = len(spec.inputs)
+    return from_unit(spec, unit_sample(len(spec.inputs), n, method, seed))
+
+
+def unit_sample(d: int, n: int, method: str, seed: int) -> np.ndarray:
     if method == "sobol":
-        engine = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
-        U = engine.draw(n, dtype=torch.float64).numpy()
-    else:
-        U = np.random.default_rng(seed).random((n, d))
-    return from_unit(spec, U)
+        return torch.quasirandom.SobolEngine(d, scramble=True, seed=seed).draw(n, dtype=torch.float64).numpy()
+    return np.random.default_rng(seed).random((n, d))
+
+
+def unit_corners(d: int) -> np.ndarray:
+    return np.array(list(itertools.product([0.0, 1.0], repeat=d)))
 
 
 def corners(spec: Spec) -> np.ndarray:
     """The 2^d corners of the domain: added to the training set because extrapolation starts there."""
-    d = len(spec.inputs)
-    U = np.array(np.meshgrid(*[[0.0, 1.0]] * d, indexing="ij")).reshape(d, -1).T
-    return from_unit(spec, U)
+    return from_unit(spec, unit_corners(len(spec.inputs)))
 
 
 def grid(spec: Spec) -> np.ndarray:
@@ -86,52 +129,240 @@ def grid(spec: Spec) -> np.ndarray:
     return from_unit(spec, U)
 
 
+def domain_points(spec: Spec, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sample that verifies past 2 inputs, in the unit cube, with each point's stage.
+
+    A scrambled Sobol sample of verification.points, every corner, face_points Sobol points on each of the 2d faces
+    (a face is where one input sits at its min or max) and edge_points evenly spaced points inside every edge (all
+    inputs but one at an end of their range): the faces, edges and corners are where a surrogate extrapolates
+    and where the interior sample puts almost no points in many dimensions.
+    """
+    v, d = spec.verification, len(spec.inputs)
+    parts = [(unit_sample(d, v.points, "sobol", seed), "sample"), (unit_corners(d), "corner")]
+    if v.face_points and d > 1:
+        for axis, end in itertools.product(range(d), (0.0, 1.0)):
+            F = np.insert(unit_sample(d - 1, v.face_points, "sobol", seed + 1 + 2 * axis + int(end)), axis, end, 1)
+            parts.append((F, "face"))
+    if v.edge_points and d > 1:
+        along = (np.arange(v.edge_points) + 1.0) / (v.edge_points + 1.0)
+        for axis in range(d):
+            for ends in itertools.product([0.0, 1.0], repeat=d - 1):
+                E = np.insert(np.tile(ends, (len(along), 1)), axis, along, 1)
+                parts.append((E, "edge"))
+    U = np.concatenate([p for p, _ in parts])
+    stage = np.concatenate([np.full(len(p), name) for p, name in parts])
+    return U, stage
+
+
+# --- bounds of the domain -------------------------------------------------------------------------------------------
+
+_BOUNDS_CACHE: dict[str, list[dict]] = {}
+MAX_KNOTS = 4097
+
+
+def bounds(spec: Spec) -> list[dict]:
+    """The spec's [[domain]] bounds, tabulated as the card stores them (see domain.py); [] for a box.
+
+    Knots double from 65 until the table is within the bound's tolerance of the function everywhere (measured
+    between the knots); the largest deviation is recorded as interpolation_error.
+    """
+    if not spec.domain:
+        return []
+    key = json.dumps([str(spec.path), [b.__dict__ for b in spec.domain], [i.__dict__ for i in spec.inputs]],
+                     sort_keys=True, default=str)
+    if key in _BOUNDS_CACHE:
+        return _BOUNDS_CACHE[key]
+    out = []
+    by_name = {i.name: i for i in spec.inputs}
+    for b in spec.domain:
+        target, of = by_name[b.input], by_name[b.of]
+        fn = resolve_callable(b.max or b.min, _spec_dir(spec), what=f"domain bound of {b.input}")
+        tolerance = b.tolerance or 1e-5 * (target.max - target.min)
+        knots = 65
+        while True:
+            try:
+                table, error = domain_mod.tabulate(fn, of.min, of.max, of.scale, knots)
+            except Exception as e:  # noqa: BLE001 - the user's function: say which and why, in one line
+                raise PipelineError(f"domain bound {b.label!r} ({b.max or b.min}) failed: "
+                                    f"{type(e).__name__}: {e}") from None
+            if error <= tolerance or knots >= MAX_KNOTS:
+                break
+            knots = 2 * knots - 1
+        if error > tolerance:
+            raise PipelineError(f"domain bound {b.label!r}: a table of {MAX_KNOTS} knots still deviates "
+                                f"{error:.3g} {target.unit} from the function (tolerance {tolerance:.3g}); "
+                                f"set domain.tolerance")
+        values = np.array(table["values"])
+        empty = values < target.min if b.max else values > target.max
+        if empty.any():
+            at = table["lo"] if empty[0] else table["hi"]
+            raise PipelineError(f"domain bound {b.label!r} leaves no room for {b.input} in "
+                                f"[{target.min:g}, {target.max:g}] near {b.of} = {at:g}: narrow {b.of}'s range")
+        out.append({"input": b.input, "side": "max" if b.max else "min", "of": b.of, "label": b.label,
+                    "table": table, "interpolation_error": error, "function": b.max or b.min})
+    _BOUNDS_CACHE[key] = out
+    return out
+
+
+def in_domain(spec: Spec, X: np.ndarray) -> np.ndarray:
+    """Boolean per row: inside the box and every bound."""
+    lo = np.array([i.min for i in spec.inputs])
+    hi = np.array([i.max for i in spec.inputs])
+    inside = ((X >= lo) & (X <= hi)).all(axis=1)
+    return inside & ~domain_mod.violations(bounds(spec), spec.input_names, X).any(axis=1)
+
+
 # --- the reference -------------------------------------------------------------------------------------------------
 
-def resolve_callable(target: str, search_dir: Path | None = None):
-    """Import "package.module:function"; a module beside the spec file (search_dir) is found too."""
+_CALLABLES: dict[tuple[str, str], object] = {}
+
+
+def _spec_dir(spec: Spec) -> Path | None:
+    return spec.path.parent.resolve() if spec.path else None
+
+
+def resolve_callable(target: str, search_dir: Path | None = None, what: str = "reference.callable"):
+    """Import "package.module:function".
+
+    A module file beside the spec (search_dir/module.py) is loaded from that path under a name of its own, so that
+    two specs with a `mycorr.py` each get their own; anything else is imported by name (installed packages,
+    pipeline.references). Errors in the user's module are reported in one line with its file and line.
+    """
+    key = (target, str(search_dir))
+    if key in _CALLABLES:
+        return _CALLABLES[key]
     module_name, _, attr = target.partition(":")
-    if search_dir is not None and str(search_dir) not in sys.path:
-        sys.path.append(str(search_dir))
+    local = None
+    if search_dir is not None:
+        for candidate in (search_dir / (module_name.replace(".", "/") + ".py"),
+                          search_dir / module_name.replace(".", "/") / "__init__.py"):
+            if candidate.is_file():
+                local = candidate
+                break
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise PipelineError(f"reference.callable {target!r}: cannot import {module_name!r} ({e})") from None
+        if local is not None:
+            unique = f"_surrogate_user_{hashlib.sha1(str(local).encode()).hexdigest()[:12]}_{module_name.replace('.', '_')}"
+            loader_spec = importlib.util.spec_from_file_location(unique, local)
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.path.insert(0, str(search_dir))  # for the user's own sibling imports, while it loads
+            try:
+                loader_spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(search_dir))
+        else:
+            module = importlib.import_module(module_name)
+    except SyntaxError as e:
+        raise PipelineError(f"{what} {target!r}: {type(e).__name__} in {e.filename} line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 - an error inside the user's module: where, and what
+        raise PipelineError(f"{what} {target!r}: cannot import {module_name!r}: {_where(e)}{type(e).__name__}: {e}"
+                            ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
-        raise PipelineError(f"reference.callable {target!r}: {module_name!r} has no function {attr!r}")
+        raise PipelineError(f"{what} {target!r}: {module_name!r} has no function {attr!r}")
+    _CALLABLES[key] = fn
     return fn
 
 
-def evaluate(spec: Spec, X: np.ndarray) -> np.ndarray:
-    """Reference outputs for inputs X, shape (N, n_outputs); refuses a wrong shape or a non-finite value."""
-    fn = resolve_callable(spec.reference.callable, spec.path.parent.resolve() if spec.path else None)
-    if spec.reference.vectorized:
-        Y = np.asarray(fn(X), dtype=np.float64)
-    else:
-        Y = np.array([np.atleast_1d(fn(*row)) for row in X], dtype=np.float64)
+def _where(e: BaseException) -> str:
+    """'file line N: ' of the innermost frame outside this package and the import machinery, or ''."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if "importlib" not in f.filename and not f.filename.startswith(str(Path(__file__).parent))]
+    return f"{frames[-1].filename} line {frames[-1].lineno}: " if frames else ""
+
+
+def call_reference(spec: Spec, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """The reference at X: (Y with NaN rows where it failed, ok per row, the first failure in words)."""
+    fn = resolve_callable(spec.reference.callable, _spec_dir(spec))
+    n, n_out = len(X), len(spec.outputs)
+    Y = np.full((n, n_out), np.nan)
+    errors: dict[int, str] = {}
+
+    def one(row: np.ndarray):
+        return fn(row[None, :].copy()) if spec.reference.vectorized else fn(*row.tolist())
+
+    try:
+        if not spec.reference.vectorized:
+            raise _PerRow
+        Y[:] = _as_outputs(spec, fn(X.copy()), n)
+    except _PerRow:
+        for k in range(n):
+            try:
+                Y[k] = _as_outputs(spec, one(X[k]), 1)[0]
+            except PipelineError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the user's function failed here: recorded, reported below
+                errors[k] = f"{type(e).__name__}: {e}"
+    except PipelineError:
+        raise
+    except Exception:  # noqa: BLE001 - a vectorized call failed somewhere: find the rows, one at a time
+        for k in range(n):
+            try:
+                Y[k] = _as_outputs(spec, one(X[k]), 1)[0]
+            except PipelineError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                errors[k] = f"{type(e).__name__}: {e}"
+    ok = np.isfinite(Y).all(axis=1)
+    for k, o in enumerate(spec.outputs):
+        if o.transform == "log":
+            nonpositive = ok & (Y[:, k] <= 0)
+            for r in np.flatnonzero(nonpositive)[:1]:
+                errors.setdefault(int(r), f"output '{o.name}' = {Y[r, k]:.6g} <= 0, but its transform is \"log\"")
+            ok &= ~nonpositive
+    first = ""
+    if not ok.all():
+        r = int(np.argmin(ok))
+        at = ", ".join(f"{name}={v:.6g}" for name, v in zip(spec.input_names, X[r]))
+        why = errors.get(r) or f"returned {', '.join(f'{o.name}={v:.6g}' for o, v in zip(spec.outputs, Y[r]))}"
+        first = f"first at {at}: {why}"
+        Y[~ok] = np.nan
+    return Y, ok, first
+
+
+class _PerRow(Exception):
+    pass
+
+
+def _as_outputs(spec: Spec, value, n: int) -> np.ndarray:
+    """The reference's return value as an (n, n_outputs) float array, or one line saying what is wrong with it."""
+    where = f"reference {spec.reference.callable}"
+    try:
+        Y = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError) as e:
+        raise PipelineError(f"{where} returned something that is not an array of numbers "
+                            f"(strings or rows of unequal length?): {str(e).splitlines()[0]}") from None
     n_out = len(spec.outputs)
-    if Y.ndim == 1 and n_out == 1:
+    if Y.ndim == 0 and n == 1 and n_out == 1:
+        Y = Y.reshape(1, 1)
+    if Y.ndim == 1 and n_out == 1 and len(Y) == n:
         Y = Y[:, None]
-    if Y.shape != (len(X), n_out):
-        raise PipelineError(f"reference {spec.reference.callable} returned shape {Y.shape} for {len(X)} samples; "
-                            f"expected ({len(X)}, {n_out}) for outputs {spec.output_names}")
-    check_finite(spec, X, Y, f"reference {spec.reference.callable}")
+    elif Y.ndim == 1 and n == 1 and len(Y) == n_out:
+        Y = Y[None, :]
+    if Y.shape != (n, n_out):
+        raise PipelineError(f"{where} returned shape {Y.shape} for {n} samples; "
+                            f"expected ({n}, {n_out}) for outputs {spec.output_names}")
     return Y
 
 
-def check_finite(spec: Spec, X: np.ndarray, Y: np.ndarray, source: str) -> None:
-    bad = ~np.isfinite(Y)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        at = ", ".join(f"{n}={v:.6g}" for n, v in zip(spec.input_names, X[row]))
-        raise PipelineError(f"{source} returned {int(bad.sum())} non-finite values in output "
-                            f"'{spec.outputs[col].name}' (first at {at})")
-    for k, o in enumerate(spec.outputs):
-        if o.transform == "log" and (Y[:, k] <= 0).any():
-            row = int(np.argmax(Y[:, k] <= 0))
-            raise PipelineError(f"{source}: output '{o.name}' has transform = \"log\" but is {Y[row, k]:.6g} <= 0 "
-                                f"at {dict(zip(spec.input_names, X[row].round(6).tolist()))}")
+def evaluate(spec: Spec, X: np.ndarray, what: str = "inputs") -> np.ndarray:
+    """Reference outputs for inputs X, shape (N, n_outputs).
+
+    Where the reference fails (raises, NaN, inf, a non-positive log-transformed output): on_error = "error" stops
+    with one line naming how many failed and the first; "drop" returns NaN rows there for the caller to drop.
+    """
+    Y, ok, first = call_reference(spec, X)
+    if not ok.all() and spec.reference.on_error == "error":
+        raise PipelineError(f"reference {spec.reference.callable} failed on {int((~ok).sum())} of {len(X)} {what} "
+                            f"({first}); set reference.on_error = \"drop\" to exclude such points")
+    return Y
+
+
+def _kept(spec: Spec, X: np.ndarray, what: str, failed: dict, extra: tuple = ()) -> tuple:
+    """(X, Y, *extra) without the points where the reference failed (on_error = "drop"); counts them."""
+    Y = evaluate(spec, X, what)
+    ok = np.isfinite(Y).all(axis=1)
+    failed[what] = [int((~ok).sum()), len(X)]
+    return (X[ok], Y[ok], *(e[ok] for e in extra))
 
 
 # --- data files ----------------------------------------------------------------------------------------------------
@@ -186,8 +417,11 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
 
 # --- the dataset ----------------------------------------------------------------------------------------------------
 
-def build(spec: Spec) -> Dataset:
-    """Training, held-out and (for a callable reference) grid samples for a spec."""
+def build(spec: Spec, verification: bool = True) -> Dataset:
+    """Training, held-out and (for a callable reference) verification samples for a spec.
+
+    verification=False skips the grid or domain sample (training needs only the training and held-out sets).
+    """
     s = spec.sampling
     if spec.reference.data:
         X, Y, dropped = read_csv(spec)
@@ -195,8 +429,18 @@ def build(spec: Spec) -> Dataset:
         n_hold = max(1, int(round(s.holdout_fraction * len(X))))
         hold, train = order[:n_hold], order[n_hold:]
         return Dataset(X[train], Y[train], X[hold], Y[hold], dropped_rows=dropped)
-    x_train = np.concatenate([sample(spec, s.count, s.method, s.seed), corners(spec)])
+    failed: dict = {}
+    x_train, y_train = _kept(spec, np.concatenate([sample(spec, s.count, s.method, s.seed), corners(spec)]),
+                             "training", failed)
     # Held-out points are uniform random from another seed: independent of the training design.
-    x_hold = sample(spec, s.holdout, "uniform", s.seed + 1)
-    x_grid = grid(spec)
-    return Dataset(x_train, evaluate(spec, x_train), x_hold, evaluate(spec, x_hold), x_grid, evaluate(spec, x_grid))
+    x_hold, y_hold = _kept(spec, sample(spec, s.holdout, "uniform", s.seed + 1), "holdout", failed)
+    data = Dataset(x_train, y_train, x_hold, y_hold, failed=failed)
+    if not verification:
+        return data
+    if s.grid:
+        data.x_grid, data.y_grid = _kept(spec, grid(spec), "grid", failed)
+    else:
+        U, stage = domain_points(spec, s.seed + 2)
+        data.x_domain, data.y_domain, data.u_domain, data.stage_domain = _kept(
+            spec, from_unit(spec, U), "domain", failed, (U, stage))
+    return data

@@ -9,8 +9,8 @@ Before the files are replaced, export checks, and fails loudly otherwise:
   2. parity: PyTorch (the float32 module that was exported) vs onnxruntime vs `onnx.reference`, on random and
      grid inputs, within |a - b| <= PARITY_RTOL * |b| + PARITY_ATOL * max|y| per output. The tolerance is a few
      float32 ulps carried through the layers: runtimes differ in summation order and in their tanh/exp kernels;
-  3. the gates, recomputed from onnxruntime's outputs on the held-out samples and the grid, so the card reports the
-     accuracy of the file that ships. A model that fails them never replaces an exported one.
+  3. the gates, recomputed from onnxruntime's outputs with the full verification plan (held-out samples, and the
+     grid or the sample-and-search of verify.py), so the card reports the accuracy of the file that ships. A model that fails them never replaces an exported one.
 
 The card (NAME.json) is also stored in the model's metadata_props under "surrogate_card"; the file copy adds the
 sha256 of the .onnx (which cannot contain its own hash). Nothing in either depends on the time or the folder the
@@ -37,7 +37,7 @@ from .files import atomic_write
 from .loader import CARD_KEY, make_session
 from .model import ExportModel, flops_per_sample, parameter_count
 from .spec import PipelineError, Spec
-from .verify import gate_report
+from .verify import verify
 
 OPSET = 18
 CARD_VERSION = 1
@@ -99,11 +99,14 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> dict:
                          "parameters": parameter_count(widths, n_in, n_out),
                          "flops_per_sample": flops_per_sample(widths, n_in, n_out)},
         "reference": spec.reference.callable or spec.reference.data,
-        "training": {k: metrics.get(k) for k in ("trainer", "steps", "stop_reason", "train_samples", "dropped_rows")}
+        "domain": {"bounds": data_mod.bounds(spec)},
+        "training": {k: metrics.get(k) for k in ("trainer", "steps", "stop_reason", "initial_samples", "train_samples",
+                                                 "refinement_rounds", "dropped_rows", "reference_failures")}
         | {"seed": spec.training.seed, "sampling_seed": spec.sampling.seed},
         "gates": spec.gates,
         "achieved": report.achieved(),
         "gates_passed": report.passed,
+        "verification": report.plan | {"worst": report.worst()},
         "parity": {"rtol": PARITY_RTOL, "atol_fraction_of_max": PARITY_ATOL} | parity_report,
         "spec_sha256": hashlib.sha256(spec_json).hexdigest(),
         "versions": {p: version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")}
@@ -135,15 +138,15 @@ def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
     session = make_session(proto.SerializeToString())
     run_ort = lambda X: session.run(["y"], {"x": X.astype(np.float32)})[0]  # noqa: E731
 
-    # Parity on random in-domain points and on the verification grid (or the held-out rows for data).
-    X = np.concatenate([data_mod.sample(spec, 1000, "uniform", seed=12345),
-                        data.x_grid if data.x_grid is not None else data.x_holdout]).astype(np.float32)
+    # Parity on random in-domain points and on the verification grid or sample (or the held-out rows for data).
+    cover = data.x_grid if data.x_grid is not None else data.x_domain if data.x_domain is not None else data.x_holdout
+    X = np.concatenate([data_mod.sample(spec, 1000, "uniform", seed=12345), cover]).astype(np.float32)
     with torch.no_grad():
         y_torch = module(torch.from_numpy(X)).numpy().astype(np.float64)
     y_ref_runtime = onnx.reference.ReferenceEvaluator(proto).run(None, {"x": X})[0]
     parity_report = parity(spec.name, {"torch": y_torch, "onnxruntime": run_ort(X), "onnx.reference": y_ref_runtime})
 
-    report = gate_report(spec, run_ort, data.sets())
+    report = verify(spec, run_ort, data)
     if not report.passed:
         raise PipelineError(f"{spec.name}: the exported model fails its gates; {out_dir / spec.name}.onnx left "
                             f"unchanged\n{report.table()}")

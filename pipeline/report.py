@@ -39,8 +39,13 @@ def save(fig, path: Path) -> None:
 
 def loss_plot(history: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
+    rounds = [h for h in history if h.get("event") == "refine" and h["added"]]
+    history = [h for h in history if "loss" in h]
     steps = [h["step"] for h in history]
     ax.semilogy(steps, [h["loss"] for h in history], marker=".", label="training loss (normalized MSE)")
+    for k, r in enumerate(rounds):
+        ax.axvline(r["step"], color="0.6", lw=0.8, ls=":",
+                   label="samples added where the error was largest" if k == 0 else None)
     met = [h for h in history if h["gates_met"]]
     if met:
         ax.semilogy([h["step"] for h in met], [h["loss"] for h in met], "o", color="green",

@@ -63,28 +63,65 @@ class ReferenceSpec:
     """CSV file (relative to the spec file) whose columns include every input and output, instead of a callable"""
     bad_rows: str = "error"
     """for data: "error" stops on a non-finite or out-of-range row; "drop" drops them and reports the count"""
+    on_error: str = "error"
+    """for a callable: "error" stops (exit 2) when it raises or returns NaN/inf for some inputs, naming them;
+    "drop" excludes those points from training and verification and counts them in the card"""
+
+
+@dataclass
+class DomainBound:
+    """One input bounded by a function of another: the domain is the box cut by every such bound."""
+    input: str
+    """the bounded input"""
+    of: str
+    """the input the bound depends on (itself bounded only by its box)"""
+    label: str
+    """the bound in words, for messages, e.g. "T_sat(p) - 2 K" """
+    max: str = ""
+    """"package.module:function" giving the upper bound of `input` for an array of `of` values"""
+    min: str = ""
+    """the same for a lower bound (give exactly one of max and min)"""
+    tolerance: float = 0.0
+    """largest allowed deviation of the tabulated bound from the function, in the input's unit; 0: 1e-5 x its range"""
 
 
 @dataclass
 class SamplingSpec:
-    count: int = 2000
-    """training samples drawn from the reference (ignored for data, which uses its own rows)"""
+    count: int = 0
+    """training samples drawn from the reference before adaptive refinement; 0: sized from the network (see
+    resolve_defaults). Ignored for data, which uses its own rows"""
     method: str = "sobol"
     """"sobol" (scrambled, space-filling) or "uniform" random, in the scaled input space"""
     seed: int = 0
     """seed of the training and held-out samples"""
-    holdout: int = 2000
-    """held-out samples (for data: rows set aside, see holdout_fraction)"""
+    holdout: int = 0
+    """held-out samples (for data: rows set aside, see holdout_fraction); 0: 1000 per input, at least 2000"""
     holdout_fraction: float = 0.2
     """for data only: fraction of the rows held out for verification"""
-    grid: int = 201
-    """points per input axis of the dense verification grid (edges and corners included)"""
+    grid: int = 0
+    """points per input axis of the dense verification grid (edges and corners included); 0: 201 for 1-2 inputs,
+    none past 2 inputs, where the sample-and-search plan of [verification] takes over"""
+
+
+@dataclass
+class VerificationSpec:
+    """Past 2 inputs a grid goes blind between its points; verification then samples and searches instead."""
+    points: int = 131072
+    """low-discrepancy (Sobol) points over the whole domain"""
+    face_points: int = 256
+    """points on each of the 2 x n_inputs faces of the box"""
+    edge_points: int = 8
+    """points on each edge of the box (the 2^n_inputs corners are always included)"""
+    searches: int = 8
+    """bounded local searches for the worst point, per output and error kind, started from the worst sampled points"""
+    search_evaluations: int = 0
+    """reference evaluations per search; 0: 40 x (n_inputs + 1)"""
 
 
 @dataclass
 class ModelSpec:
-    widths: list[int] = field(default_factory=lambda: [16, 16])
-    """hidden layer widths"""
+    widths: list[int] = field(default_factory=list)
+    """hidden layer widths; empty: two layers sized from the inputs and outputs (see resolve_defaults)"""
     activation: str = "tanh"
     """"tanh", "silu" or "relu" (tanh: smooth and cheap in generated code)"""
 
@@ -93,10 +130,10 @@ class ModelSpec:
 class TrainingSpec:
     trainer: str = "lm"
     """"lm" (Levenberg-Marquardt, for small nets: converges to far lower error) or "adam" (minibatch Adam)"""
-    max_steps: int = 500
-    """budget in optimizer steps; LM steps are full-batch"""
-    max_seconds: float = 120.0
-    """budget in wall seconds; a safety cap (a run cut by it is not bit-reproducible)"""
+    max_steps: int = 0
+    """budget in optimizer steps (LM steps are full-batch); 0: 2000 for LM, 20000 for Adam"""
+    max_seconds: float = 0.0
+    """budget in wall seconds, a safety cap (a run cut by it is not bit-reproducible); 0: 60 + 60 per input"""
     seed: int = 0
     """seed of the weight initialization"""
     device: str = "auto"
@@ -109,6 +146,16 @@ class TrainingSpec:
     """adam only: peak learning rate"""
     batch_size: int = 256
     """adam only: minibatch size"""
+    refine_rounds: int = 8
+    """adaptive sampling: rounds of adding reference samples where the error is largest, while a gate fails"""
+    refine_margin: float = 0.5
+    """refinement goes on until the worst error found by the training-time search is below margin x threshold"""
+    threads: int = 1
+    """CPU threads for training. One keeps a run's bytes the same on machines with other core counts and cannot be
+    oversubscribed: on a busy 2-core machine two threads made LM steps 5-20x slower. More help only past a few
+    thousand parameters on an idle machine"""
+    lm_memory_gb: float = 1.0
+    """LM builds the Jacobian in chunks of samples that fit this memory (GB); JᵀJ itself must fit too"""
 
 
 @dataclass
@@ -122,9 +169,12 @@ class Spec:
     reference: ReferenceSpec
     gates: dict[str, float]
     """metric -> threshold, applied to every output on the held-out samples and the grid"""
+    domain: list[DomainBound] = field(default_factory=list)
+    """bounds that cut the box of the inputs' ranges ([[domain]] tables); empty: the box"""
     sampling: SamplingSpec = field(default_factory=SamplingSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
+    verification: VerificationSpec = field(default_factory=VerificationSpec)
     spec_version: int = SPEC_VERSION
     """format version of this file"""
     path: Path | None = None
@@ -194,9 +244,11 @@ def parse(raw: dict, where: str = "spec") -> Spec:
         outputs=[_build(OutputSpec, d, f"{where}: outputs[{k}]") for k, d in enumerate(raw["outputs"])],
         reference=_build(ReferenceSpec, raw["reference"], f"{where}: reference"),
         gates=_gates(raw["gates"], f"{where}: gates"),
+        domain=[_build(DomainBound, d, f"{where}: domain[{k}]") for k, d in enumerate(_list(raw, "domain", where))],
         sampling=_build(SamplingSpec, raw.get("sampling", {}), f"{where}: sampling"),
         model=_build(ModelSpec, raw.get("model", {}), f"{where}: model"),
         training=_build(TrainingSpec, raw.get("training", {}), f"{where}: training"),
+        verification=_build(VerificationSpec, raw.get("verification", {}), f"{where}: verification"),
         spec_version=version,
     )
     known = {f.name for f in dataclasses.fields(Spec)} - {"path"}
@@ -204,7 +256,79 @@ def parse(raw: dict, where: str = "spec") -> Spec:
         if key not in known:
             raise SpecError(f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(known))})")
     _check(spec, where)
+    resolve_defaults(spec)
+    _check_size(spec, where)
     return spec
+
+
+def _list(raw: dict, key: str, where: str) -> list:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise SpecError(f"{where}: {key} must be a list of [[{key}]] tables")
+    return value
+
+
+# --- defaults that follow from the size of the problem ----------------------------------------------------------
+
+def default_width(n_in: int, n_out: int) -> int:
+    """Hidden width of the default two-layer network: grows with the inputs and outputs, capped where LM's
+    P x P solve still takes well under a second (about 1,400 parameters at 8 inputs)."""
+    return min(32, 8 + 4 * max(n_in, 2) + 2 * (n_out - 1))
+
+
+def resolve_defaults(spec: Spec) -> Spec:
+    """Replace every 0 / empty "auto" setting by the value that follows from the number of inputs and outputs.
+
+    The resolved values are what the checkpoint and the card record, so a run is described by numbers, not by
+    "auto". The reasoning, in short: LM needs several residuals per parameter (samples ~ 6 x parameters / outputs);
+    a grid covers 1-2 inputs densely, past that the sample-and-search plan does; the time budget grows with the
+    inputs because each LM step does.
+    """
+    d, m = len(spec.inputs), len(spec.outputs)
+    if not spec.model.widths:
+        spec.model.widths = [default_width(d, m)] * 2
+    s = spec.sampling
+    if s.count == 0:
+        s.count = int(min(16000, max(1000, 6 * _parameters(spec.model.widths, d, m) // m)))
+    if s.holdout == 0:
+        s.holdout = max(2000, 1000 * d)
+    if s.grid == 0 and d <= 2:
+        s.grid = 201
+    t = spec.training
+    if t.max_steps == 0:
+        t.max_steps = 2000 if t.trainer == "lm" else 20000
+    if t.max_seconds == 0:
+        t.max_seconds = 60.0 + 60.0 * d
+    v = spec.verification
+    if v.search_evaluations == 0:
+        v.search_evaluations = 40 * (d + 1)
+    return spec
+
+
+def _parameters(widths: list[int], n_in: int, n_out: int) -> int:
+    sizes = [n_in, *widths, n_out]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+MAX_PARAMETERS = 5_000_000
+"""a surrogate is a small network: past this, training on 2 cores would take days"""
+MAX_DATA_GB = 4.0
+"""memory for the sample arrays (training, held-out, verification) before anything is allocated"""
+
+
+def _check_size(spec: Spec, where: str) -> None:
+    """Refuse a spec whose arrays or network cannot fit, before anything is allocated."""
+    d, m = len(spec.inputs), len(spec.outputs)
+    p = _parameters(spec.model.widths, d, m)
+    if p > MAX_PARAMETERS:
+        raise SpecError(f"{where}: model.widths = {spec.model.widths} gives {p:,} parameters; "
+                        f"at most {MAX_PARAMETERS:,} (a surrogate is a small network)")
+    s, v = spec.sampling, spec.verification
+    points = s.count + s.holdout + (s.grid ** d if s.grid else v.points + 2 * d * v.face_points)
+    gb = points * (d + m) * 8 / 1e9
+    if gb > MAX_DATA_GB:
+        raise SpecError(f"{where}: {points:,} samples over {d} inputs and {m} outputs need {gb:.3g} GB of arrays; "
+                        f"at most {MAX_DATA_GB:g} GB (lower sampling.count, sampling.grid or verification.points)")
 
 
 def _typed(raw: dict, key: str, typ: type, where: str):
@@ -279,30 +403,51 @@ def _check(spec: Spec, where: str) -> None:
     if ref.callable and ":" not in ref.callable:
         raise SpecError(f"{where}: reference.callable must look like 'package.module:function', got {ref.callable!r}")
     _one_of(ref.bad_rows, ("error", "drop"), f"{where}: reference.bad_rows")
+    _one_of(ref.on_error, ("error", "drop"), f"{where}: reference.on_error")
+    inputs = spec.input_names
+    bounded = [b.input for b in spec.domain]
+    for k, b in enumerate(spec.domain):
+        w = f"{where}: domain[{k}]"
+        for key in ("input", "of"):
+            if getattr(b, key) not in inputs:
+                raise SpecError(f"{w}.{key} = {getattr(b, key)!r} is not an input (inputs: {', '.join(inputs)})")
+        if b.input == b.of or b.of in bounded:
+            raise SpecError(f"{w}: the bound of {b.input!r} must depend on another input that has no bound itself")
+        if bool(b.max) == bool(b.min) or ":" not in (b.max or b.min):
+            raise SpecError(f"{w}: give exactly one of max or min, as 'package.module:function'")
+        if not b.tolerance >= 0:
+            raise SpecError(f"{w}.tolerance must be >= 0, got {b.tolerance}")
     s = spec.sampling
-    if s.count < 1:
-        raise SpecError(f"{where}: sampling.count must be >= 1, got {s.count}")
-    if s.holdout < 1:
-        raise SpecError(f"{where}: sampling.holdout must be >= 1, got {s.holdout}")
+    if s.count < 0:
+        raise SpecError(f"{where}: sampling.count must be >= 1 (or 0 for the default), got {s.count}")
+    if s.holdout < 0:
+        raise SpecError(f"{where}: sampling.holdout must be >= 1 (or 0 for the default), got {s.holdout}")
     if not 0 < s.holdout_fraction < 1:
         raise SpecError(f"{where}: sampling.holdout_fraction must be in (0, 1), got {s.holdout_fraction}")
     _one_of(s.method, ("sobol", "uniform"), f"{where}: sampling.method")
-    if s.grid < 2:
-        raise SpecError(f"{where}: sampling.grid must be >= 2 points per axis, got {s.grid}")
+    if s.grid == 1 or s.grid < 0:
+        raise SpecError(f"{where}: sampling.grid must be >= 2 points per axis (or 0 for the default), got {s.grid}")
     if s.grid ** len(spec.inputs) > 5_000_000:
         raise SpecError(f"{where}: sampling.grid = {s.grid} gives {s.grid ** len(spec.inputs)} grid points "
                         f"over {len(spec.inputs)} inputs; lower it (at most 5,000,000 points)")
+    v = spec.verification
+    if v.points < 1 or v.face_points < 0 or v.edge_points < 0 or v.searches < 0 or v.search_evaluations < 0:
+        raise SpecError(f"{where}: verification.points must be >= 1 and the other counts >= 0")
     m = spec.model
-    if not m.widths or any(not isinstance(w, int) or w < 1 for w in m.widths):
+    if any(not isinstance(w, int) or w < 1 for w in m.widths):
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")
     _one_of(m.activation, ("tanh", "silu", "relu"), f"{where}: model.activation")
     t = spec.training
     _one_of(t.trainer, ("lm", "adam"), f"{where}: training.trainer")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}: training.device")
-    if t.max_steps < 1:
-        raise SpecError(f"{where}: training.max_steps must be >= 1, got {t.max_steps}")
-    if not t.max_seconds > 0:
-        raise SpecError(f"{where}: training.max_seconds must be > 0, got {t.max_seconds}")
+    if t.max_steps < 0:
+        raise SpecError(f"{where}: training.max_steps must be >= 1 (or 0 for the default), got {t.max_steps}")
+    if not t.max_seconds >= 0:
+        raise SpecError(f"{where}: training.max_seconds must be > 0 (or 0 for the default), got {t.max_seconds}")
+    if t.threads < 1:
+        raise SpecError(f"{where}: training.threads must be >= 1, got {t.threads}")
+    if t.refine_rounds < 0 or not 0 < t.refine_margin <= 1 or not t.lm_memory_gb > 0:
+        raise SpecError(f"{where}: training.refine_rounds must be >= 0, refine_margin in (0, 1], lm_memory_gb > 0")
     if t.check_every < 1:
         raise SpecError(f"{where}: training.check_every must be >= 1, got {t.check_every}")
     if not 0 < t.stop_margin <= 1:

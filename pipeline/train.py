@@ -20,25 +20,34 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
-from torch.func import functional_call, jacrev, vmap
 from tqdm import tqdm
 
 from .data import Dataset
 from .model import Surrogate
 from .spec import PipelineError, Spec
-from .verify import meets_gates
+from .verify import KIND, pointwise, worst_ratio
 
 
 @dataclass
 class TrainResult:
     model: Surrogate
     history: list[dict] = field(default_factory=list)
-    """one entry per check: step, seconds, training loss (normalized MSE), held-out gates met"""
+    """one entry per check (step, seconds, training loss as normalized MSE, held-out gates met), and one per
+    refinement round (event "refine": samples before, added, worst error ratio found, held-out ratio)"""
     steps: int = 0
     seconds: float = 0.0
     stop_reason: str = ""
     device: str = "cpu"
+    trainer: str = "lm"
+    train_samples: int = 0
+    """training samples at the end, refinement included"""
+    train_ratio: float = float("nan")
+    """worst gate ratio (metric / threshold) on the training samples: above ~1 the network cannot fit them"""
+    improving: bool = False
+    """the loss still fell over the last fifth of the run (a longer budget would help)"""
+    note: str = ""
 
 
 def pick_device(requested: str) -> torch.device:
@@ -59,77 +68,265 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.mean((pred - target) ** 2)
 
 
+def choose_trainer(spec: Spec, n_params: int) -> tuple[str, str]:
+    """LM unless its P x P normal equations exceed training.lm_memory_gb; then Adam, and say so."""
+    t = spec.training
+    if t.trainer == "lm" and 3 * 8 * n_params ** 2 > t.lm_memory_gb * 1e9:
+        return "adam", (f"LM's normal equations for {n_params:,} parameters need {3 * 8 * n_params ** 2 / 1e9:.3g} GB "
+                        f"(training.lm_memory_gb = {t.lm_memory_gb:g}): training with Adam instead")
+    return t.trainer, ""
+
+
 def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool = True) -> TrainResult:
-    """Fit a Surrogate for `spec` on `data`; stops when the held-out gates are met (with margin) or on budget."""
+    """Fit a Surrogate for `spec` on `data`; stops when the gates are met (with margin) or on budget.
+
+    Training goes in rounds. Each round runs the optimizer until the held-out gates are met with margin
+    (training.stop_margin), or the loss stops falling; then, for a callable reference, a check (Refiner) looks for
+    the worst points of the domain. If the error there exceeds refine_margin x the gates, reference samples are
+    added around those points and on the faces near them, and training goes on, up to refine_rounds rounds.
+    """
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    torch.set_num_threads(spec.training.threads)
+    try:
+        return _train(spec, data, device, progress)
+    finally:  # for this run only, not for the rest of the process
+        torch.use_deterministic_algorithms(previous[0])
+        torch.set_num_threads(previous[1])
+
+
+def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> TrainResult:
     t = spec.training
     dev = pick_device(device or t.device)
     torch.manual_seed(t.seed)
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True)
     model = Surrogate(spec, data.y_train).to(dev)
-    u = model.features(torch.as_tensor(data.x_train, device=dev))
-    z = model.targets(torch.as_tensor(data.y_train, device=dev))
+    trainer, note = choose_trainer(spec, sum(p.numel() for p in model.net.parameters()))
     x_hold = torch.as_tensor(data.x_holdout, device=dev)
+    x_train, y_train = data.x_train, data.y_train
+    refiner = Refiner(spec) if spec.reference.callable and t.refine_rounds > 0 else None
 
-    def gates_met() -> bool:
+    def holdout_ratio() -> float:
         with torch.no_grad():
-            pred = model(x_hold).cpu().numpy()
-        return meets_gates(spec, pred, data.y_holdout, margin=t.stop_margin)
+            return worst_ratio(spec, model(x_hold).cpu().numpy(), data.y_holdout)
 
-    step_fn = lm_steps(model, u, z) if t.trainer == "lm" else adam_steps(model, u, z, t)
-    result = TrainResult(model, device=str(dev))
-    start = time.perf_counter()
-    bar = tqdm(total=t.max_steps, desc=f"train {spec.name} ({t.trainer}, {dev.type})", disable=not progress,
+    result = TrainResult(model, device=str(dev), trainer=trainer, note=note)
+    start, step, rounds, losses = time.perf_counter(), 0, 0, []
+    bar = tqdm(total=t.max_steps, desc=f"train {spec.name} ({trainer}, {dev.type})", disable=not progress,
                unit="step", mininterval=0.5, leave=True)
-    for step in range(1, t.max_steps + 1):
-        loss, stuck = next(step_fn)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
-        seconds = time.perf_counter() - start
-        last = step == t.max_steps or stuck or seconds > t.max_seconds
-        if step % t.check_every == 0 or last:
-            met = gates_met()
-            result.history.append({"step": step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met})
-            reason = ("gates met" if met else "converged (no further progress)" if stuck else
-                      "step budget" if step == t.max_steps else "time budget" if seconds > t.max_seconds else "")
-            if reason:
-                result.stop_reason = reason
-                break
+    while True:
+        u = model.features(torch.as_tensor(x_train, device=dev))
+        z = model.targets(torch.as_tensor(y_train, device=dev))
+        steps = lm_steps(model, u, z, t.lm_memory_gb) if trainer == "lm" else adam_steps(model, u, z, t)
+        reason, round_start = "", step
+        while not reason:
+            loss, stuck = next(steps)
+            step += 1
+            losses.append(loss)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+            seconds = time.perf_counter() - start
+            last = step == t.max_steps or stuck or seconds > t.max_seconds
+            if step % t.check_every == 0 or last:
+                met = holdout_ratio() <= t.stop_margin
+                result.history.append({"step": step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met})
+                reason = ("gates met" if met else "converged (no further progress)" if stuck else
+                          "step budget" if step == t.max_steps else "time budget" if seconds > t.max_seconds else
+                          "plateau" if _plateau(result.history, round_start) else "")
+        if reason in ("step budget", "time budget") or refiner is None:
+            break
+        check = refiner.check(model)
+        entry = {"event": "refine", "round": rounds + 1, "step": step, "samples": len(x_train),
+                 "worst_ratio": round(check["ratio"], 6), "holdout_ratio": round(holdout_ratio(), 6),
+                 "worst_at": check["worst_at"], "added": 0}
+        result.history.append(entry)
+        if reason == "gates met" and check["ratio"] <= t.refine_margin:
+            reason = "gates met"  # on the held-out samples and at the worst points the check found
+            break
+        if rounds == t.refine_rounds:
+            reason = f"{reason}; refinement rounds used up"
+            break
+        X_new, Y_new = refiner.new_samples(check, _round_size(spec, len(data.x_train)))
+        x_train, y_train = np.concatenate([x_train, X_new]), np.concatenate([y_train, Y_new])
+        entry["added"] = len(X_new)
+        rounds += 1
     bar.close()
+    result.stop_reason = reason
     result.steps, result.seconds = step, time.perf_counter() - start
+    result.train_samples = len(x_train)
+    with torch.no_grad():
+        result.train_ratio = worst_ratio(spec, model(torch.as_tensor(x_train, device=dev)).cpu().numpy(), y_train)
+    result.improving = len(losses) >= 2 and losses[-1] < 0.9 * losses[-1 - max(1, len(losses) // 5)]
     model.cpu()
     return result
 
 
-def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor):
-    """Levenberg-Marquardt on the flat parameter vector; yields (loss, stuck) after each step."""
+def _plateau(history: list[dict], round_start: int, window: int = 100) -> bool:
+    """The loss fell by less than 1 % over the last `window` steps of this round."""
+    steps = [h for h in history if "loss" in h and h["step"] > round_start]
+    if not steps or steps[-1]["step"] - steps[0]["step"] < window:
+        return False
+    earlier = [h for h in steps if h["step"] <= steps[-1]["step"] - window][-1]
+    return steps[-1]["loss"] > 0.99 * earlier["loss"]
+
+
+def _round_size(spec: Spec, initial: int) -> int:
+    """Samples added per refinement round: a tenth of the initial design, at least 20 per input."""
+    return max(20 * len(spec.inputs), initial // 10)
+
+
+class Refiner:
+    """Finds where the model is worst and adds reference samples there (adaptive sampling).
+
+    Its probe set is its own: a Sobol sample of 2,048 points per input, the corners, and 64 points on each face,
+    from a seed that neither training nor verification uses. A check is the probe set plus short local searches
+    from its worst points; new samples are the worst probe points, the searches' optima and jittered neighbours
+    of both (clipped into the unit cube, so the neighbours of a face point stay near that face).
+    """
+
+    def __init__(self, spec: Spec):
+        from . import data as data_mod
+        self.spec, self.data = spec, data_mod
+        d = len(spec.inputs)
+        U = np.concatenate([data_mod.unit_sample(d, 2048 * d, "sobol", spec.sampling.seed + 3),
+                            data_mod.unit_corners(d)])
+        faces = [np.insert(data_mod.unit_sample(d - 1, 64, "sobol", spec.sampling.seed + 4 + a), a, end, 1)
+                 for a in range(d) for end in (0.0, 1.0)] if d > 1 else []
+        U = np.concatenate([U, *faces])
+        X = data_mod.from_unit(spec, U)
+        Y = data_mod.evaluate(spec, X, "refinement probe points")
+        ok = np.isfinite(Y).all(axis=1)
+        self.U, self.X, self.Y = U[ok], X[ok], Y[ok]
+        self.rng = np.random.default_rng(spec.sampling.seed + 5)
+
+    def ratios(self, P: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Per point: the largest pointwise error / threshold over outputs and gates."""
+        r = np.zeros(len(Y))
+        for metric, threshold in self.spec.gates.items():
+            for k in range(Y.shape[1]):
+                r = np.maximum(r, pointwise(P[:, k], Y[:, k], KIND[metric]) / threshold)
+        return r
+
+    def check(self, model: Surrogate, starts: int = 4) -> dict:
+        from scipy.optimize import minimize
+        dev = next(model.parameters()).device
+
+        def predict(X: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.as_tensor(X, device=dev)).cpu().numpy()
+
+        r = np.nan_to_num(self.ratios(predict(self.X), self.Y), nan=np.inf)
+        found = []
+        for i in np.argsort(-r, kind="stable")[:starts]:
+            def objective(u):
+                X = self.data.from_unit(self.spec, np.clip(u, 0, 1)[None, :])
+                Y, ok, _ = self.data.call_reference(self.spec, X)
+                if not ok[0]:
+                    return 0.0
+                ratio = float(self.ratios(predict(X), Y)[0])
+                found.append((ratio, np.clip(u, 0, 1), X[0], Y[0]))
+                return -ratio
+            minimize(objective, self.U[i], method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(self.U[i]),
+                     options={"maxfev": 10 * (len(self.U[i]) + 1), "xatol": 1e-5, "fatol": 0.0})
+        found.sort(key=lambda f: -f[0])
+        worst = max(float(r.max()), found[0][0] if found else 0.0)
+        at = found[0][2] if found and found[0][0] >= r.max() else self.X[int(np.argmax(r))]
+        return {"ratio": worst, "probe_ratios": r, "found": found[:starts],
+                "worst_at": dict(zip(self.spec.input_names, np.round(at, 6).tolist()))}
+
+    def new_samples(self, check: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """About n new samples around the worst points: (X, Y) with the reference's values."""
+        worst = np.argsort(-check["probe_ratios"], kind="stable")[: max(1, n // 4)]
+        centres = np.concatenate([self.U[worst], *[f[1][None, :] for f in check["found"]]])
+        X_known = np.concatenate([self.X[worst], *[f[2][None, :] for f in check["found"]]])
+        Y_known = np.concatenate([self.Y[worst], *[f[3][None, :] for f in check["found"]]])
+        jitter = np.clip(np.repeat(centres, 3, axis=0) + self.rng.normal(0, 0.03, (3 * len(centres), centres.shape[1])),
+                         0.0, 1.0)
+        X_jit = self.data.from_unit(self.spec, jitter)
+        Y_jit = self.data.evaluate(self.spec, X_jit, "refinement samples")
+        ok = np.isfinite(Y_jit).all(axis=1)
+        return np.concatenate([X_known, X_jit[ok]]), np.concatenate([Y_known, Y_jit[ok]])
+
+
+def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor) -> torch.Tensor:
+    """d net(u)_k / d theta for every sample and output, shape (N * n_out, P), by explicit backpropagation.
+
+    Rows in the order of (net(u) - z).flatten(), columns in the order of net.parameters() (W row-major, then b).
+    Written out for the Linear/activation stack because vmap(jacrev(...)) builds the same matrix 10-20x slower.
+    """
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    acts = [m for m in net if not isinstance(m, torch.nn.Linear)]
+    inputs, pre = [u], []
+    for linear, act in zip(linears[:-1], acts):
+        pre.append(linear(inputs[-1]))
+        inputs.append(act(pre[-1]))
+    n, m = len(u), linears[-1].out_features
+    G = torch.eye(m, dtype=u.dtype, device=u.device).expand(n, m, m)  # d out_k / d (pre-activation of layer l)
+    blocks = []
+    for l in range(len(linears) - 1, -1, -1):
+        blocks = [(G[..., :, None] * inputs[l][:, None, None, :]).reshape(n * m, -1), G.reshape(n * m, -1)] + blocks
+        if l > 0:
+            G = (G @ linears[l].weight) * _activation_slope(acts[l - 1], pre[l - 1])[:, None, :]
+    return torch.cat(blocks, dim=1)
+
+
+def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
+    if isinstance(act, torch.nn.Tanh):
+        t = torch.tanh(a)
+        return 1 - t * t
+    if isinstance(act, torch.nn.SiLU):
+        s = torch.sigmoid(a)
+        return s * (1 + a * (1 - s))
+    if isinstance(act, torch.nn.ReLU):
+        return (a > 0).to(a.dtype)
+    raise ValueError(f"no derivative for activation {type(act).__name__}")
+
+
+def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0):
+    """Levenberg-Marquardt on the flat parameter vector; yields (loss, stuck) after each step.
+
+    JᵀJ and Jᵀr are accumulated over chunks of samples whose Jacobian block fits in memory_gb, so the sample count
+    is bounded by time, not memory; the P x P system itself must fit (choose_trainer sees to that).
+    """
     net = model.net
-    names = [n for n, _ in net.named_parameters()]
-    shapes = [p.shape for p in net.parameters()]
     sizes = [p.numel() for p in net.parameters()]
     theta = torch.cat([p.detach().flatten() for p in net.parameters()])
-    eye = torch.eye(len(theta), dtype=theta.dtype, device=theta.device)
+    n_params, n_out = len(theta), z.shape[1]
+    chunk = max(1, int(memory_gb * 1e9 / 3 / (8 * n_params * n_out)))  # the block and two temporaries of its size
 
-    def forward(params: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        tensors = {n: p.view(s) for n, p, s in zip(names, params.split(sizes), shapes)}
-        return functional_call(net, tensors, (inputs,))
+    def load(params: torch.Tensor) -> None:
+        with torch.no_grad():
+            for p, new in zip(net.parameters(), params.split(sizes)):
+                p.copy_(new.view(p.shape))
 
     def residuals(params: torch.Tensor) -> torch.Tensor:
-        pred = forward(params, u)
+        load(params)
+        with torch.no_grad():
+            pred = net(u)
         assert pred.shape == z.shape, f"prediction {tuple(pred.shape)} vs target {tuple(z.shape)}"
-        return (pred - z).flatten()
+        return pred - z
 
-    # Per-sample Jacobians, batched: d(net(u_i))/d(theta) for every sample i, shape (N * n_out, P).
-    jacobian = vmap(jacrev(lambda p, x: forward(p, x[None])[0]), in_dims=(None, 0))
+    def normal_equations(params: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        load(params)
+        JtJ = torch.zeros(n_params, n_params, dtype=params.dtype, device=params.device)
+        Jtr = torch.zeros(n_params, dtype=params.dtype, device=params.device)
+        with torch.no_grad():
+            for i in range(0, len(u), chunk):
+                J = parameter_jacobian(net, u[i:i + chunk])
+                JtJ += J.T @ J
+                Jtr += J.T @ r[i:i + chunk].flatten()
+        return JtJ, Jtr
+
     mu = 1e-3
     r = residuals(theta)
     loss = float(torch.mean(r ** 2))
     while True:
-        J = jacobian(theta, u).reshape(len(r), -1)
-        JtJ, Jtr = J.T @ J, J.T @ r
+        JtJ, Jtr = normal_equations(theta, r)
         stuck = True
         while mu < 1e10:
-            delta = torch.linalg.solve(JtJ + mu * eye, Jtr)
+            A = JtJ.clone()
+            A.diagonal().add_(mu)
+            delta = torch.linalg.solve(A, Jtr)
             r_new = residuals(theta - delta)
             loss_new = float(torch.mean(r_new ** 2))
             if math.isfinite(loss_new) and loss_new < loss:
@@ -137,9 +334,7 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor):
                 mu = max(mu / 3, 1e-12)
                 break
             mu *= 4
-        with torch.no_grad():
-            for p, new in zip(net.parameters(), theta.split(sizes)):
-                p.copy_(new.view(p.shape))
+        load(theta)
         yield loss, stuck
 
 
@@ -165,8 +360,12 @@ def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
 
 def summary(spec: Spec, data: Dataset, result: TrainResult) -> dict:
     """What the run's metrics.json records."""
-    return {"surrogate": spec.name, "trainer": spec.training.trainer, "device": result.device,
+    losses = [h["loss"] for h in result.history if "loss" in h]
+    return {"surrogate": spec.name, "trainer": result.trainer, "device": result.device,
             "steps": result.steps, "train_seconds": round(result.seconds, 3), "stop_reason": result.stop_reason,
-            "final_loss": result.history[-1]["loss"] if result.history else None,
+            "final_loss": losses[-1] if losses else None,
             "parameters": sum(p.numel() for p in result.model.net.parameters()),
-            "train_samples": len(data.x_train), "dropped_rows": data.dropped_rows}
+            "initial_samples": len(data.x_train), "train_samples": result.train_samples,
+            "refinement_rounds": sum(1 for h in result.history if h.get("event") == "refine" and h["added"]),
+            "train_ratio": result.train_ratio, "improving": result.improving, "note": result.note,
+            "dropped_rows": data.dropped_rows, "reference_failures": data.failed}

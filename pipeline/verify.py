@@ -1,25 +1,41 @@
 """Checkpoint -> gate report: is the surrogate accurate enough over the whole input domain?
 
 Every gate of the spec (rmse, max_abs, max_rel, mean_rel) is applied to every output on every verification set:
-the held-out samples and the dense grid that spans the domain edge to edge. The report is a table of metric,
-threshold, achieved value and where the worst point is; it passes only if every row does. `python -m pipeline
-verify NAME` prints it and exits non-zero on a failure, so the same command serves as a CI gate.
+the held-out samples, and the domain edge to edge. How the domain is covered depends on its dimension:
+
+- 1-2 inputs: a dense grid (sampling.grid points per axis, 201 by default), edges and corners included;
+- past 2 inputs a grid has 11-21 points per axis and goes blind between them, so the plan is a large Sobol sample
+  (verification.points, 131,072 by default) plus every corner and points on every face and edge (data.py), then an
+  adversarial search: from the worst sampled points, a bounded Nelder-Mead in the unit cube maximizes each output's
+  pointwise error (absolute for rmse/max_abs, relative for max_rel/mean_rel) against the reference. The points it
+  finds join the set for the max metrics; the mean metrics (rmse, mean_rel) stay averages over the sample.
+
+The report is a table of metric, threshold, achieved value, where the worst point is and which stage found it
+(grid, sample, corner, face, edge, search); it passes only if every row does. `python -m pipeline verify NAME`
+prints it, with one specific next step when a gate fails, and exits non-zero, so the same command is a CI gate.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import data as data_mod
 from .spec import Spec
+
+KIND = {"rmse": "abs", "max_abs": "abs", "max_rel": "rel", "mean_rel": "rel"}
+"""the pointwise error each metric is made of"""
+
+
+def pointwise(y_pred: np.ndarray, y_ref: np.ndarray, kind: str) -> np.ndarray:
+    e = np.abs(np.asarray(y_pred, dtype=np.float64) - y_ref)
+    return e / np.maximum(np.abs(y_ref), np.finfo(np.float64).tiny) if kind == "rel" else e
 
 
 def errors(y_pred: np.ndarray, y_ref: np.ndarray, metric: str) -> tuple[float, int]:
     """One output column's metric and the index of its worst sample."""
-    e = np.abs(np.asarray(y_pred, dtype=np.float64) - y_ref)
-    if metric in ("max_rel", "mean_rel"):
-        e = e / np.maximum(np.abs(y_ref), np.finfo(np.float64).tiny)
+    e = pointwise(y_pred, y_ref, KIND[metric])
     worst = int(np.argmax(e))
     if metric == "rmse":
         return float(np.sqrt(np.mean(e ** 2))), worst
@@ -38,12 +54,16 @@ class GateRow:
     passed: bool
     worst_at: dict[str, float]
     """inputs of the sample with the largest error for this output and metric"""
+    stage: str = ""
+    """which stage found the worst point: holdout, grid, sample, corner, face, edge or search"""
 
 
 @dataclass
 class GateReport:
     surrogate: str
     rows: list[GateRow]
+    plan: dict = field(default_factory=dict)
+    """how the domain was covered: points per stage, searches, reference evaluations, points excluded"""
 
     @property
     def passed(self) -> bool:
@@ -56,37 +76,196 @@ class GateReport:
             out.setdefault(r.set, {}).setdefault(r.output, {})[r.metric] = r.achieved
         return out
 
+    def worst(self) -> dict[str, dict[str, dict]]:
+        """{output: {metric: {value, at, stage}}} over the domain (grid or sample + search), for the card."""
+        out: dict = {}
+        for r in self.rows:
+            if r.set != "holdout":
+                out.setdefault(r.output, {})[r.metric] = {"value": r.achieved, "at": r.worst_at, "stage": r.stage}
+        return out
+
+    def ratio(self) -> float:
+        """The largest achieved / threshold (<= 1 passes)."""
+        return max((r.achieved / r.threshold if np.isfinite(r.achieved) else np.inf) for r in self.rows)
+
     def to_dict(self) -> dict:
-        return {"surrogate": self.surrogate, "passed": self.passed, "rows": [asdict(r) for r in self.rows]}
+        return {"surrogate": self.surrogate, "passed": self.passed, "plan": self.plan,
+                "rows": [asdict(r) for r in self.rows]}
 
     def table(self) -> str:
-        head = ("set", "output", "metric", "threshold", "achieved", "ok", "worst at")
+        head = ("set", "output", "metric", "threshold", "achieved", "ok", "found by", "worst at")
         lines = [(r.set, r.output, r.metric, f"{r.threshold:.3g}", f"{r.achieved:.3g}", "pass" if r.passed else "FAIL",
-                  ", ".join(f"{k}={v:.4g}" for k, v in r.worst_at.items())) for r in self.rows]
+                  r.stage, ", ".join(f"{k}={v:.4g}" for k, v in r.worst_at.items())) for r in self.rows]
         widths = [max(len(h), *(len(l[k]) for l in lines)) for k, h in enumerate(head)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         verdict = "all gates pass" if self.passed else \
             f"{sum(not r.passed for r in self.rows)} of {len(self.rows)} gates FAIL"
-        return "\n".join([f"{self.surrogate}: {verdict}", fmt.format(*head), fmt.format(*("-" * w for w in widths)),
-                          *(fmt.format(*l) for l in lines)])
+        lines = [f"{self.surrogate}: {verdict}", fmt.format(*head), fmt.format(*("-" * w for w in widths)),
+                 *(fmt.format(*l) for l in lines)]
+        if self.plan.get("plan"):
+            lines.append(describe_plan(self.plan))
+        return "\n".join(lines)
+
+
+def describe_plan(plan: dict) -> str:
+    counts = ", ".join(f"{n:,} {stage}" for stage, n in plan["points"].items() if n)
+    text = f"verified on {plan['plan']}: {counts}"
+    if plan.get("searches"):
+        text += f"; {plan['searches']} searches, {plan['search_evaluations']:,} reference evaluations"
+    for name, (failed, asked) in plan.get("excluded", {}).items():
+        if failed:
+            text += f"; reference failed on {failed} of {asked} {name} points ({failed / asked:.2%}, excluded)"
+    return text
+
+
+def _rows(spec: Spec, set_name: str, P: np.ndarray, X: np.ndarray, Y: np.ndarray, stage: np.ndarray,
+          mean_mask: np.ndarray | None = None) -> list[GateRow]:
+    rows = []
+    for k, out in enumerate(spec.outputs):
+        for metric, threshold in spec.gates.items():
+            e = pointwise(P[:, k], Y[:, k], KIND[metric])
+            if metric in ("rmse", "mean_rel"):
+                m = e if mean_mask is None else e[mean_mask]
+                value = float(np.sqrt(np.mean(m ** 2)) if metric == "rmse" else np.mean(m))
+            else:
+                value = float(np.max(e))
+            worst = int(np.argmax(e))
+            rows.append(GateRow(set_name, out.name, metric, threshold, value, bool(np.isfinite(value) and
+                                value <= threshold), dict(zip(spec.input_names, X[worst].tolist())), str(stage[worst])))
+    return rows
 
 
 def gate_report(spec: Spec, predict, sets: dict[str, tuple[np.ndarray, np.ndarray]]) -> GateReport:
-    """Apply every gate to every output on every set; `predict` maps physical X (N, d) to Y (N, n_out)."""
+    """Every gate on every output of plain sets {name: (X, Y)}; `predict` maps physical X (N, d) to Y (N, n_out)."""
     rows = []
     for set_name, (X, Y) in sets.items():
         P = np.asarray(predict(X), dtype=np.float64)
         assert P.shape == Y.shape, f"prediction shape {P.shape} != reference shape {Y.shape}"
-        for k, out in enumerate(spec.outputs):
-            for metric, threshold in spec.gates.items():
-                value, worst = errors(P[:, k], Y[:, k], metric)
-                passed = bool(np.isfinite(value) and value <= threshold)
-                rows.append(GateRow(set_name, out.name, metric, threshold, value, passed,
-                                    dict(zip(spec.input_names, X[worst].tolist()))))
+        rows += _rows(spec, set_name, P, X, Y, np.full(len(X), set_name))
     return GateReport(spec.name, rows)
+
+
+def verify(spec: Spec, predict, data: data_mod.Dataset) -> GateReport:
+    """The full verification plan of the spec (see the module docstring) for a predictor of physical outputs."""
+    sets = {"holdout": (data.x_holdout, data.y_holdout)}
+    if data.x_grid is not None:
+        sets["grid"] = (data.x_grid, data.y_grid)
+    report = gate_report(spec, predict, sets)
+    plan: dict = {"excluded": data.failed}
+    if data.x_grid is not None:
+        plan |= {"plan": f"a {spec.sampling.grid}-point-per-axis grid", "points": {"grid": len(data.x_grid)}}
+    if data.x_domain is not None:
+        P = np.asarray(predict(data.x_domain), dtype=np.float64)
+        found = search_worst(spec, predict, data, P)
+        X = np.concatenate([data.x_domain, found["X"]])
+        Y = np.concatenate([data.y_domain, found["Y"]])
+        P = np.concatenate([P, np.asarray(predict(found["X"]), dtype=np.float64).reshape(-1, P.shape[1])])
+        stage = np.concatenate([data.stage_domain, np.full(len(found["X"]), "search")])
+        report.rows += _rows(spec, "domain", P, X, Y, stage, mean_mask=stage != "search")
+        names, counts = np.unique(stage, return_counts=True)
+        plan |= {"plan": "Sobol sample + corners, faces, edges + worst-point search",
+                 "points": {str(n): int(c) for n, c in zip(names, counts)},
+                 "searches": found["searches"], "search_evaluations": found["evaluations"]}
+    report.plan = plan
+    return report
+
+
+def search_worst(spec: Spec, predict, data: data_mod.Dataset, P: np.ndarray) -> dict:
+    """Bounded local searches for the largest pointwise error, from the worst points of the domain sample.
+
+    One search per start, verification.searches starts per output and error kind (absolute, relative), each a
+    Nelder-Mead in the unit cube (where every point maps into the domain) with at most
+    verification.search_evaluations reference evaluations. Points where the reference fails (on_error = "drop")
+    count as no error. Returns the best point of each search: {"X", "Y", "searches", "evaluations"}.
+    """
+    from scipy.optimize import minimize
+
+    v, d = spec.verification, len(spec.inputs)
+    kinds = sorted({KIND[m] for m in spec.gates})
+    found_X, found_Y, evaluations, searches = [], [], 0, 0
+    for k in range(len(spec.outputs)):
+        for kind in kinds:
+            e = pointwise(P[:, k], data.y_domain[:, k], kind)
+            starts = _distinct_worst(data.u_domain, e, v.searches)
+            for u0 in starts:
+                best = {"err": -1.0}
+
+                def objective(u: np.ndarray) -> float:
+                    nonlocal evaluations
+                    u = np.clip(u, 0.0, 1.0)[None, :]
+                    X = data_mod.from_unit(spec, u)
+                    Y, ok, _ = data_mod.call_reference(spec, X)
+                    evaluations += 1
+                    if not ok[0]:
+                        if spec.reference.on_error == "error":
+                            data_mod.evaluate(spec, X, "search points")  # raises the one-line report
+                        return 0.0
+                    err = float(pointwise(np.asarray(predict(X), dtype=np.float64)[0, k], Y[0, k], kind))
+                    if err > best["err"]:
+                        best.update(err=err, X=X[0], Y=Y[0])
+                    return -err
+
+                minimize(objective, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
+                         options={"maxfev": v.search_evaluations, "initial_simplex": _simplex(u0),
+                                  "xatol": 1e-6, "fatol": 0.0})
+                searches += 1
+                if best["err"] >= 0:
+                    found_X.append(best["X"])
+                    found_Y.append(best["Y"])
+    n_out = len(spec.outputs)
+    return {"X": np.array(found_X).reshape(-1, d), "Y": np.array(found_Y).reshape(-1, n_out),
+            "searches": searches, "evaluations": evaluations}
+
+
+def _distinct_worst(U: np.ndarray, e: np.ndarray, n: int, min_distance: float = 0.05) -> list[np.ndarray]:
+    """Up to n points with the largest errors, no two closer than min_distance in the unit cube (max norm)."""
+    picked: list[np.ndarray] = []
+    for i in np.argsort(-e, kind="stable"):
+        if len(picked) == n or not np.isfinite(e[i]):
+            break
+        if all(np.max(np.abs(U[i] - p)) >= min_distance for p in picked):
+            picked.append(U[i])
+    return picked
+
+
+def _simplex(u0: np.ndarray, step: float = 0.02) -> np.ndarray:
+    """A small simplex at u0 that stays in the unit cube (steps point inwards from a face)."""
+    d = len(u0)
+    S = np.tile(u0, (d + 1, 1))
+    for i in range(d):
+        S[i + 1, i] += step if u0[i] + step <= 1.0 else -step
+    return S
 
 
 def meets_gates(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray, margin: float = 1.0) -> bool:
     """True when every output meets every gate with room to spare (value <= margin x threshold)."""
-    return all(errors(y_pred[:, k], y_ref[:, k], metric)[0] <= margin * threshold
-               for k in range(y_ref.shape[1]) for metric, threshold in spec.gates.items())
+    return worst_ratio(spec, y_pred, y_ref) <= margin
+
+
+def worst_ratio(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray) -> float:
+    """The largest metric / threshold over outputs and gates (<= 1 passes)."""
+    ratios = [errors(y_pred[:, k], y_ref[:, k], metric)[0] / threshold
+              for k in range(y_ref.shape[1]) for metric, threshold in spec.gates.items()]
+    return max(r if np.isfinite(r) else np.inf for r in ratios)
+
+
+def next_step(spec: Spec, report: GateReport, metrics: dict) -> str:
+    """One specific thing to try when a gate fails, read from how training ended."""
+    width = max(spec.model.widths)
+    wider = [min(2 * width, 256)] * len(spec.model.widths)
+    target = str(spec.path) if spec.path else spec.name
+    search = f"`python -m pipeline search {target}` finds the cheapest network that passes"
+    reason, train_ratio = metrics.get("stop_reason", ""), metrics.get("train_ratio")
+    ratio = report.ratio()
+    if reason == "time budget" and metrics.get("improving"):
+        return (f"training ran out of time while the error was still falling: raise [training] max_seconds "
+                f"(now {spec.training.max_seconds:g}) to {2 * spec.training.max_seconds:g}")
+    if reason == "step budget" and metrics.get("improving"):
+        return (f"training ran out of steps while the error was still falling: raise [training] max_steps "
+                f"(now {spec.training.max_steps}) to {2 * spec.training.max_steps}")
+    if train_ratio is not None and train_ratio > 0.5 * ratio:
+        return (f"the network cannot fit even its training samples (worst gate ratio {train_ratio:.3g} there): "
+                f"try a wider network, [model] widths = {wider}, or {search}")
+    samples = metrics.get("train_samples") or spec.sampling.count
+    return (f"the network fits its training samples but not the points between them: try more samples, "
+            f"[sampling] count = {2 * samples}, or a wider network, [model] widths = {wider}; {search}")

@@ -34,10 +34,13 @@ def test_verify_passes_then_fails_with_a_table(cli, write_spec, tmp_path):
     assert report["passed"] and len(report["rows"]) == 4
 
     bad = write_spec(name="bad", rmse=1e-9, max_abs=1e-9, steps=3)
-    assert cli("train", bad)[0] == 0
+    status, out, _ = cli("train", bad)  # the budget ends short of the gates: the table and a next step, exit 1
+    assert status == EXIT_GATES_FAILED and "2 of 2 gates FAIL" in out and "next step: " in out
+    assert (tmp_path / "runs" / "bad" / "checkpoint.pt").is_file()  # kept, for verify and a look
     status, out, _ = cli("verify", bad)
     assert status == EXIT_GATES_FAILED
     assert "4 of 4 gates FAIL" in out and "FAIL" in out and "worst at" in out and "x=" in out
+    assert "next step: " in out and "[training] max_steps" in out  # still improving when 3 steps ran out
 
 
 def test_verify_without_checkpoint(cli, write_spec):
@@ -46,8 +49,8 @@ def test_verify_without_checkpoint(cli, write_spec):
 
 
 def test_changed_spec_needs_retraining(cli, write_spec):
-    path = write_spec(name="changed", steps=5)
+    path = write_spec(name="changed", steps=200)
     assert cli("train", path)[0] == 0
-    write_spec(name="changed", steps=6)
+    write_spec(name="changed", steps=201)
     status, _, err = cli("verify", path)
     assert status == EXIT_BAD_INPUT and "different spec" in err
