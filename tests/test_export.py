@@ -4,14 +4,12 @@ import hashlib
 import json
 
 import numpy as np
-
-from pipeline.cli import EXIT_GATES_FAILED
 import onnx
 import onnx.reference
 import pytest
 
 from pipeline import data, spec
-from pipeline.cli import EXIT_BAD_INPUT
+from pipeline.cli import EXIT_BAD_INPUT, EXIT_GATES_FAILED
 from pipeline.loader import load, make_session, read_card
 
 
