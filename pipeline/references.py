@@ -74,3 +74,64 @@ def water(X: np.ndarray) -> np.ndarray:
     from CoolProp.CoolProp import PropsSI
     X = np.asarray(X, dtype=np.float64)
     return np.stack([PropsSI(prop, "T", X[:, 0], "P", X[:, 1], "Water") for prop in WATER_PROPERTIES], axis=1)
+
+
+def rough_pipe_nu(X: np.ndarray) -> np.ndarray:
+    """Nusselt number of turbulent flow in a rough pipe: Gnielinski (1976) with the Colebrook friction factor.
+
+        Nu = (f/8)(Re - 1000) Pr / (1 + 12.7 (f/8)^½ (Pr^⅔ - 1)),  1/√f = -2 log10( (ε/D)/3.7 + 2.51/(Re √f) )
+
+    Source: V. Gnielinski, Int. Chem. Eng. 16 (1976) 359-368, via `ht.conv_internal.turbulent_Gnielinski`; f from
+    `fluids.friction.Colebrook` (C. F. Colebrook, J. Inst. Civil Eng. 11 (1939) 133-156, solved exactly).
+    Inputs: Re [-] 3e3..5e6, Pr [-] 0.5..2000, eD = ε/D [-] 1e-6..0.05. Output: Nu [-].
+
+    >>> round(float(rough_pipe_nu(np.array([[1e5, 1.2, 1e-4]]))[0, 0]), 2)
+    254.81
+    """
+    from fluids.friction import Colebrook
+    from ht.conv_internal import turbulent_Gnielinski
+    X = np.asarray(X, dtype=np.float64)
+    Re, Pr, eD = X[:, 0], X[:, 1], X[:, 2]
+    # Colebrook is scalar-only (about 25 µs a call); Gnielinski's formula is plain arithmetic, so it takes arrays
+    with np.errstate(over="ignore"):  # fluids overflows on purpose at large eD*Re, then solves numerically
+        fd = np.array([Colebrook(r, e) for r, e in zip(Re, eD)])
+    return np.asarray(turbulent_Gnielinski(Re, Pr, fd), dtype=np.float64).reshape(-1, 1)
+
+
+def friedel(X: np.ndarray) -> np.ndarray:
+    """Frictional pressure gradient of two-phase gas-liquid flow in a smooth pipe, Friedel (1979), from `fluids`.
+
+        dP/dz = φ_lo² (dP/dz)_lo,   φ_lo² = E + 3.24 F H / (Fr^0.0454 We^0.035),
+        E = (1-x)² + x² ρl f_go / (ρg f_lo),  F = x^0.78 (1-x)^0.224,  H = (ρl/ρg)^0.91 (μg/μl)^0.19 (1 - μg/μl)^0.7
+
+    with Fr and We of the homogeneous mixture, (dP/dz)_lo the gradient of the whole flow as liquid, and f_lo, f_go
+    the Darcy friction factors of the whole flow as liquid and as gas (fluids' `friction_factor`: Clamond's
+    solution of Colebrook, switching to 64/Re below Re = 2040; the shipped spec keeps both Re far above that).
+    Source: L. Friedel, European Two Phase Flow Group Meeting, Ispra, Italy (1979), via
+    `fluids.two_phase.Friedel(m, x, rhol, rhog, mul, mug, sigma, D, roughness=0, L=1)`.
+    Inputs: m [kg/s] total mass flow, x [-] vapour quality, rhol, rhog [kg/m³], mul, mug [Pa s], sigma [N/m],
+    D [m]. Output: dP/dz [Pa/m]. Valid for μl/μg < 1000 (Friedel's data); needs μg < μl.
+    The shipped box (pipeline/specs/friedel.toml) says which ranges are covered and why.
+
+    >>> round(float(friedel(np.array([[0.6, 0.1, 915.0, 2.67, 180e-6, 14e-6, 0.0487, 0.05]]))[0, 0]), 4)
+    738.6501
+    """
+    from fluids.two_phase import Friedel
+    X = np.asarray(X, dtype=np.float64)
+    # Friedel is scalar-only (two friction factors a call, about 17 µs)
+    return np.array([Friedel(*row, roughness=0.0, L=1.0) for row in X]).reshape(-1, 1)
+
+
+def water_T_max(p) -> np.ndarray:
+    """Highest temperature of the water surrogate's domain at pressure p: T_sat(p) - 2 K, from CoolProp.
+
+    The 2 K margin keeps every point strictly liquid: PropsSI(T, P) raises within 1e-4 % of saturation, and cp
+    steepens towards T_sat at high pressure. T_sat from IAPWS-95 (`PropsSI('T', 'P', p, 'Q', 0, 'Water')`).
+    Input: p [Pa], a scalar or array, valid 1e5..1.6e7 (below the critical 2.2064e7). Output: T [K], p's shape.
+
+    >>> [round(float(t), 3) for t in water_T_max(np.array([1e5, 1.6e7]))]
+    [370.756, 618.505]
+    """
+    from CoolProp.CoolProp import PropsSI
+    p = np.asarray(p, dtype=np.float64)
+    return np.asarray(PropsSI("T", "P", p.reshape(-1), "Q", 0, "Water"), dtype=np.float64).reshape(p.shape) - 2.0
