@@ -3,8 +3,10 @@
 Written by `export` (and `python -m pipeline report NAME`) to exported/NAME_report/:
   loss.png       training loss (normalized MSE) against step, with the held-out gate checks
   parity.png     surrogate against reference on the held-out samples, one panel per output
-  error_map.png  (two inputs, callable reference) error over the whole domain on the verification grid, log axes
-                 where the input scale is log: relative error where a relative gate is set, absolute otherwise
+  error_map.png  (callable reference) error over the whole domain on the verification grid for two inputs, with
+                 the boundary of a domain that is not a box drawn in; past two inputs, a slice over the two most
+                 influential inputs through the worst point verification found. Log axes where the input scale is
+                 log; relative error where a relative gate is set, absolute otherwise
   moody.png      (colebrook only) a Moody chart drawn by the surrogate over the reference curves
   README.md      gates, achieved accuracy and the plots
 
@@ -23,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
-from . import checkpoint, data as data_mod  # noqa: E402
+from . import checkpoint, data as data_mod, domain as domain_mod  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .loader import load  # noqa: E402
 from .spec import Spec  # noqa: E402
@@ -70,25 +72,90 @@ def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray, path: Path) -
     save(fig, path)
 
 
-def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray, path: Path) -> None:
+def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray, path: Path,
+              shape: tuple[int, int], axes: tuple[int, int] = (0, 1), note: str = "") -> None:
+    """Error over a 2-D (possibly curvilinear) grid of inputs axes[0] x axes[1], one panel per output."""
     relative = any(m.endswith("_rel") for m in spec.gates)
-    n, g = len(spec.outputs), spec.sampling.grid
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
-    A, B = X[:, 0].reshape(g, g), X[:, 1].reshape(g, g)
-    for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
+    n = len(spec.outputs)
+    fig, panels = plt.subplots(1, n, figsize=(5 * n, 4.3), squeeze=False)
+    a, b = spec.inputs[axes[0]], spec.inputs[axes[1]]
+    A, B = X[:, axes[0]].reshape(shape), X[:, axes[1]].reshape(shape)
+    for k, (ax, out) in enumerate(zip(panels[0], spec.outputs)):
         err = np.abs(y_pred[:, k] - y_ref[:, k])
         if relative:
             err = err / np.abs(y_ref[:, k])
-        err = np.maximum(err, 1e-12).reshape(g, g)
+        err = np.maximum(err, 1e-12).reshape(shape)
         mesh = ax.pcolormesh(A, B, err, norm=LogNorm(vmin=max(err.min(), err.max() * 1e-4), vmax=err.max()),
                              shading="auto", cmap="viridis")
         fig.colorbar(mesh, ax=ax, label=("relative" if relative else "absolute") + " error")
-        for axis, inp in (("x", spec.inputs[0]), ("y", spec.inputs[1])):
+        for bound in data_mod.bounds(spec):  # the edge of a domain that is not a box
+            names = [a.name, b.name]
+            if bound["input"] in names and bound["of"] in names:
+                of = spec.inputs[spec.input_names.index(bound["of"])]
+                t = np.linspace(0, 1, 400)
+                v = 10 ** (np.log10(of.min) + t * np.log10(of.max / of.min)) if of.scale == "log" else \
+                    of.min + t * (of.max - of.min)
+                curve = domain_mod.bound_value(bound, v)
+                xy = (curve, v) if bound["input"] == a.name else (v, curve)
+                ax.plot(*xy, "r-", lw=1.2, label=f"{bound['input']} = {bound['label']}")
+                ax.legend(fontsize=7, loc="best")
+        for axis, inp in (("x", a), ("y", b)):
             if inp.scale == "log":
                 getattr(ax, f"set_{axis}scale")("log")
-        ax.set(xlabel=f"{spec.inputs[0].name} [{spec.inputs[0].unit}]",
-               ylabel=f"{spec.inputs[1].name} [{spec.inputs[1].unit}]", title=f"{out.name}: error over the domain")
+        ax.set(xlabel=f"{a.name} [{a.unit}]", ylabel=f"{b.name} [{b.unit}]", title=f"{out.name}: error{note}")
     save(fig, path)
+
+
+def influential_inputs(spec: Spec, model, n: int = 2048) -> list[int]:
+    """Inputs ordered by how much the surrogate's outputs change along them (mean |finite difference| over the
+    unit cube, on log outputs where the spec transforms them): the axes of the error slice past 2 inputs."""
+    d = len(spec.inputs)
+    U = data_mod.unit_sample(d, n, "sobol", 77)
+    base = model(data_mod.from_unit(spec, U))
+    logs = np.array([o.transform == "log" for o in spec.outputs])
+    f = lambda Y: np.where(logs, np.log(np.maximum(np.abs(Y), 1e-300)), Y / (np.std(base, axis=0) + 1e-300))  # noqa: E731
+    effect = []
+    for i in range(d):
+        V = U.copy()
+        V[:, i] = np.where(V[:, i] < 0.95, V[:, i] + 0.05, V[:, i] - 0.05)
+        effect.append(float(np.mean(np.abs(f(model(data_mod.from_unit(spec, V))) - f(base)))))
+    return sorted(range(d), key=lambda i: -effect[i])
+
+
+def error_slice(spec: Spec, model, card: dict, path: Path, points: int = 61) -> str:
+    """Past 2 inputs: the error over the two most influential inputs, the others held at the worst point."""
+    i, j = sorted(influential_inputs(spec, model)[:2])
+    worst = max(((w["value"] / card["gates"][metric], w["at"]) for out in card["verification"]["worst"].values()
+                 for metric, w in out.items()), key=lambda t: t[0])[1]
+    u_worst = _to_unit(spec, np.array([[worst[n] for n in spec.input_names]]))[0]  # the slice goes through it
+    axis = np.linspace(0.0, 1.0, points)
+    U = np.tile(u_worst, (points * points, 1))
+    U[:, i], U[:, j] = np.repeat(axis, points), np.tile(axis, points)
+    X = data_mod.from_unit(spec, U)
+    Y = data_mod.evaluate(spec, X, "slice points")
+    ok = np.isfinite(Y).all(axis=1)
+    P = np.where(ok[:, None], model(X), np.nan)
+    held = ", ".join(f"{n}={worst[n]:.4g}" for k, n in enumerate(spec.input_names) if k not in (i, j))
+    error_map(spec, X, P, np.where(ok[:, None], Y, np.nan), path, (points, points), (i, j),
+              note=f" (slice; {held})")
+    return f"the two most influential inputs, {spec.input_names[i]} and {spec.input_names[j]}, with the others " \
+           f"held at the worst point verification found ({held})"
+
+
+def _to_unit(spec: Spec, X: np.ndarray) -> np.ndarray:
+    """Inverse of data.from_unit for points of a box (bounded inputs are placed relative to their bound)."""
+    U = np.empty_like(X, dtype=np.float64)
+    for k, inp in enumerate(spec.inputs):
+        f = np.log10 if inp.scale == "log" else (lambda v: v)
+        U[:, k] = (f(X[:, k]) - f(inp.min)) / (f(inp.max) - f(inp.min))
+    names = spec.input_names
+    for b in data_mod.bounds(spec):
+        i, j = names.index(b["input"]), names.index(b["of"])
+        inp, limit = spec.inputs[i], domain_mod.bound_value(b, X[:, j])
+        f = np.log10 if inp.scale == "log" else (lambda v: v)
+        lo, hi = (f(inp.min), f(limit)) if b["side"] == "max" else (f(limit), f(inp.max))
+        U[:, i] = (f(X[:, i]) - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return np.clip(U, 0.0, 1.0)
 
 
 def moody_chart(spec: Spec, model, path: Path) -> None:
@@ -121,9 +188,14 @@ def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_
         plots.append(("Training loss", "loss.png"))
     parity_plot(spec, model(dataset.x_holdout), dataset.y_holdout, folder / "parity.png")
     plots.append(("Parity on held-out samples", "parity.png"))
-    if dataset.x_grid is not None and len(spec.inputs) == 2:
-        error_map(spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, folder / "error_map.png")
+    if dataset.x_grid is not None and len(spec.inputs) == 2 and len(dataset.x_grid) == spec.sampling.grid ** 2:
+        g = spec.sampling.grid
+        error_map(spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, folder / "error_map.png", (g, g),
+                  note=" over the domain")
         plots.append(("Error over the domain (verification grid)", "error_map.png"))
+    elif len(spec.inputs) > 2 and spec.reference.callable:
+        how = error_slice(spec, model, model.card, folder / "error_map.png")
+        plots.append((f"Error over {how}", "error_map.png"))
     if spec.reference.callable in EXTRA_PLOTS:
         file, title, fn = EXTRA_PLOTS[spec.reference.callable]
         fn(spec, model, folder / file)

@@ -148,6 +148,8 @@ class TrainingSpec:
     """adam only: minibatch size"""
     refine_rounds: int = 8
     """adaptive sampling: rounds of adding reference samples where the error is largest, while a gate fails"""
+    refine_every: int = 200
+    """steps between refinement checks while the held-out gates still fail (a round also ends when they pass)"""
     refine_margin: float = 0.5
     """refinement goes on until the worst error found by the training-time search is below margin x threshold"""
     threads: int = 1
@@ -446,8 +448,8 @@ def _check(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: training.max_seconds must be > 0 (or 0 for the default), got {t.max_seconds}")
     if t.threads < 1:
         raise SpecError(f"{where}: training.threads must be >= 1, got {t.threads}")
-    if t.refine_rounds < 0 or not 0 < t.refine_margin <= 1 or not t.lm_memory_gb > 0:
-        raise SpecError(f"{where}: training.refine_rounds must be >= 0, refine_margin in (0, 1], lm_memory_gb > 0")
+    if t.refine_every < 1 or t.refine_rounds < 0 or not 0 < t.refine_margin <= 1 or not t.lm_memory_gb > 0:
+        raise SpecError(f"{where}: training.refine_every must be >= 1, refine_rounds >= 0, refine_margin in (0, 1], lm_memory_gb > 0")
     if t.check_every < 1:
         raise SpecError(f"{where}: training.check_every must be >= 1, got {t.check_every}")
     if not 0 < t.stop_margin <= 1:

@@ -81,8 +81,8 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
     """Fit a Surrogate for `spec` on `data`; stops when the gates are met (with margin) or on budget.
 
     Training goes in rounds. Each round runs the optimizer until the held-out gates are met with margin
-    (training.stop_margin), or the loss stops falling; then, for a callable reference, a check (Refiner) looks for
-    the worst points of the domain. If the error there exceeds refine_margin x the gates, reference samples are
+    (training.stop_margin), or the held-out error stops falling, or for refine_every steps; then, for a callable
+    reference, a check (Refiner) looks for the worst points of the domain. If the error there exceeds refine_margin x the gates, reference samples are
     added around those points and on the faces near them, and training goes on, up to refine_rounds rounds.
     """
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
@@ -128,11 +128,15 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
             seconds = time.perf_counter() - start
             last = step == t.max_steps or stuck or seconds > t.max_seconds
             if step % t.check_every == 0 or last:
-                met = holdout_ratio() <= t.stop_margin
-                result.history.append({"step": step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met})
+                ratio = holdout_ratio()
+                met = ratio <= t.stop_margin
+                result.history.append({"step": step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met,
+                                       "holdout_ratio": ratio})
                 reason = ("gates met" if met else "converged (no further progress)" if stuck else
                           "step budget" if step == t.max_steps else "time budget" if seconds > t.max_seconds else
-                          "plateau" if _plateau(result.history, round_start) else "")
+                          "plateau" if _plateau(result.history, round_start) else
+                          "round" if refiner and rounds < t.refine_rounds and step - round_start >= t.refine_every
+                          else "")
         if reason in ("step budget", "time budget") or refiner is None:
             break
         check = refiner.check(model)
@@ -162,12 +166,14 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
 
 
 def _plateau(history: list[dict], round_start: int, window: int = 100) -> bool:
-    """The loss fell by less than 1 % over the last `window` steps of this round."""
+    """The held-out error improved by less than 1 % over the last `window` steps of this round: more steps on
+    these samples will not help (the training loss may still creep down while the network overfits them)."""
     steps = [h for h in history if "loss" in h and h["step"] > round_start]
     if not steps or steps[-1]["step"] - steps[0]["step"] < window:
         return False
-    earlier = [h for h in steps if h["step"] <= steps[-1]["step"] - window][-1]
-    return steps[-1]["loss"] > 0.99 * earlier["loss"]
+    cut = steps[-1]["step"] - window
+    before = min(h["holdout_ratio"] for h in steps if h["step"] <= cut)
+    return min(h["holdout_ratio"] for h in steps if h["step"] > cut) > 0.99 * before
 
 
 def _round_size(spec: Spec, initial: int) -> int:
