@@ -1,6 +1,7 @@
 """FMI 2.0 export: FMPy validates every shipped surrogate's FMU and simulates it (co-simulation and model exchange)
 to onnxruntime's outputs on random in-domain inputs; out-of-domain inputs are FMI errors naming the input."""
 
+import importlib.util
 import json
 import shutil
 import zipfile
@@ -145,3 +146,13 @@ def test_cli_writes_the_fmu_and_refuses_a_missing_model(cli, tmp_path):
     assert "inputs T [K], p [Pa]" in out and "co-simulation and model exchange" in out
     status, _, err = cli("fmu", "water", "--dest", str(tmp_path / "fmus"), out=tmp_path / "nothing")
     assert status == EXIT_BAD_INPUT and err.startswith("error: no exported model at") and err.count("\n") == 1
+
+
+def test_heated_tank_example_runs_the_fmu_in_a_system_simulation(built, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("heated_tank", ROOT / "examples" / "fmu" / "heated_tank.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--fmu", str(built["water"]), "--plot", str(tmp_path / "tank.png")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    diff = float(line.split("max |T_fmu - T_coolprop| = ")[1].split(" K")[0])
+    assert line.startswith("heated tank: 360 steps") and diff < 0.01 and (tmp_path / "tank.png").is_file()
