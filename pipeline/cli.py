@@ -98,13 +98,13 @@ def cmd_codegen(args) -> int:
 
 
 def cmd_fmu(args) -> int:
-    from . import export, fmu, spec as spec_mod
+    from . import codegen, export, fmu, spec as spec_mod
     for name in args.names:
         path = Path(args.out or export.EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
         if not path.is_file():
             raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
         written = fmu.build(path, args.dest)
-        card = fmu.codegen.read_graph(path).card
+        card = codegen.read_graph(path).card
         print(f"{name}: wrote {written} (FMI 2.0 co-simulation and model exchange, {fmu.platform_dir()[0]}; "
               f"{fmu.summary(card)})")
     return 0
@@ -170,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     gen.set_defaults(fn=cmd_codegen)
     fm = sub.add_parser("fmu", parents=[named], help="build an FMI 2.0 FMU (co-simulation and model exchange) "
                         "from exported/NAME.onnx")
-    fm.add_argument("--dest", type=Path, default=Path("fmu"), help="output folder (default: fmu/)")
+    fm.add_argument("--dest", type=Path, default=Path("runs/fmu"), help="output folder (default: runs/fmu/)")
     fm.set_defaults(fn=cmd_fmu)
     se = sub.add_parser("search", parents=[named], help="Optuna search for the cheapest network that passes the gates")
     se.add_argument("--trials", type=int, default=30, help="completed trials the study should hold (default 30)")

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
@@ -208,7 +208,8 @@ def build(model_path: Path, dest: Path) -> Path:
             for name, text in sources.items():
                 z.writestr(f"sources/{name}", text)
             z.write(binary, f"binaries/{folder}/{n}{suffix}")
-            z.writestr(f"resources/{n}.json", json.dumps({**card, "onnx_sha256": graph.sha256}, indent=1, sort_keys=True) + "\n")
+            card_text = json.dumps({**card, "onnx_sha256": graph.sha256}, indent=1, sort_keys=True) + "\n"
+            z.writestr(f"resources/{n}.json", card_text)
     path = Path(dest) / f"{n}.fmu"
     atomic_write(path, blob.getvalue())
     return path

@@ -29,6 +29,10 @@ def run_case():
                            "code-saturne)")
 def test_short_run_matches_coolprop(run_case, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("USER", "ci")  # code_saturne needs USER; CI containers may not set it
+    found = run_case.version()
+    if not found.startswith(run_case.SUPPORTED_VERSION + "."):
+        pytest.skip(f"code_saturne {found or '(unknown version)'} is installed; the case's user sources are "
+                    f"written for {run_case.SUPPORTED_VERSION} (Debian 12's code-saturne)")
     assert run_case.main(["--steps", "20", "--work", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     match = SUMMARY.match(lines[-1])

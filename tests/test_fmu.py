@@ -156,3 +156,10 @@ def test_heated_tank_example_runs_the_fmu_in_a_system_simulation(built, tmp_path
     line = capsys.readouterr().out.strip().splitlines()[-1]
     diff = float(line.split("max |T_fmu - T_coolprop| = ")[1].split(" K")[0])
     assert line.startswith("heated tank: 360 steps") and diff < 0.01 and (tmp_path / "tank.png").is_file()
+
+
+def test_a_missing_compiler_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("CC", "no-such-cc")
+    with pytest.raises(fmu.PipelineError, match="^no C compiler 'no-such-cc' on PATH"):
+        fmu.build(EXPORTED / "water.onnx", tmp_path)
+    assert not (tmp_path / "water.fmu").exists()

@@ -152,11 +152,23 @@ def case_header(card: dict, surrogate: bool, steps: int, t_range: tuple[float, f
             f"domain bounds included. */\n#ifndef WATER_CASE_H\n#define WATER_CASE_H\n{body}\n#endif\n")
 
 
+SUPPORTED_VERSION = "6.0"
+"""the user sources use code_saturne 6.0's C API (Debian 12's package); later versions changed it"""
+
+
 def code_saturne() -> str:
     exe = shutil.which("code_saturne")
     if exe is None:
         fail("code_saturne is not installed (Debian: apt-get install code-saturne)")
     return exe
+
+
+def version() -> str:
+    """code_saturne's version, e.g. '6.0.2' ('' if it cannot be read)."""
+    env = {**os.environ, "USER": os.environ.get("USER") or "user"}
+    done = subprocess.run([code_saturne(), "info", "--version"], env=env, capture_output=True, text=True)
+    words = (done.stdout or "").split()
+    return words[-1] if done.returncode == 0 and words else ""
 
 
 def prepare(study: Path, name: str, sources: dict[str, str], mesh: Path) -> Path:
@@ -210,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "code_saturne", help="the study's folder")
     ap.add_argument("--model", type=Path, default=ROOT / "exported" / "water.onnx", help="the exported water model")
     args = ap.parse_args(argv)
-    code_saturne()
+    found = version()
+    if not found.startswith(SUPPORTED_VERSION + "."):
+        fail(f"code_saturne {found or '(unknown version)'} is installed; this case is written for "
+             f"{SUPPORTED_VERSION} (Debian 12: apt-get install code-saturne)")
     if not args.model.is_file():
         fail(f"no exported model at {args.model}: run `python -m pipeline export water`")
     try:
@@ -243,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         r = results[name] = run(case)
         print(f"{name}: {r['cells']} cells, {r['iterations']} time steps, {r['solver_seconds']:.2f} s, "
               f"{r['property_seconds']:.3f} s in cs_user_physical_properties, {r['clipped_cells']} cell "
-              f"evaluation(s) outside the valid range; results in {r['resu']}")
+              f"evaluation(s) outside the valid range; results in {os.path.relpath(r['resu'])}")
     s, ref = results["surrogate"], results["reference"]
     fs, fr = s["fields"], ref["fields"]
     if s["cells"] != ref["cells"] or not (np.allclose(fs["x"], fr["x"]) and np.allclose(fs["y"], fr["y"])):
