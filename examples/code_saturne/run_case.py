@@ -95,9 +95,8 @@ def valid_temperatures(card: dict) -> tuple[float, float]:
             fail(f"the card bounds T by {b['of']}; this case only knows bounds of T by p")
         limit = float(domain.bound_value(b, np.array([P0]))[0])
         lo, hi = (lo, min(hi, limit)) if b["side"] == "max" else (max(lo, limit), hi)
-    if not lo <= T_IN < T_WALL <= hi:
-        fail(f"the case's temperatures {T_IN:g}-{T_WALL:g} K are outside the model's valid range "
-             f"[{lo:g}, {hi:g}] K at {P0:g} Pa")
+    if not lo < hi:
+        fail(f"the model has no valid temperature at {P0:g} Pa (its range there is [{lo:g}, {hi:g}] K)")
     return lo, hi
 
 
@@ -238,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             fail(f"{args.model.name}: the case needs {kind} {', '.join(names)}; the card lacks {', '.join(missing)}")
     t_range = valid_temperatures(card)
+    if not t_range[0] <= T_IN < T_WALL <= t_range[1]:
+        print(f"note: the case's temperatures {T_IN:g}-{T_WALL:g} K reach beyond the model's valid range "
+              f"[{t_range[0]:g}, {t_range[1]:g}] K at {P0:g} Pa: cells outside it are evaluated at the nearest valid "
+              f"temperature, and counted")
 
     study = args.work.resolve()
     (study / "MESH").mkdir(parents=True, exist_ok=True)
