@@ -56,6 +56,7 @@ def test_short_run_matches_coolprop(run_case, tmp_path, capsys, monkeypatch):
     # the heated wall spreads the temperature by tens of kelvin within the 20 steps
     fields = np.genfromtxt(tmp_path / "REFERENCE" / "RESU" / "run" / "case_fields.csv", delimiter=",", names=True)
     assert fields["T"].max() - fields["T"].min() > 20.0
+    assert fields["rho"].max() / fields["rho"].min() > 1.005  # and the density field follows it
     # code_saturne compiles user C with -pedantic -Wfloat-equal -Wcast-qual ...: neither the generated C nor the
     # case's sources (C and Fortran) draw a warning
     log = (tmp_path / "SURROGATE" / "RESU" / "run" / "compile.log").read_text()
