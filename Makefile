@@ -12,10 +12,10 @@ ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) 
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench test gate seed examples codegen search clean
+.PHONY: help venv list train verify export bench test gate seed examples codegen fmu code-saturne search clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,15 @@ examples: venv ## worked examples: bring-your-own callable and CSV; the heated p
 			examples/heated_pipe/heated_pipe.f90 -o runs/examples/heated_pipe_f && \
 		echo "Fortran: $$(runs/examples/heated_pipe_f)"; \
 	else echo "Fortran: skipped, gfortran is not installed (apt-get install gfortran)"; fi
+
+fmu: venv ## FMI 2.0 FMUs of the exported surrogates (runs/fmu/); the water FMU in a heated-tank simulation
+	@$(ENSURE_EXPORTED)
+	$(PY) -m pipeline fmu $(SURROGATES) --dest runs/fmu
+	@if [ -f runs/fmu/water.fmu ]; then $(PY) examples/fmu/heated_tank.py --fmu runs/fmu/water.fmu; fi
+
+code-saturne: venv ## the water surrogate inside code_saturne: a heated channel vs CoolProp (needs code-saturne)
+	@test -f exported/water.onnx || $(PY) -m pipeline export water
+	USER=$${USER:-$$(id -un)} $(PY) examples/code_saturne/run_case.py
 
 TRIALS ?= 30
 search: venv ## Optuna search for the cheapest passing network; rewrites the spec if cheaper (runs/search/)

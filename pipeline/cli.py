@@ -1,4 +1,4 @@
-"""`python -m pipeline COMMAND`: list, train, verify, export, report, codegen, search, gate.
+"""`python -m pipeline COMMAND`: list, train, verify, export, report, codegen, fmu, search, gate.
 
 Exit status: 0 success; 1 a surrogate fails its accuracy gates; 2 bad input (spec, name, data, files), reported
 as one line naming what is wrong.
@@ -129,6 +129,19 @@ def cmd_codegen(args) -> int:
     return 0
 
 
+def cmd_fmu(args) -> int:
+    from . import codegen, export, fmu, spec as spec_mod
+    for name in args.names:
+        path = Path(args.out or export.EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
+        if not path.is_file():
+            raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
+        written = fmu.build(path, args.dest)
+        card = codegen.read_graph(path).card
+        print(f"{name}: wrote {written} (FMI 2.0 co-simulation and model exchange, {fmu.platform_dir()[0]}; "
+              f"{fmu.summary(card)})")
+    return 0
+
+
 def cmd_search(args) -> int:
     import json
     from . import search, spec as spec_mod
@@ -187,6 +200,10 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--lang", choices=["c", "fortran"], required=True)
     gen.add_argument("--dest", type=Path, default=Path("generated"), help="output folder (default: generated/)")
     gen.set_defaults(fn=cmd_codegen)
+    fm = sub.add_parser("fmu", parents=[named], help="build an FMI 2.0 FMU (co-simulation and model exchange) "
+                        "from exported/NAME.onnx")
+    fm.add_argument("--dest", type=Path, default=Path("runs/fmu"), help="output folder (default: runs/fmu/)")
+    fm.set_defaults(fn=cmd_fmu)
     se = sub.add_parser("search", parents=[named], help="Optuna search for the cheapest network that passes the gates")
     se.add_argument("--trials", type=int, default=30, help="completed trials the study should hold (default 30)")
     se.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (default 1)")
