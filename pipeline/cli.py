@@ -75,17 +75,19 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
 
 def cmd_verify(args) -> int:
     import torch
-    from . import checkpoint, data, spec as spec_mod
+    from . import checkpoint, data, derivatives, spec as spec_mod
     from .verify import next_step, verify
     status = 0
     for name in args.names:
         spec = spec_mod.load(name)
         folder = checkpoint.run_dir(spec.name, args.runs)
         # Verify the float32 module that export will ship, not the float64 training model.
-        module = checkpoint.load(folder, spec).export_model()
+        surrogate = checkpoint.load(folder, spec)
+        module = surrogate.export_model()
         predict = lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()  # noqa: E731
+        slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
         with torch.no_grad():
-            report = verify(spec, predict, data.build(spec))
+            report = verify(spec, predict, data.build(spec), slopes)
         checkpoint.write_json(folder / "gates.json", report.to_dict())
         print(report.table())
         if not report.passed:

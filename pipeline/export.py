@@ -32,7 +32,7 @@ import onnx
 import onnx.reference
 import torch
 
-from . import checkpoint, data as data_mod
+from . import checkpoint, data as data_mod, derivatives
 from .files import atomic_write
 from .loader import CARD_KEY, make_session
 from .model import ExportModel, flops_per_sample, parameter_count
@@ -106,7 +106,8 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> dict:
         "gates": spec.gates,
         "achieved": report.achieved(),
         "gates_passed": report.passed,
-        "verification": report.plan | {"worst": report.worst()},
+        "verification": {k: v for k, v in report.plan.items() if k != "derivatives"} | {"worst": report.worst()},
+        "derivatives": report.plan.get("derivatives"),
         "parity": {"rtol": PARITY_RTOL, "atol_fraction_of_max": PARITY_ATOL} | parity_report,
         "spec_sha256": hashlib.sha256(spec_json).hexdigest(),
         "versions": {p: version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")}
@@ -146,7 +147,8 @@ def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
     y_ref_runtime = onnx.reference.ReferenceEvaluator(proto).run(None, {"x": X})[0]
     parity_report = parity(spec.name, {"torch": y_torch, "onnxruntime": run_ort(X), "onnx.reference": y_ref_runtime})
 
-    report = verify(spec, run_ort, data)
+    slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
+    report = verify(spec, run_ort, data, slopes)
     if not report.passed:
         raise PipelineError(f"{spec.name}: the exported model fails its gates; {out_dir / spec.name}.onnx left "
                             f"unchanged\n{report.table()}")

@@ -61,6 +61,12 @@ class Surrogate(nn.Module):
         """Physical inputs -> the network's inputs in [-1, 1]."""
         return self.transform_in(x) * self.in_a + self.in_c
 
+    def from_features(self, u: torch.Tensor) -> torch.Tensor:
+        """The network's inputs -> physical inputs (the inverse of features)."""
+        t = (u - self.in_c) / self.in_a
+        m = self.in_log
+        return torch.exp(t * m) * m + t * (1 - m)
+
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         """Physical outputs -> what the network learns (standardized, log where the spec says)."""
         return (self.transform_out(y) - self.out_mean) / self.out_std

@@ -119,6 +119,21 @@ class VerificationSpec:
 
 
 @dataclass
+class DerivativeSpec:
+    """The surrogate's slopes against the reference's (see derivatives.py): reported in the card always."""
+    gate: float = 0.0
+    """largest |dS/dx - dR/dx| as a share of the rms of dR/dx, for every output x input; 0: reported, not gated"""
+    fit: bool = False
+    """train on the reference's slopes too: derivative residuals become extra LM rows"""
+    weight: float = 1.0
+    """fit only: weight of a slope error at its gate against a value error at its gate"""
+    step: float = 1e-3
+    """central-difference step of the reference, in the network's input space (each input mapped to [-1, 1])"""
+    points: int = 16384
+    """verification points for derivatives (the grid or domain sample, thinned)"""
+
+
+@dataclass
 class ModelSpec:
     widths: list[int] = field(default_factory=list)
     """hidden layer widths; empty: two layers sized from the inputs and outputs (see resolve_defaults)"""
@@ -177,6 +192,7 @@ class Spec:
     model: ModelSpec = field(default_factory=ModelSpec)
     training: TrainingSpec = field(default_factory=TrainingSpec)
     verification: VerificationSpec = field(default_factory=VerificationSpec)
+    derivatives: DerivativeSpec = field(default_factory=DerivativeSpec)
     spec_version: int = SPEC_VERSION
     """format version of this file"""
     path: Path | None = None
@@ -251,6 +267,7 @@ def parse(raw: dict, where: str = "spec") -> Spec:
         model=_build(ModelSpec, raw.get("model", {}), f"{where}: model"),
         training=_build(TrainingSpec, raw.get("training", {}), f"{where}: training"),
         verification=_build(VerificationSpec, raw.get("verification", {}), f"{where}: verification"),
+        derivatives=_build(DerivativeSpec, raw.get("derivatives", {}), f"{where}: derivatives"),
         spec_version=version,
     )
     known = {f.name for f in dataclasses.fields(Spec)} - {"path"}
@@ -435,6 +452,11 @@ def _check(spec: Spec, where: str) -> None:
     v = spec.verification
     if v.points < 1 or v.face_points < 0 or v.edge_points < 0 or v.searches < 0 or v.search_evaluations < 0:
         raise SpecError(f"{where}: verification.points must be >= 1 and the other counts >= 0")
+    dv = spec.derivatives
+    if not (dv.gate >= 0 and dv.weight > 0 and 0 < dv.step <= 0.1 and dv.points >= 1):
+        raise SpecError(f"{where}: derivatives.gate must be >= 0, weight > 0, step in (0, 0.1] and points >= 1")
+    if (dv.gate or dv.fit) and ref.data:
+        raise SpecError(f"{where}: derivatives need a callable reference (a data file has no slopes to compare)")
     m = spec.model
     if any(not isinstance(w, int) or w < 1 for w in m.widths):
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")

@@ -105,10 +105,18 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
     x_hold = torch.as_tensor(data.x_holdout, device=dev)
     x_train, y_train = data.x_train, data.y_train
     refiner = Refiner(spec) if spec.reference.callable and t.refine_rounds > 0 else None
+    slopes = slope_targets(spec, model, data.x_train, data.y_train) if spec.derivatives.fit else None
+    if slopes is not None and trainer != "lm":
+        raise PipelineError(f"{spec.name}: derivatives.fit needs the LM trainer")
 
     def holdout_ratio() -> float:
+        """Worst gate ratio on the held-out samples; with a derivative gate being fitted, also the slopes' ratio
+        on the fitted points (verify checks the slopes on the grid or domain sample later)."""
         with torch.no_grad():
-            return worst_ratio(spec, model(x_hold).cpu().numpy(), data.y_holdout)
+            ratio = worst_ratio(spec, model(x_hold).cpu().numpy(), data.y_holdout)
+            if slopes is not None and spec.derivatives.gate:
+                ratio = max(ratio, slope_ratio(model.net, slopes))
+        return ratio
 
     result = TrainResult(model, device=str(dev), trainer=trainer, note=note)
     start, step, rounds, losses = time.perf_counter(), 0, 0, []
@@ -117,7 +125,7 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
     while True:
         u = model.features(torch.as_tensor(x_train, device=dev))
         z = model.targets(torch.as_tensor(y_train, device=dev))
-        steps = lm_steps(model, u, z, t.lm_memory_gb) if trainer == "lm" else adam_steps(model, u, z, t)
+        steps = lm_steps(model, u, z, t.lm_memory_gb, slopes) if trainer == "lm" else adam_steps(model, u, z, t)
         reason, round_start = "", step
         while not reason:
             loss, stuck = next(steps)
@@ -288,29 +296,50 @@ def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"no derivative for activation {type(act).__name__}")
 
 
-def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0):
+def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0, slopes: tuple | None = None):
     """Levenberg-Marquardt on the flat parameter vector; yields (loss, stuck) after each step.
 
     JᵀJ and Jᵀr are accumulated over chunks of samples whose Jacobian block fits in memory_gb, so the sample count
     is bounded by time, not memory; the P x P system itself must fit (choose_trainer sees to that).
+
+    `slopes` = (u_d, t, w, h, ...) adds derivative rows: for every point n of u_d, output k and input i, the residual
+    w[n, k, i] * ((net(u_d + h e_i) - net(u_d - h e_i))_k / 2h - t[n, k, i]), whose parameter Jacobian is the same
+    difference of parameter Jacobians. A central difference of the network itself is exact to O(h²), far inside any
+    derivative gate, and costs two more Jacobian blocks per input instead of second derivatives.
     """
     net = model.net
     sizes = [p.numel() for p in net.parameters()]
     theta = torch.cat([p.detach().flatten() for p in net.parameters()])
     n_params, n_out = len(theta), z.shape[1]
     chunk = max(1, int(memory_gb * 1e9 / 3 / (8 * n_params * n_out)))  # the block and two temporaries of its size
+    if slopes is not None:
+        u_d, t_d, w_d, h = slopes[:4]
+        steps = [torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i]), h) for i in range(u_d.shape[1])]
 
     def load(params: torch.Tensor) -> None:
         with torch.no_grad():
             for p, new in zip(net.parameters(), params.split(sizes)):
                 p.copy_(new.view(p.shape))
 
+    def slope_rows(ud: torch.Tensor, td: torch.Tensor, wd: torch.Tensor, jacobians: bool):
+        """Derivative residuals (and their parameter Jacobian) of a chunk of slope points, rows (n, m, d)."""
+        r = torch.stack([(net(ud + e) - net(ud - e)) / (2 * h) for e in steps], dim=2)
+        r = (r - td) * wd
+        if not jacobians:
+            return r.flatten(), None
+        J = torch.stack([(parameter_jacobian(net, ud + e) - parameter_jacobian(net, ud - e)).view(len(ud), n_out, -1)
+                         / (2 * h) for e in steps], dim=2) * wd[..., None]
+        return r.flatten(), J.reshape(-1, n_params)
+
     def residuals(params: torch.Tensor) -> torch.Tensor:
         load(params)
         with torch.no_grad():
             pred = net(u)
-        assert pred.shape == z.shape, f"prediction {tuple(pred.shape)} vs target {tuple(z.shape)}"
-        return pred - z
+            assert pred.shape == z.shape, f"prediction {tuple(pred.shape)} vs target {tuple(z.shape)}"
+            r = (pred - z).flatten()
+            if slopes is not None:
+                r = torch.cat([r, slope_rows(u_d, t_d, w_d, False)[0]])
+        return r
 
     def normal_equations(params: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         load(params)
@@ -320,7 +349,14 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
             for i in range(0, len(u), chunk):
                 J = parameter_jacobian(net, u[i:i + chunk])
                 JtJ += J.T @ J
-                Jtr += J.T @ r[i:i + chunk].flatten()
+                Jtr += J.T @ r[i * n_out:min(i + chunk, len(u)) * n_out]
+            if slopes is not None:
+                offset, per_point = len(u) * n_out, n_out * u_d.shape[1]
+                c = max(1, chunk // (2 * u_d.shape[1]))
+                for i in range(0, len(u_d), c):
+                    _, J = slope_rows(u_d[i:i + c], t_d[i:i + c], w_d[i:i + c], True)
+                    JtJ += J.T @ J
+                    Jtr += J.T @ r[offset + i * per_point:offset + min(i + c, len(u_d)) * per_point]
         return JtJ, Jtr
 
     mu = 1e-3
@@ -342,6 +378,39 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
             mu *= 4
         load(theta)
         yield loss, stuck
+
+
+def slope_targets(spec: Spec, model: Surrogate, X: np.ndarray, y_train: np.ndarray) -> tuple:
+    """(u_d, t, w, h, share) for lm_steps: the reference's slopes at X, the weights that make a slope error at the
+    derivative gate count as much as a value error at the value gates, and the factor that turns a slope error
+    into its share of the derivative gate."""
+    from . import derivatives
+    u_d, t, share = derivatives.training_targets(spec, model, X)
+    tol = value_tolerance(spec, model, y_train).to(share.device)
+    return u_d, t, spec.derivatives.weight * tol[None, :, None] * share, spec.derivatives.step, share
+
+
+def slope_ratio(net: torch.nn.Module, slopes: tuple) -> float:
+    """The largest slope error on the fitted points as a share of the derivative gate."""
+    u_d, t, _, h, share = slopes
+    eye = torch.eye(u_d.shape[1], dtype=u_d.dtype, device=u_d.device) * h
+    fd = torch.stack([(net(u_d + e) - net(u_d - e)) / (2 * h) for e in eye], dim=2)
+    return float(torch.max(torch.abs(fd - t) * share))
+
+
+def value_tolerance(spec: Spec, model: Surrogate, y: np.ndarray) -> torch.Tensor:
+    """Per output: the tightest value gate in the network's output units (standardized, log where transformed)."""
+    typical = np.median(np.abs(y), axis=0)
+    tol = np.full(len(spec.outputs), np.inf)
+    for k, o in enumerate(spec.outputs):
+        for metric, g in spec.gates.items():
+            relative = metric in ("max_rel", "mean_rel")
+            if o.transform == "log":
+                g_t = g if relative else g / typical[k]
+            else:
+                g_t = g * typical[k] if relative else g
+            tol[k] = min(tol[k], g_t / float(model.out_std[k]))
+    return torch.as_tensor(tol)
 
 
 def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):

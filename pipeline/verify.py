@@ -80,7 +80,7 @@ class GateReport:
         """{output: {metric: {value, at, stage}}} over the domain (grid or sample + search), for the card."""
         out: dict = {}
         for r in self.rows:
-            if r.set != "holdout":
+            if r.set in ("grid", "domain"):
                 out.setdefault(r.output, {})[r.metric] = {"value": r.achieved, "at": r.worst_at, "stage": r.stage}
         return out
 
@@ -145,8 +145,12 @@ def gate_report(spec: Spec, predict, sets: dict[str, tuple[np.ndarray, np.ndarra
     return GateReport(spec.name, rows)
 
 
-def verify(spec: Spec, predict, data: data_mod.Dataset) -> GateReport:
-    """The full verification plan of the spec (see the module docstring) for a predictor of physical outputs."""
+def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateReport:
+    """The full verification plan of the spec (see the module docstring) for a predictor of physical outputs.
+
+    `slopes`, if given, maps points X to derivatives.report(...) for the same model: its accuracy per output x
+    input goes into the plan, and into the gates when the spec sets [derivatives] gate.
+    """
     sets = {"holdout": (data.x_holdout, data.y_holdout)}
     if data.x_grid is not None:
         sets["grid"] = (data.x_grid, data.y_grid)
@@ -166,6 +170,15 @@ def verify(spec: Spec, predict, data: data_mod.Dataset) -> GateReport:
         plan |= {"plan": "Sobol sample + corners, faces, edges + worst-point search",
                  "points": {str(n): int(c) for n, c in zip(names, counts)},
                  "searches": found["searches"], "search_evaluations": found["evaluations"]}
+    if slopes is not None:
+        from .derivatives import verification_points
+        plan["derivatives"] = found = slopes(verification_points(spec, data))
+        if spec.derivatives.gate:
+            for out, per_input in found["errors"].items():
+                for name, value in per_input.items():
+                    report.rows.append(GateRow("slopes", f"d{out}/d{name}", "max/rms", spec.derivatives.gate, value,
+                                               bool(value <= spec.derivatives.gate), found["worst_at"][out][name],
+                                               "grid" if data.x_grid is not None else "sample"))
     report.plan = plan
     return report
 
