@@ -29,15 +29,15 @@ from .loader import load  # noqa: E402
 from .spec import Spec  # noqa: E402
 
 
-def save(fig, path: Path) -> None:
+def png(fig) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
 
 
-def loss_plot(history: list[dict], path: Path) -> None:
+def loss_plot(history: list[dict]) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4))
     steps = [h["step"] for h in history]
     ax.semilogy(steps, [h["loss"] for h in history], marker=".", label="training loss (normalized MSE)")
@@ -48,10 +48,10 @@ def loss_plot(history: list[dict], path: Path) -> None:
     ax.set(xlabel="step", ylabel="loss", title="training loss")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    save(fig, path)
+    return png(fig)
 
 
-def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray, path: Path) -> None:
+def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray) -> bytes:
     n = len(spec.outputs)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
     for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
@@ -62,10 +62,10 @@ def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray, path: Path) -
             ax.set(xscale="log", yscale="log")
         ax.set(xlabel=f"reference {out.name} [{out.unit}]", ylabel=f"surrogate {out.name} [{out.unit}]",
                title=f"{out.name}: held-out parity")
-    save(fig, path)
+    return png(fig)
 
 
-def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray, path: Path) -> None:
+def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray) -> bytes:
     relative = any(m.endswith("_rel") for m in spec.gates)
     n, g = len(spec.outputs), spec.sampling.grid
     fig, axes = plt.subplots(1, n, figsize=(5 * n, 4), squeeze=False)
@@ -83,10 +83,10 @@ def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray, 
                 getattr(ax, f"set_{axis}scale")("log")
         ax.set(xlabel=f"{spec.inputs[0].name} [{spec.inputs[0].unit}]",
                ylabel=f"{spec.inputs[1].name} [{spec.inputs[1].unit}]", title=f"{out.name}: error over the domain")
-    save(fig, path)
+    return png(fig)
 
 
-def moody_chart(spec: Spec, model, path: Path) -> None:
+def moody_chart(spec: Spec, model) -> bytes:
     """Friction factor against Re for several roughnesses: reference curves, surrogate dashed on top."""
     Re = np.logspace(np.log10(spec.inputs[0].min), np.log10(spec.inputs[0].max), 200)
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -98,35 +98,34 @@ def moody_chart(spec: Spec, model, path: Path) -> None:
     ax.set(xlabel="Re", ylabel="Darcy friction factor", title="Moody chart: surrogate (dashed) over Colebrook")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    save(fig, path)
+    return png(fig)
 
 
 EXTRA_PLOTS = {"pipeline.references:colebrook": ("moody.png", "Moody chart", moody_chart)}
 
 
-def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_mod.Dataset | None = None) -> Path:
-    """Write the report folder beside model_path; returns the folder."""
-    folder = model_path.with_name(f"{spec.name}_report")
-    model = load(model_path)
+def render(spec: Spec, model, model_name: str, runs: Path | None = None,
+           dataset: data_mod.Dataset | None = None) -> dict[str, bytes]:
+    """The report's files by name, rendered in memory: export renders them before it replaces anything."""
     dataset = dataset or data_mod.build(spec)
-    plots = []
+    files, plots = {}, []
     history = checkpoint.read_json(checkpoint.run_dir(spec.name, runs) / "history.json")
     if history:
-        loss_plot(history, folder / "loss.png")
+        files["loss.png"] = loss_plot(history)
         plots.append(("Training loss", "loss.png"))
-    parity_plot(spec, model(dataset.x_holdout), dataset.y_holdout, folder / "parity.png")
+    files["parity.png"] = parity_plot(spec, model(dataset.x_holdout), dataset.y_holdout)
     plots.append(("Parity on held-out samples", "parity.png"))
     if dataset.x_grid is not None and len(spec.inputs) == 2:
-        error_map(spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, folder / "error_map.png")
+        files["error_map.png"] = error_map(spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid)
         plots.append(("Error over the domain (verification grid)", "error_map.png"))
     if spec.reference.callable in EXTRA_PLOTS:
         file, title, fn = EXTRA_PLOTS[spec.reference.callable]
-        fn(spec, model, folder / file)
+        files[file] = fn(spec, model)
         plots.append((title, file))
 
     card = model.card
     lines = [f"# {spec.name}", "", spec.description, "",
-             f"Model: `{model_path.name}` ({card['architecture']['parameters']} parameters, "
+             f"Model: `{model_name}` ({card['architecture']['parameters']} parameters, "
              f"{'-'.join(map(str, [len(spec.inputs), *spec.model.widths, len(spec.outputs)]))} "
              f"{spec.model.activation}); reference: `{card['reference']}`.", "",
              "| input | unit | range | scale |", "|---|---|---|---|",
@@ -138,6 +137,18 @@ def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_
     lines.append("")
     for title, file in plots:
         lines += [f"## {title}", "", f"![{title}]({file})", ""]
-    atomic_write(folder / "README.md", "\n".join(lines).encode())
+    files["README.md"] = "\n".join(lines).encode()
+    return files
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> Path:
+    for name, blob in files.items():
+        atomic_write(folder / name, blob)
     return folder
+
+
+def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_mod.Dataset | None = None) -> Path:
+    """Write the report folder beside model_path; returns the folder."""
+    files = render(spec, load(model_path), model_path.name, runs, dataset)
+    return write_files(model_path.with_name(f"{spec.name}_report"), files)
 
