@@ -370,7 +370,7 @@ class Model:
         # min/max over a narrow (N, 2) array is strided and costs several times the network itself.
         if not np.logical_and(X >= self._lo32 if is32 else X >= self.lo,
                               X <= self._hi32 if is32 else X <= self.hi).all() \
-                or (self.bounds and self._outside_domain(X.astype(np.float64), is32).any()):
+                or (self.bounds and self._outside_domain(np.asarray(X, dtype=np.float64), is32).any()):
             X, bad_rows = self._checked(X.astype(np.float64), is32)
         X32 = np.ascontiguousarray(X, dtype=np.float32)
         Y = np.empty((len(X), len(self.output_names)), dtype=np.float32)

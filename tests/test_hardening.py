@@ -2,6 +2,7 @@
 point() from several threads, float32 inputs at a bound, domains that are not boxes, and tracebacks that became
 one-line errors. Each test states the fault it guards against."""
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -319,3 +320,29 @@ def test_export_whose_report_cannot_be_written_replaces_nothing(cli, write_spec,
     assert sorted(p.name for p in out.iterdir()) == ["tiny.onnx", "tiny_report"]
     (out / "tiny_report").unlink()
     assert cli("export", path)[0] == 0 and load(out / "tiny.onnx").card["name"] == "tiny"
+
+
+# --- the search's "before" ----------------------------------------------------------------------------------------
+
+def test_search_before_is_the_specs_own_network_or_nothing(write_spec, tmp_path):
+    """A spec with unequal widths cannot be a trial of the search (equal widths only): "before" used to be
+    whichever random trial came first."""
+    import optuna
+    from pipeline import search, spec as spec_mod
+    s = spec_mod.load(write_spec())  # widths [8, 8], tanh, 500 samples
+
+    def trial(widths, count, ratio):
+        return optuna.trial.create_trial(
+            params={"depth": len(widths), "width": widths[0], "activation": "tanh", "count": count},
+            distributions={"depth": optuna.distributions.CategoricalDistribution([1, 2]),
+                           "width": optuna.distributions.CategoricalDistribution([4, 8]),
+                           "activation": optuna.distributions.CategoricalDistribution(["tanh"]),
+                           "count": optuna.distributions.CategoricalDistribution([500, 1000])},
+            values=[float(search.flops_per_sample(widths, 2, 1)), ratio],
+            user_attrs={"widths": widths, "parameters": 1})
+
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.add_trials([trial([4], 500, 0.5), trial([8, 8], 1000, 0.4), trial([8, 8], 500, 0.3)])
+    assert search.report(study, s, tmp_path / "a")["before"]["trial"] == 2
+    uneven = dataclasses.replace(s, model=dataclasses.replace(s.model, widths=[8, 4]))
+    assert search.report(study, uneven, tmp_path / "b")["before"] is None
