@@ -237,6 +237,12 @@ def test_domain_error_names_the_bound(water_in_a_domain):
         f([[320.0, 1e6], [370.0, 1e6]])
     with pytest.raises(LoaderError, match="is above T_lim"):
         f.point(370.0, 1e6)
+    f([[limit, 1e6]]), f.point(limit, 1e6)  # on the bound is inside
+    with pytest.raises(LoaderError, match="is above T_lim"):
+        f([[np.nextafter(limit, 1e3), 1e6]])
+    limit6 = float(domain.bound_value(T_LIM, [6e6])[0])  # 393.1792887..., which float32 rounds upwards
+    at_bound32 = np.array([[limit6, 6e6]], dtype=np.float32)
+    assert float(at_bound32[0, 0]) > limit6 and np.allclose(f(at_bound32), f([[limit6, 6e6]]), rtol=1e-6)
     with pytest.raises(LoaderError, match="is above T_lim"):
         f.named(T=[300.0, 370.0], p=1e6)
 
