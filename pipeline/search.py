@@ -241,8 +241,8 @@ def describe(t) -> dict:
 def is_spec_own(t, spec: Spec) -> bool:
     """Whether a trial trained the spec's own network. The search space holds equal widths only, so a spec with
     unequal widths (8-4) has no such trial, and its "before" stays empty rather than naming a random trial."""
-    return (t.user_attrs.get("widths") == list(spec.model.widths) and t.params.get("activation") == spec.model.activation
-            and t.params.get("count") == spec.sampling.count)
+    return (t.user_attrs.get("widths") == list(spec.model.widths)
+            and t.params.get("activation") == spec.model.activation and t.params.get("count") == spec.sampling.count)
 
 
 def table(rows: list[dict]) -> str:
