@@ -177,6 +177,49 @@ def test_readers_never_fail_or_mix_while_the_model_is_replaced(tmp_path):
     assert not pending_card_path(model).exists()
 
 
+READER = """
+import sys, time
+from pipeline.loader import load
+path, seconds = sys.argv[1], float(sys.argv[2])
+loads, failures = 0, []
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        f = load(path)
+        k = int(f.card["description"][1:])
+        if abs(f.point(0.3, 0.4)[0] - (0.25 + k)) > 1e-3:
+            failures.append(f"v{k} answers {f.point(0.3, 0.4)[0]}")
+        loads += 1
+    except Exception as e:
+        failures.append(repr(e))
+print(loads)
+print(len(failures))
+for failure in failures[:3]:
+    print(failure)
+"""
+
+
+def test_a_reader_process_never_fails_while_the_model_is_replaced(tmp_path):
+    """The same with the reader in another process, which runs truly in parallel with the replacements."""
+    versions = [resealed(PARABOLOID, lambda c, k=k: c.update(description=f"v{k}"),
+                         lambda p, k=k: shift_output(p, float(k))) for k in range(2)]
+    cards = [card_file_for(b) for b in versions]
+    model = tmp_path / "paraboloid.onnx"
+    replace_model(model, versions[0], cards[0])
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(model), "4"], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)  # it prints at the end only: no pipe fills up while it runs
+    exports = 0
+    while reader.poll() is None:
+        replace_model(model, versions[exports % 2], cards[exports % 2])
+        exports += 1
+    out, err = reader.communicate()
+    loads, failures, *first = out.splitlines()
+    loads, failures = int(loads), int(failures)
+    print(f"{loads} loads in another process during {exports} replacements, {failures} failures")
+    assert failures == 0, first
+    assert loads > 50 and exports > 50
+
+
 # --- point() from several threads ---------------------------------------------------------------------------------
 
 def test_point_is_thread_safe():
