@@ -361,7 +361,10 @@ class Model:
         blob, self.card, self.name = _verified(path, None)
         self.path = None if isinstance(path, (bytes, bytearray, memoryview)) else Path(path)
         # The session is built from the bytes that were checked, not from the path, which an export may replace.
-        self.session = make_session(blob, threads, spinning)
+        try:
+            self.session = make_session(blob, threads, spinning)
+        except Exception as e:  # noqa: BLE001 - onnxruntime's errors share no base class worth naming
+            raise LoaderError(f"{self.name}: onnxruntime cannot load it: {str(e).strip().splitlines()[0]}") from None
         if read_card(self.session) != self.card:  # the same bytes, so only a parser of ours could differ
             raise LoaderError(f"{self.name}: onnxruntime reads another card than the one checked")
         self.input_names = [i["name"] for i in self.card["inputs"]]
@@ -375,7 +378,7 @@ class Model:
         self._hi32w = np.maximum(self.hi, self._hi32.astype(np.float64))
         self.bounds = list((self.card.get("domain") or {}).get("bounds") or [])
         self._point_bounds = [_PointBound(b, self.input_names) for b in self.bounds]
-        # point()'s one-sample buffers, bound to the session once per thread (see _buffers)
+        # point()'s one-sample buffers, bound to the session once per thread (see _point_run)
         self._local = threading.local()
 
     def __call__(self, X) -> np.ndarray:

@@ -404,3 +404,9 @@ def test_search_before_is_the_specs_own_network_or_nothing(write_spec, tmp_path)
     assert search.report(study, s, tmp_path / "a")["before"]["trial"] == 2
     uneven = dataclasses.replace(s, model=dataclasses.replace(s.model, widths=[8, 4]))
     assert search.report(study, uneven, tmp_path / "b")["before"] is None
+
+
+def test_a_sealed_model_onnxruntime_cannot_run_is_one_line():
+    with pytest.raises(LoaderError, match="onnxruntime cannot load it") as e:
+        load(resealed(PARABOLOID, edit_proto=lambda p: p.graph.node[0].__setattr__("op_type", "NoSuchOp")))
+    assert "\n" not in str(e.value)
