@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     from .spec import PipelineError
     args = parser().parse_args(argv)
     try:
-        return args.fn(args)
+        status = args.fn(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
+        return status
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
