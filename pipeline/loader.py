@@ -232,6 +232,7 @@ def _read_pair(path: Path) -> tuple[bytes, dict | None]:
         pending = _read_json(pending_card_path(path), required=False)
         if pending is not None and pending.get("onnx_sha256") == sha:
             return blob, pending
+        _check_sealed(blob, path.name)  # a damaged model is not a race: say so at once
         time.sleep(0.001 * attempt)  # an export between our two reads: it finishes its renames in microseconds
     raise LoaderError(f"{path.name}: sha256 {sha[:12]}… does not match its card {card_path(path).name} "
                       f"({str(side.get('onnx_sha256'))[:12]}…): the model and card are out of step; export again")

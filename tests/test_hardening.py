@@ -77,6 +77,9 @@ def test_tampered_weights_are_refused_without_the_card_file(tmp_path):
     (tmp_path / "paraboloid.onnx").write_bytes(proto.SerializeToString())
     with pytest.raises(LoaderError, match="graph or weights changed since export"):
         load(tmp_path / "paraboloid.onnx")
+    shutil.copy(card_path(PARABOLOID), tmp_path / "paraboloid.json")  # with the card file: the same answer
+    with pytest.raises(LoaderError, match="graph or weights changed since export"):
+        load(tmp_path / "paraboloid.onnx")
     blob = bytearray(PARABOLOID.read_bytes())
     blob[len(blob) // 3] ^= 0x01  # one bit anywhere before the digest
     with pytest.raises(LoaderError, match="changed since export|not an ONNX model"):
