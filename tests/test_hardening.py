@@ -127,15 +127,28 @@ def test_expected_name():
 
 # --- the model and its card replaced while readers load -----------------------------------------------------------
 
-def test_killed_between_the_renames_still_loads(tmp_path):
+class Killed(BaseException):
+    pass
+
+
+def test_killed_between_the_renames_still_loads(tmp_path, monkeypatch):
     """A kill after the model was replaced and before the card file was: the new card waits in the pending file."""
     old, new = PARABOLOID.read_bytes(), resealed(PARABOLOID, lambda c: c.update(description="v2"),
                                                   lambda p: shift_output(p, 1.0))
     model = tmp_path / "paraboloid.onnx"
-    model.write_bytes(old)
-    card_path(model).write_bytes(card_file_for(old))
-    pending_card_path(model).write_bytes(card_file_for(new))  # export's first step...
-    model.write_bytes(new)                                     # ...and its second; killed before the third
+    replace_model(model, old, card_file_for(old))
+    real_replace = os.replace
+
+    def killed_before_the_card(src, dst):
+        if Path(dst) == card_path(model):
+            raise Killed  # the process dies here: nothing after this runs
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed_before_the_card)
+    with pytest.raises(Killed):
+        replace_model(model, new, card_file_for(new))
+    monkeypatch.undo()
+    assert model.read_bytes() == new and json.loads(card_path(model).read_text())["description"] != "v2"
     f = load(model)
     assert f.card["description"] == "v2" and abs(f([[0.3, 0.4]])[0, 0] - 1.25) < 1e-3
     pending_card_path(model).unlink()  # without the pending card, the mismatch is a real one
