@@ -7,11 +7,13 @@ as one line naming what is wrong.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 EXIT_GATES_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 
 
 def cmd_list(args) -> int:
@@ -98,14 +100,14 @@ def cmd_verify(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from . import data, export, report, spec as spec_mod
+    from . import data, export, spec as spec_mod
     for name in args.names:
         spec = spec_mod.load(name)
         dataset = data.build(spec)  # once: export and the report both need it
         path, card = export.export(spec, args.runs, args.out, dataset)
         print(f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
               f"(sha256 {card['onnx_sha256'][:12]}…, parity and gates checked)")
-        print(f"{spec.name}: report in {report.write(spec, path, args.runs, dataset)}")
+        print(f"{spec.name}: report in {path.with_name(spec.name + '_report')}")
     return 0
 
 
@@ -226,10 +228,25 @@ def main(argv: list[str] | None = None) -> int:
     from .spec import PipelineError
     args = parser().parse_args(argv)
     try:
-        return args.fn(args)
+        status = args.fn(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
+        return status
     except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as e:
+        # A model that fails its integrity check (codegen, report) raises the loader's error; the loader is only
+        # imported by the commands that read models, so `list` does not pay for onnxruntime here.
+        loader = sys.modules.get(f"{__package__}.loader")
+        if loader is None or not isinstance(e, loader.LoaderError):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`python -m pipeline list | head -1`): stop quietly, as other tools in a pipe do.
+        # stdout is pointed at /dev/null so that the interpreter's last flush does not fail again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

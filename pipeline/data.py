@@ -20,6 +20,7 @@ import csv
 import hashlib
 import importlib
 import importlib.util
+import io
 import itertools
 import json
 import sys
@@ -367,21 +368,50 @@ def _kept(spec: Spec, X: np.ndarray, what: str, failed: dict, extra: tuple = ())
 
 # --- data files ----------------------------------------------------------------------------------------------------
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _decode_csv(raw: bytes, path: Path) -> str:
+    """The text of a UTF-8 data file (a byte-order mark is dropped); one line naming the problem otherwise."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PipelineError(f"reference.data: {path.name} is UTF-16; save it as UTF-8 (in Excel: CSV UTF-8)")
+    if b"\x00" in raw:
+        raise PipelineError(f"reference.data: {path.name} has NUL bytes: a binary file, or UTF-16/32 text; "
+                            f"a CSV file in UTF-8 is needed")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise PipelineError(f"reference.data: {path.name} is not UTF-8 (byte 0x{raw[e.start]:02x} on line {line}; "
+                            f"Latin-1 or Windows-1252?); save it as UTF-8") from None
+
+
 def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
-    """Inputs and outputs from the spec's CSV file, with bad rows handled by the spec's policy."""
+    """Inputs and outputs from the spec's CSV file, with bad rows handled by the spec's policy.
+
+    The file is UTF-8, with or without the byte-order mark Excel's "CSV UTF-8" writes; other encodings and binary
+    files are refused in one line. A value beyond float32's range (|v| > 3.4e38) is a bad row like NaN: the model
+    computes in float32, and training squares the outputs, which overflows to inf and a NaN loss.
+    """
     base = spec.path.parent if spec.path else Path(".")
     path = base / spec.reference.data
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
+        raw = path.read_bytes()
     except OSError as e:
         raise PipelineError(f"reference.data: cannot read {path}: {e.strerror}") from None
+    text = _decode_csv(raw, path)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         raise PipelineError(f"reference.data: {path} is empty")
     header = [h.strip() for h in rows[0]]
     missing = [c for c in spec.input_names + spec.output_names if c not in header]
     if missing:
         raise PipelineError(f"reference.data: {path.name} lacks column(s) {', '.join(missing)} (has: {', '.join(header)})")
+    twice = [c for c in spec.input_names + spec.output_names if header.count(c) > 1]
+    if twice:
+        where = [k + 1 for k, h in enumerate(header) if h == twice[0]]
+        raise PipelineError(f"reference.data: {path.name} has column '{twice[0]}' more than once (columns "
+                            f"{', '.join(map(str, where))}); which one is meant is ambiguous")
     cols = [header.index(c) for c in spec.input_names + spec.output_names]
     values = np.full((len(rows) - 1, len(cols)), np.nan)
     for r, row in enumerate(rows[1:]):
@@ -390,11 +420,12 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
                 values[r, c] = float(row[k])
             except (ValueError, IndexError):
                 pass  # stays NaN: counted as a bad row below
+    overflow = (np.abs(values) > FLOAT32_MAX).any(axis=1)  # float32 overflows, and so would float64 squares
     d = len(spec.inputs)
     X, Y = values[:, :d], values[:, d:]
     lo = np.array([i.min for i in spec.inputs])
     hi = np.array([i.max for i in spec.inputs])
-    finite = np.isfinite(values).all(axis=1)
+    finite = np.isfinite(values).all(axis=1) & ~overflow
     in_range = ((X >= lo) & (X <= hi)).all(axis=1)
     positive = np.ones(len(Y), dtype=bool)
     for k, o in enumerate(spec.outputs):
@@ -404,7 +435,8 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
     n_bad = int((~good).sum())
     if n_bad and spec.reference.bad_rows == "error":
         first = int(np.argmax(~good)) + 2  # 1-based, after the header line
-        why = "a missing or non-finite value" if not finite[first - 2] else (
+        why = "a value beyond float32's range (|v| > 3.4e38)" if overflow[first - 2] else \
+            "a missing or non-finite value" if not finite[first - 2] else (
             "an input outside its declared range" if not in_range[first - 2] else "a non-positive log-transformed output")
         raise PipelineError(f"reference.data: {path.name} has {n_bad} bad row(s); line {first} has {why} "
                             f"(set reference.bad_rows = \"drop\" to drop them)")

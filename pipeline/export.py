@@ -13,8 +13,10 @@ Before the files are replaced, export checks, and fails loudly otherwise:
      grid or the sample-and-search of verify.py), so the card reports the accuracy of the file that ships. A model that fails them never replaces an exported one.
 
 The card (NAME.json) is also stored in the model's metadata_props under "surrogate_card"; the file copy adds the
-sha256 of the .onnx (which cannot contain its own hash). Nothing in either depends on the time or the folder the
-export ran in, so the same checkpoint gives the same bytes.
+sha256 of the .onnx (which cannot contain its own hash). The model carries a digest of itself as its last metadata
+entry, checked at every load (loader.verify_integrity); model, card file and report are written only after every
+check and rendering has passed, the report first (see write_model). Nothing in either depends on the time or the
+folder the export ran in, so the same checkpoint gives the same bytes.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ import onnx
 import onnx.reference
 import torch
 
-from . import checkpoint, data as data_mod, derivatives
-from .files import atomic_write
-from .loader import CARD_KEY, make_session
+from . import checkpoint, data as data_mod, derivatives, report as report_mod
+from .files import replace_model
+from .loader import CARD_KEY, Model, make_session, seal
 from .model import ExportModel, flops_per_sample, parameter_count
 from .spec import PipelineError, Spec
 from .verify import verify
@@ -116,8 +118,9 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> dict:
 
 
 def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
-           data: data_mod.Dataset | None = None) -> tuple[Path, dict]:
-    """Export a trained surrogate to out_dir/NAME.onnx and NAME.json; returns the model path and its card.
+           data: data_mod.Dataset | None = None, with_report: bool = True) -> tuple[Path, dict]:
+    """Export a trained surrogate to out_dir/NAME.onnx, NAME.json and the report folder NAME_report/; returns the
+    model path and its card.
 
     `data` is the spec's dataset when the caller has it already (building it evaluates the reference on the grid).
     """
@@ -153,11 +156,28 @@ def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
         raise PipelineError(f"{spec.name}: the exported model fails its gates; {out_dir / spec.name}.onnx left "
                             f"unchanged\n{report.table()}")
     card = build_card(spec, report, parity_report, metrics)
+    return write_model(spec, proto, card, out_dir, runs, data if with_report else None)
+
+
+def write_model(spec: Spec, proto: onnx.ModelProto, card: dict, out_dir: Path, runs: Path | None,
+                data: data_mod.Dataset | None) -> tuple[Path, dict]:
+    """Seal the model with its card and digest, render the report (unless data is None), then write them.
+
+    Everything that can fail on the model's side runs first, and the report is written before the model: a folder
+    that cannot be written stops the export with the exported model untouched. Then files.replace_model replaces
+    the model and its card file so that no reader meets a mixed pair.
+    """
     entry = proto.metadata_props.add()
     entry.key, entry.value = CARD_KEY, json.dumps(card, sort_keys=True)
-    blob = proto.SerializeToString()
+    blob = seal(proto.SerializeToString())
+    # The digest entry must stay the last field when the model is re-serialized (see loader's docstring).
+    if onnx.load_from_string(blob).SerializeToString() != blob:
+        raise PipelineError(f"{spec.name}: the sealed model does not re-serialize to the same bytes")
     card_file = card | {"onnx_sha256": hashlib.sha256(blob).hexdigest()}
     model_path = out_dir / f"{spec.name}.onnx"
-    atomic_write(model_path, blob)
-    atomic_write(out_dir / f"{spec.name}.json", (json.dumps(card_file, indent=2, sort_keys=True) + "\n").encode())
+    if data is not None:
+        model = Model(blob)  # the report describes the sealed bytes, checked like any load
+        report_mod.write_files(model_path.with_name(f"{spec.name}_report"),
+                               report_mod.render(spec, model, model_path.name, runs, data))
+    replace_model(model_path, blob, (json.dumps(card_file, indent=2, sort_keys=True) + "\n").encode())
     return model_path, card_file

@@ -29,3 +29,22 @@ def atomic_write(path: Path, data: bytes) -> None:
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         raise PipelineError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def replace_model(model_path: Path, blob: bytes, card_json: bytes) -> None:
+    """Replace a model and its card file so that a reader never meets a pair that does not belong together.
+
+    Three atomic steps: the new card is parked under loader.pending_card_path, the model is replaced, then the
+    parked card is renamed over the card file. The loader reads the card file before the model and accepts the
+    parked card where it is the one that matches the model, so a reader during the export, and any reader after an
+    export killed between the steps, loads the model with its own card (see loader._read_pair).
+    """
+    from .loader import card_path, pending_card_path
+    model_path = Path(model_path)
+    pending = pending_card_path(model_path)
+    atomic_write(pending, card_json)
+    atomic_write(model_path, blob)
+    try:
+        os.replace(pending, card_path(model_path))
+    except OSError as e:
+        raise PipelineError(f"cannot write {card_path(model_path)}: {e.strerror or e}") from None

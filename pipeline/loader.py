@@ -8,15 +8,30 @@
     f.named(T=[300.0, 310.0], p=1e6)      # -> {"rho": array([...]), ...}: named columns, broadcast
     f.point(0.3, 0.4)                    # one sample through pre-bound buffers: the fastest single call
 
-The model card travels inside the .onnx file (metadata key "surrogate_card"); when the card file NAME.json sits
-beside it, the file's sha256 is checked against it.
+Integrity. The model card travels inside the .onnx file (metadata key "surrogate_card"), and so does a digest of
+everything else: export appends, as the file's last field, the metadata entry "surrogate_digest" = sha256 of the
+serialized model before it (protobuf writes a model's fields in field-number order, and metadata_props, field 14,
+comes after the graph and the opsets, so a re-saved model keeps the entry at its end). `verify_integrity` checks it at
+every load, with or without the card file NAME.json beside the model; when that file is there, its sha256 and its
+copy of the card must match too. The session is built from the very bytes that were checked.
 
-Inputs are checked against the card before they reach the network:
-  out_of_range = "error" (default: LoaderError naming the column, its range and the first bad value),
-                 "clip" (clamp to the valid range), "warn" (evaluate, and warn with the count), or "allow";
+Model and card file are replaced in two renames (the .onnx first); a card for the new model waits under
+.NAME.json.pending until the second one. A reader reads NAME.json before NAME.onnx, and accepts the pending card when
+it is the one that matches: so readers during an export, and after an export killed between the renames, load the
+model with its own card; any other mismatch is refused. One export of a name at a time.
+
+Inputs are checked against the card before they reach the network, its box and, where the card has
+card["domain"]["bounds"] (see domain.py), its bounds:
+  out_of_range = "error" (default: LoaderError naming the column or bound and the first bad value),
+                 "clip" (move the point onto the box and the bounds), "warn" (evaluate, and warn with the count),
+                 or "allow";
   nonfinite    = "error" (default) or "nan" (those rows come back as NaN).
+float32 inputs are compared within float32's rounding of the bounds (0.05 arrives as 0.0500000007).
 Large batches are evaluated in chunks of CHUNK_ROWS rows, which keep the activations in cache: past ~10^5 rows
 one onnxruntime call costs more per sample than several smaller ones.
+
+Threads. A Model may be shared between threads: onnxruntime's run is thread-safe, and point() binds its one-sample
+buffers per thread.
 
 Session options are chosen for a solver's call loop: one intra-op thread without spinning for the small batches a
 solver sends (worker threads that spin between calls burn cores the solver needs), and a parallel session only for
@@ -25,24 +40,234 @@ large batches, again without spinning. `make bench` shows both choices in number
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import math
 import os
+import threading
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from . import domain
+
 CARD_KEY = "surrogate_card"
+DIGEST_KEY = "surrogate_digest"
 CHUNK_ROWS = 32768
 OUT_OF_RANGE = ("error", "clip", "warn", "allow")
 NONFINITE = ("error", "nan")
+PAIR_READ_ATTEMPTS = 20
+"""reads of a model and its card file that may meet an export between its two renames before giving up"""
 
 
 class LoaderError(ValueError):
     pass
 
+
+# --- integrity: the digest inside the model -------------------------------------------------------------------------
+# Just enough protobuf to walk a ModelProto's top-level fields (the graph is skipped by its length) and to read its
+# metadata entries: the loader does not import the onnx package.
+
+_MODEL_METADATA_PROPS = 14  # ModelProto.metadata_props: repeated StringStringEntryProto {key = 1, value = 2}
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _encode_varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
+
+
+def _fields(buf: bytes, start: int = 0, end: int | None = None):
+    """(field number, wire type, start of the field, start of its value, end) for each field of a message."""
+    end = len(buf) if end is None else end
+    pos = start
+    while pos < end:
+        first = pos
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, value_end = _varint(buf, pos)
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            value_end = pos + length
+        elif wire in (1, 5):
+            value_end = pos + (8 if wire == 1 else 4)
+        else:
+            raise ValueError(f"wire type {wire}")
+        if number == 0 or value_end > end:
+            raise ValueError("truncated field")
+        yield number, wire, first, pos, value_end
+        pos = value_end
+
+
+def _metadata(blob: bytes) -> list[tuple[str, str, int]]:
+    """The model's metadata entries in file order: (key, value, offset where the entry's field starts)."""
+    entries = []
+    for number, wire, first, start, end in _fields(blob):
+        if number == _MODEL_METADATA_PROPS and wire == 2:
+            kv = {n: blob[s:e].decode("utf-8") for n, w, _, s, e in _fields(blob, start, end) if w == 2}
+            entries.append((kv.get(1, ""), kv.get(2, ""), first))
+    return entries
+
+
+def digest_entry(hexdigest: str) -> bytes:
+    """The encoded metadata_props field {DIGEST_KEY: hexdigest}, as protobuf writes it."""
+    entry = _length_delimited(1, DIGEST_KEY.encode()) + _length_delimited(2, hexdigest.encode())
+    return _length_delimited(_MODEL_METADATA_PROPS, entry)
+
+
+def seal(body: bytes) -> bytes:
+    """A serialized model (without a digest) -> the same model with its digest entry appended as its last field."""
+    return body + digest_entry(hashlib.sha256(body).hexdigest())
+
+
+def _check_sealed(blob: bytes, name: str) -> dict:
+    """The card inside a sealed model, after checking its digest; LoaderError naming what is wrong otherwise."""
+    try:
+        entries = _metadata(blob)
+    except (ValueError, UnicodeDecodeError):
+        raise LoaderError(f"{name}: not an ONNX model, or truncated ({len(blob)} bytes)") from None
+    digests = [e for e in entries if e[0] == DIGEST_KEY]
+    cards = [e for e in entries if e[0] == CARD_KEY]
+    if not cards:
+        raise LoaderError(f"{name}: the model has no '{CARD_KEY}' metadata: not exported by this pipeline")
+    if not digests:
+        raise LoaderError(f"{name}: the model has no '{DIGEST_KEY}' metadata: exported by an older pipeline or "
+                          f"re-saved by another tool; export it again")
+    key, expected, offset = digests[-1]
+    if len(digests) > 1 or len(cards) > 1 or blob[offset:] != digest_entry(expected):
+        raise LoaderError(f"{name}: the '{DIGEST_KEY}' entry is not the model's last field: the file was changed "
+                          f"after export")
+    actual = hashlib.sha256(blob[:offset]).hexdigest()
+    if actual != expected:
+        raise LoaderError(f"{name}: graph or weights changed since export (sha256 {actual[:12]}…, the digest "
+                          f"inside the model says {expected[:12]}…); export it again")
+    try:
+        card = json.loads(cards[0][1])
+    except json.JSONDecodeError as e:  # a digest over a bad card: not from export, but say so in one line
+        raise LoaderError(f"{name}: the '{CARD_KEY}' metadata is not valid JSON ({e.msg})") from None
+    if not isinstance(card, dict) or not isinstance(card.get("inputs"), list):
+        raise LoaderError(f"{name}: the '{CARD_KEY}' metadata is not a model card")
+    return card
+
+
+# --- integrity: the model and its card file ------------------------------------------------------------------------
+
+def card_path(model_path: str | os.PathLike) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def pending_card_path(model_path: str | os.PathLike) -> Path:
+    """Where export keeps the new card between replacing the model and replacing the card file."""
+    path = Path(model_path)
+    return path.with_name(f".{path.stem}.json.pending")
+
+
+def _read_json(path: Path, required: bool) -> dict | None:
+    """A card file, or None where there is none (or, not required, where it cannot be read as one)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        if not required:
+            return None
+        raise LoaderError(f"cannot read the card {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        card = json.loads(text)
+    except json.JSONDecodeError as e:
+        if not required:
+            return None
+        raise LoaderError(f"{path.name}: the card file is not valid JSON ({e.msg} at line {e.lineno}); "
+                          f"export the model again, or delete {path.name}") from None
+    if not isinstance(card, dict):
+        if not required:
+            return None
+        raise LoaderError(f"{path.name}: the card file is not a JSON object")
+    return card
+
+
+def _read_pair(path: Path) -> tuple[bytes, dict | None]:
+    """The model's bytes and the card file that belongs to them (None where there is no card file).
+
+    The card file is read before the model: export replaces the model first, so a reader can only meet a model
+    newer than the card file; the new card then waits in the pending file. Any other mismatch that persists over
+    PAIR_READ_ATTEMPTS reads is refused.
+    """
+    for attempt in range(PAIR_READ_ATTEMPTS):
+        side = _read_json(card_path(path), required=True)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            raise LoaderError(f"no model file at {path}") from None
+        except OSError as e:
+            raise LoaderError(f"cannot read {path}: {e.strerror or e}") from None
+        sha = hashlib.sha256(blob).hexdigest()
+        if side is None or side.get("onnx_sha256") == sha:
+            return blob, side
+        pending = _read_json(pending_card_path(path), required=False)
+        if pending is not None and pending.get("onnx_sha256") == sha:
+            return blob, pending
+        _check_sealed(blob, path.name)  # a damaged model is not a race: say so at once
+        time.sleep(0.001 * attempt)  # an export between our two reads: it finishes its renames in microseconds
+    raise LoaderError(f"{path.name}: sha256 {sha[:12]}… does not match its card {card_path(path).name} "
+                      f"({str(side.get('onnx_sha256'))[:12]}…): the model and card are out of step; export again")
+
+
+def _verified(source: str | os.PathLike | bytes, expected_name: str | None) -> tuple[bytes, dict, str]:
+    """(bytes, card, display name) of a model whose digest, card file and name check out."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        blob, side, name = bytes(source), None, "model"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise LoaderError(f"no model file at {path}")
+        blob, side = _read_pair(path)
+        name = path.name
+    card = _check_sealed(blob, name)
+    if side is not None and {k: v for k, v in side.items() if k != "onnx_sha256"} != card:
+        raise LoaderError(f"{name}: its card file {card_path(name).name} says something else than the card inside "
+                          f"the model (edited by hand?); export it again, or delete the card file")
+    if expected_name is not None and card.get("name") != expected_name:
+        raise LoaderError(f"{name}: holds surrogate {card.get('name')!r}, not {expected_name!r}")
+    return blob, card, name
+
+
+def verify_integrity(path_or_bytes: str | os.PathLike | bytes, expected_name: str | None = None) -> dict:
+    """Check a model's embedded digest (and, given a path, its card file NAME.json where there is one); returns its
+    card. Raises LoaderError in one line naming what is wrong.
+
+    Given a path, the file is read once; a caller that goes on to parse the model itself should read the bytes and
+    pass them, so that the bytes checked are the bytes used. expected_name: the surrogate the card must name.
+    """
+    return _verified(path_or_bytes, expected_name)[1]
+
+
+# --- sessions ------------------------------------------------------------------------------------------------------
 
 def session_options(threads: int = 1, spinning: bool = False) -> ort.SessionOptions:
     """onnxruntime options for use inside a solver's loop: fixed thread count, spinning off by default."""
@@ -69,59 +294,113 @@ def read_card(session: ort.InferenceSession) -> dict:
     return json.loads(meta[CARD_KEY])
 
 
-class Model:
-    """An exported surrogate: call it with an (N, n_inputs) array in the card's input order and units."""
+def _fmt(v: float) -> str:
+    """Every digit a float64 needs (0.05 vs 0.05000000074505806), without a trailing '.0'."""
+    r = repr(float(v))
+    return r[:-2] if r.endswith(".0") else r
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1, spinning: bool = False,
+
+log10 = math.log10  # a module global: faster to call than through an attribute
+
+
+class _PointBound:
+    """One domain bound, precomputed for a pure-Python check of one point (the numpy path costs ~10 µs).
+
+    Most points lie far from the bound, so the check answers in steps, cheapest first: beyond the bound's extreme
+    value, then beyond its extreme over the table interval the point falls in (a C bisect), and only then the
+    interpolation, with its log. Values are stored times `sign` (+1 for "max", -1 for "min") so that one
+    comparison serves both sides.
+    """
+
+    __slots__ = ("i", "j", "log", "lo", "hi", "s_lo", "per_s", "values", "slopes", "sign", "margin", "floor", "knots",
+                 "interval_floor")
+
+    def __init__(self, bound: dict, names: list[str]):
+        tab = bound["table"]
+        self.i, self.j = names.index(bound["input"]), names.index(bound["of"])
+        self.log = tab["scale"] == "log"
+        self.lo, self.hi = float(tab["lo"]), float(tab["hi"])
+        self.sign = 1.0 if bound["side"] == "max" else -1.0
+        self.values = [self.sign * float(v) for v in tab["values"]]
+        n = len(self.values)
+        s_hi = math.log10(self.hi) if self.log else self.hi
+        self.s_lo = math.log10(self.lo) if self.log else self.lo
+        self.per_s = (n - 1) / (s_hi - self.s_lo)
+        self.slopes = [b - a for a, b in zip(self.values, self.values[1:])]
+        # rounding between this arithmetic and domain.bound_value's: points closer than this go to the numpy check
+        self.margin = 1e-9 * max(abs(v) for v in self.values) + 1e-300
+        self.floor = min(self.values) - self.margin
+        s = [self.s_lo + k / self.per_s for k in range(n)]
+        self.knots = [10.0 ** v if self.log else v for v in s][1:-1]  # interior knots, `of` units
+        self.interval_floor = [min(a, b) - self.margin for a, b in zip(self.values, self.values[1:])]
+
+    def clearly_inside(self, x) -> bool:
+        """True where the point is inside by more than rounding; False sends it to the numpy check (domain.py)."""
+        v = x[self.i] * self.sign
+        if v < self.floor:
+            return True
+        w = x[self.j]
+        k = bisect.bisect_right(self.knots, w)  # a knot's neighbourhood may land one interval off: both are safe
+        if v < self.interval_floor[k]:  # below both ends of the interval: linear in s, so below all of it
+            return True
+        w = self.lo if w < self.lo else self.hi if w > self.hi else w
+        t = ((log10(w) if self.log else w) - self.s_lo) * self.per_s  # in [k, k + 1], give or take rounding
+        return v < self.values[k] + (t - k) * self.slopes[k] - self.margin
+
+
+class Model:
+    """An exported surrogate: call it with an (N, n_inputs) array in the card's input order and units.
+
+    `path` is the .onnx file, or its bytes (checked the same way, without a card file).
+    """
+
+    def __init__(self, path: str | os.PathLike | bytes, threads: int = 1, spinning: bool = False,
                  out_of_range: str = "error", nonfinite: str = "error"):
         if out_of_range not in OUT_OF_RANGE or nonfinite not in NONFINITE:
             raise LoaderError(f"out_of_range must be one of {OUT_OF_RANGE} and nonfinite one of {NONFINITE}")
         self.out_of_range, self.nonfinite = out_of_range, nonfinite
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise LoaderError(f"no model file at {self.path}")
-        card_file = self.path.with_suffix(".json")
-        if card_file.is_file():
-            expected = json.loads(card_file.read_text()).get("onnx_sha256")
-            actual = hashlib.sha256(self.path.read_bytes()).hexdigest()
-            if expected != actual:
-                raise LoaderError(f"{self.path.name}: sha256 {actual[:12]}… does not match its card "
-                                  f"{card_file.name} ({str(expected)[:12]}…): the model and card are out of step")
-        self.session = make_session(self.path, threads, spinning)
-        self.card = read_card(self.session)
+        blob, self.card, self.name = _verified(path, None)
+        self.path = None if isinstance(path, (bytes, bytearray, memoryview)) else Path(path)
+        # The session is built from the bytes that were checked, not from the path, which an export may replace.
+        try:
+            self.session = make_session(blob, threads, spinning)
+        except Exception as e:  # noqa: BLE001 - onnxruntime's errors share no base class worth naming
+            raise LoaderError(f"{self.name}: onnxruntime cannot load it: {str(e).strip().splitlines()[0]}") from None
+        if read_card(self.session) != self.card:  # the same bytes, so only a parser of ours could differ
+            raise LoaderError(f"{self.name}: onnxruntime reads another card than the one checked")
         self.input_names = [i["name"] for i in self.card["inputs"]]
         self.output_names = [o["name"] for o in self.card["outputs"]]
-        self.lo = np.array([i["min"] for i in self.card["inputs"]])
-        self.hi = np.array([i["max"] for i in self.card["inputs"]])
+        self.lo = np.array([i["min"] for i in self.card["inputs"]], dtype=np.float64)
+        self.hi = np.array([i["max"] for i in self.card["inputs"]], dtype=np.float64)
         self._lo, self._hi = self.lo.tolist(), self.hi.tolist()
-        # float32 bounds rounded inwards, so a float32 input that passes is inside the float64 range too
-        self._lo32 = np.nextafter(self.lo.astype(np.float32), np.float32(np.inf)).astype(np.float32)
-        self._hi32 = np.nextafter(self.hi.astype(np.float32), np.float32(-np.inf)).astype(np.float32)
-        # Buffers bound once for point(): a solver's one-sample call then skips onnxruntime's input/output setup.
-        self._x1 = np.zeros((1, len(self.input_names)), dtype=np.float32)
-        self._y1 = np.zeros((1, len(self.output_names)), dtype=np.float32)
-        self._binding = self.session.io_binding()
-        self._binding.bind_input("x", "cpu", 0, np.float32, list(self._x1.shape), self._x1.ctypes.data)
-        self._binding.bind_output("y", "cpu", 0, np.float32, list(self._y1.shape), self._y1.ctypes.data)
+        # float32 inputs are compared with the bounds as float32 rounds them: 0.05 arrives as 0.0500000007.
+        self._lo32, self._hi32 = self.lo.astype(np.float32), self.hi.astype(np.float32)
+        self._lo32w = np.minimum(self.lo, self._lo32.astype(np.float64))
+        self._hi32w = np.maximum(self.hi, self._hi32.astype(np.float64))
+        self.bounds = list((self.card.get("domain") or {}).get("bounds") or [])
+        self._point_bounds = [_PointBound(b, self.input_names) for b in self.bounds]
+        # point()'s one-sample buffers, bound to the session once per thread (see _point_run)
+        self._local = threading.local()
 
     def __call__(self, X) -> np.ndarray:
         """(N, n_inputs) array in the card's order and units -> (N, n_outputs), float64 unless X is float32."""
         X = np.atleast_2d(np.asarray(X))
-        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        is32 = X.dtype == np.float32
         if X.ndim != 2 or X.shape[1] != len(self.input_names):
             raise LoaderError(f"expected inputs of shape (N, {len(self.input_names)}) for {self.input_names}, "
                               f"got {X.shape}")
         bad_rows = None
         # Fast path: every value in range (NaN fails the comparison too). Elementwise, because numpy's axis-0
         # min/max over a narrow (N, 2) array is strided and costs several times the network itself.
-        if not np.logical_and(X >= self._lo32 if X.dtype == np.float32 else X >= self.lo,
-                              X <= self._hi32 if X.dtype == np.float32 else X <= self.hi).all():
-            X, bad_rows = self._checked(X.astype(np.float64))
+        if not np.logical_and(X >= self._lo32 if is32 else X >= self.lo,
+                              X <= self._hi32 if is32 else X <= self.hi).all() \
+                or (self.bounds and self._outside_domain(np.asarray(X, dtype=np.float64), is32).any()):
+            X, bad_rows = self._checked(X.astype(np.float64), is32)
         X32 = np.ascontiguousarray(X, dtype=np.float32)
         Y = np.empty((len(X), len(self.output_names)), dtype=np.float32)
         for start in range(0, len(X), CHUNK_ROWS):
             Y[start:start + CHUNK_ROWS] = self.session.run(["y"], {"x": X32[start:start + CHUNK_ROWS]})[0]
-        Y = Y.astype(dtype, copy=False)
+        Y = Y.astype(np.float32 if is32 else np.float64, copy=False)
         if bad_rows is not None:
             Y[bad_rows] = np.nan
         return Y
@@ -137,49 +416,91 @@ class Model:
         Y = self(np.stack([a.reshape(-1) for a in arrays], axis=1))
         return {n: Y[:, k].reshape(shape) for k, n in enumerate(self.output_names)}
 
-    def _checked(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _outside_domain(self, X: np.ndarray, is32: bool = False) -> np.ndarray:
+        """Boolean (N,): rows that break a domain bound (float32 inputs: beyond float32's rounding of it)."""
+        bad = np.zeros(len(X), dtype=bool)
+        for b in self.bounds:
+            i, j = self.input_names.index(b["input"]), self.input_names.index(b["of"])
+            limit = domain.bound_value(b, X[:, j])
+            if b["side"] == "max":
+                bad |= X[:, i] > (np.maximum(limit, limit.astype(np.float32)) if is32 else limit)
+            else:
+                bad |= X[:, i] < (np.minimum(limit, limit.astype(np.float32)) if is32 else limit)
+        return bad
+
+    def _checked(self, X: np.ndarray, is32: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Apply the non-finite and out-of-range policies; returns inputs and the rows to set to NaN."""
         finite = np.isfinite(X).all(axis=1)
         bad_rows = None
         if not finite.all():
             if self.nonfinite == "error":
                 row = int(np.argmin(finite))
-                raise LoaderError(f"{self.path.name}: {int((~finite).sum())} input row(s) with NaN or inf "
+                raise LoaderError(f"{self.name}: {int((~finite).sum())} input row(s) with NaN or inf "
                                   f"(first: row {row}, {dict(zip(self.input_names, X[row].tolist()))})")
             bad_rows = ~finite
             X = np.where(finite[:, None], X, self.lo)
-        outside = (X < self.lo) | (X > self.hi)
-        if outside.any() and self.out_of_range != "allow":
-            if self.out_of_range == "error":
+        if self.out_of_range == "allow":
+            return X, bad_rows
+        lo, hi = (self._lo32w, self._hi32w) if is32 else (self.lo, self.hi)
+        outside = (X < lo) | (X > hi)
+        box_rows = outside.any(axis=1)
+        dom_rows = self._outside_domain(np.clip(X, self.lo, self.hi), is32) if self.bounds else box_rows & False
+        n_bad = int((box_rows | dom_rows).sum())
+        if not n_bad:
+            return X, bad_rows
+        if self.out_of_range == "error":
+            if box_rows.any():
                 row, col = np.argwhere(outside)[0]
-                raise LoaderError(f"{self.path.name}: input '{self.input_names[col]}' = {X[row, col]:.6g} (row {row}) "
-                                  f"is outside its valid range [{self.lo[col]:g}, {self.hi[col]:g}]; "
-                                  f"{int(outside.any(axis=1).sum())} row(s) out of range")
-            if self.out_of_range == "clip":
-                X = np.clip(X, self.lo, self.hi)
-            else:
-                warnings.warn(f"{self.path.name}: {int(outside.any(axis=1).sum())} input row(s) outside the valid "
-                              f"range; the surrogate extrapolates there", stacklevel=3)
+                raise LoaderError(f"{self.name}: input '{self.input_names[col]}' = {_fmt(X[row, col])} (row {row}) "
+                                  f"is outside its valid range [{_fmt(self.lo[col])}, {_fmt(self.hi[col])}]; "
+                                  f"{n_bad} row(s) out of range")
+            row = int(np.argmax(dom_rows))
+            raise LoaderError(f"{self.name}: {domain.describe(self.bounds, self.card['inputs'], X[row])} (row {row}), "
+                              f"outside the model's domain; {n_bad} row(s) out of range")
+        if self.out_of_range == "clip":
+            X = np.clip(X, self.lo, self.hi)
+            if self.bounds:
+                X = domain.clip(self.bounds, self.input_names, X)
+        else:
+            warnings.warn(f"{self.name}: {n_bad} input row(s) outside the valid range or domain; the surrogate "
+                          f"extrapolates there", stacklevel=3)
         return X, bad_rows
 
     def point(self, *values: float) -> np.ndarray:
         """One sample, e.g. f.point(0.3, 0.4) -> array of n_outputs floats: the fastest path for scalar calls.
 
-        Reuses buffers bound to the session, so it is not safe to call from several threads at once.
+        Safe to call from several threads at once: each thread has its own buffers bound to the session.
         """
         if len(values) != len(self.input_names):
             raise LoaderError(f"point() takes {len(self.input_names)} values {self.input_names}, got {len(values)}")
         for v, lo, hi in zip(values, self._lo, self._hi):
             if not lo <= v <= hi:  # plain floats: a numpy check would cost more than the network
-                x, bad = self._checked(np.array([values], dtype=np.float64))
-                if bad is not None:
-                    return np.full(len(self.output_names), np.nan)
-                values = x[0]
-                break
-        self._x1[0] = values
-        self.session.run_with_iobinding(self._binding)
-        return self._y1[0].astype(np.float64)
+                return self._point_checked(values)
+        for b in self._point_bounds:
+            if not b.clearly_inside(values):
+                return self._point_checked(values)
+        return self._point_run(values)
+
+    def _point_checked(self, values) -> np.ndarray:
+        x, bad = self._checked(np.array([values], dtype=np.float64))
+        if bad is not None:
+            return np.full(len(self.output_names), np.nan)
+        return self._point_run(x[0])
+
+    def _point_run(self, values) -> np.ndarray:
+        try:
+            x1, y1, binding = self._local.buffers
+        except AttributeError:  # the first point() call in this thread
+            x1 = np.zeros((1, len(self.input_names)), dtype=np.float32)
+            y1 = np.zeros((1, len(self.output_names)), dtype=np.float32)
+            binding = self.session.io_binding()
+            binding.bind_input("x", "cpu", 0, np.float32, list(x1.shape), x1.ctypes.data)
+            binding.bind_output("y", "cpu", 0, np.float32, list(y1.shape), y1.ctypes.data)
+            self._local.buffers = x1, y1, binding
+        x1[0] = values
+        self.session.run_with_iobinding(binding)
+        return y1[0].astype(np.float64)
 
 
-def load(path: str | os.PathLike, **kwargs) -> Model:
+def load(path: str | os.PathLike | bytes, **kwargs) -> Model:
     return Model(path, **kwargs)

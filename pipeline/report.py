@@ -29,17 +29,18 @@ from . import checkpoint, data as data_mod, domain as domain_mod  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .loader import load  # noqa: E402
 from .spec import Spec  # noqa: E402
+from .verify import describe_plan  # noqa: E402
 
 
-def save(fig, path: Path) -> None:
+def png(fig) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
 
 
-def loss_plot(history: list[dict], path: Path) -> None:
+def loss_plot(history: list[dict]) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4))
     rounds = [h for h in history if h.get("event") == "refine" and h["added"]]
     history = [h for h in history if "loss" in h]
@@ -55,10 +56,10 @@ def loss_plot(history: list[dict], path: Path) -> None:
     ax.set(xlabel="step", ylabel="loss", title="training loss")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    save(fig, path)
+    return png(fig)
 
 
-def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray, path: Path) -> None:
+def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray) -> bytes:
     n = len(spec.outputs)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
     for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
@@ -69,11 +70,11 @@ def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray, path: Path) -
             ax.set(xscale="log", yscale="log")
         ax.set(xlabel=f"reference {out.name} [{out.unit}]", ylabel=f"surrogate {out.name} [{out.unit}]",
                title=f"{out.name}: held-out parity")
-    save(fig, path)
+    return png(fig)
 
 
-def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray, path: Path,
-              shape: tuple[int, int], axes: tuple[int, int] = (0, 1), note: str = "") -> None:
+def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray,
+              shape: tuple[int, int], axes: tuple[int, int] = (0, 1), note: str = "") -> bytes:
     """Error over a 2-D (possibly curvilinear) grid of inputs axes[0] x axes[1], one panel per output."""
     relative = any(m.endswith("_rel") for m in spec.gates)
     n = len(spec.outputs)
@@ -103,7 +104,7 @@ def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray, 
             if inp.scale == "log":
                 getattr(ax, f"set_{axis}scale")("log")
         ax.set(xlabel=f"{a.name} [{a.unit}]", ylabel=f"{b.name} [{b.unit}]", title=f"{out.name}: error{note}")
-    save(fig, path)
+    return png(fig)
 
 
 def influential_inputs(spec: Spec, model, n: int = 2048) -> list[int]:
@@ -122,7 +123,7 @@ def influential_inputs(spec: Spec, model, n: int = 2048) -> list[int]:
     return sorted(range(d), key=lambda i: -effect[i])
 
 
-def error_slice(spec: Spec, model, card: dict, path: Path, points: int = 61) -> str:
+def error_slice(spec: Spec, model, card: dict, points: int = 61) -> tuple[bytes, str]:
     """Past 2 inputs: the error over the two most influential inputs, the others held at the worst point."""
     i, j = sorted(influential_inputs(spec, model)[:2])
     worst = max(((w["value"] / card["gates"][metric], w["at"]) for out in card["verification"]["worst"].values()
@@ -136,9 +137,9 @@ def error_slice(spec: Spec, model, card: dict, path: Path, points: int = 61) -> 
     ok = np.isfinite(Y).all(axis=1)
     P = np.where(ok[:, None], model(X), np.nan)
     held = ", ".join(f"{n}={worst[n]:.4g}" for k, n in enumerate(spec.input_names) if k not in (i, j))
-    error_map(spec, X, P, np.where(ok[:, None], Y, np.nan), path, (points, points), (i, j),
-              note=f" (slice; {held})")
-    return f"the two most influential inputs, {spec.input_names[i]} and {spec.input_names[j]}, with the others " \
+    image = error_map(spec, X, P, np.where(ok[:, None], Y, np.nan), (points, points), (i, j),
+                      note=f" (slice; {held})")
+    return image, f"the two most influential inputs, {spec.input_names[i]} and {spec.input_names[j]}, with the others " \
            f"held at the worst point verification found ({held})"
 
 
@@ -158,7 +159,7 @@ def _to_unit(spec: Spec, X: np.ndarray) -> np.ndarray:
     return np.clip(U, 0.0, 1.0)
 
 
-def moody_chart(spec: Spec, model, path: Path) -> None:
+def moody_chart(spec: Spec, model) -> bytes:
     """Friction factor against Re for several roughnesses: reference curves, surrogate dashed on top."""
     Re = np.logspace(np.log10(spec.inputs[0].min), np.log10(spec.inputs[0].max), 200)
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -170,40 +171,39 @@ def moody_chart(spec: Spec, model, path: Path) -> None:
     ax.set(xlabel="Re", ylabel="Darcy friction factor", title="Moody chart: surrogate (dashed) over Colebrook")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    save(fig, path)
+    return png(fig)
 
 
 EXTRA_PLOTS = {"pipeline.references:colebrook": ("moody.png", "Moody chart", moody_chart)}
 
 
-def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_mod.Dataset | None = None) -> Path:
-    """Write the report folder beside model_path; returns the folder."""
-    folder = model_path.with_name(f"{spec.name}_report")
-    model = load(model_path)
+def render(spec: Spec, model, model_name: str, runs: Path | None = None,
+           dataset: data_mod.Dataset | None = None) -> dict[str, bytes]:
+    """The report's files by name, rendered in memory: export renders them before it replaces anything."""
     dataset = dataset or data_mod.build(spec)
-    plots = []
+    files, plots = {}, []
     history = checkpoint.read_json(checkpoint.run_dir(spec.name, runs) / "history.json")
     if history:
-        loss_plot(history, folder / "loss.png")
+        files["loss.png"] = loss_plot(history)
         plots.append(("Training loss", "loss.png"))
-    parity_plot(spec, model(dataset.x_holdout), dataset.y_holdout, folder / "parity.png")
+    files["parity.png"] = parity_plot(spec, model(dataset.x_holdout), dataset.y_holdout)
     plots.append(("Parity on held-out samples", "parity.png"))
     if dataset.x_grid is not None and len(spec.inputs) == 2 and len(dataset.x_grid) == spec.sampling.grid ** 2:
         g = spec.sampling.grid
-        error_map(spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, folder / "error_map.png", (g, g),
-                  note=" over the domain")
+        files["error_map.png"] = error_map(spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, (g, g),
+                                           note=" over the domain")
         plots.append(("Error over the domain (verification grid)", "error_map.png"))
     elif len(spec.inputs) > 2 and spec.reference.callable:
-        how = error_slice(spec, model, model.card, folder / "error_map.png")
+        files["error_map.png"], how = error_slice(spec, model, model.card)
         plots.append((f"Error over {how}", "error_map.png"))
     if spec.reference.callable in EXTRA_PLOTS:
         file, title, fn = EXTRA_PLOTS[spec.reference.callable]
-        fn(spec, model, folder / file)
+        files[file] = fn(spec, model)
         plots.append((title, file))
 
     card = model.card
     lines = [f"# {spec.name}", "", spec.description, "",
-             f"Model: `{model_path.name}` ({card['architecture']['parameters']} parameters, "
+             f"Model: `{model_name}` ({card['architecture']['parameters']} parameters, "
              f"{'-'.join(map(str, [len(spec.inputs), *spec.model.widths, len(spec.outputs)]))} "
              f"{spec.model.activation}); reference: `{card['reference']}`.", "",
              "| input | unit | range | scale |", "|---|---|---|---|",
@@ -211,10 +211,34 @@ def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_
              "| set | output | metric | gate | achieved (onnxruntime) |", "|---|---|---|---:|---:|"]
     for set_name, outputs in card["achieved"].items():
         for out, metrics in outputs.items():
-            lines += [f"| {set_name} | {out} | {m} | {spec.gates[m]:.3g} | {v:.3g} |" for m, v in metrics.items()]
+            lines += [f"| {set_name} | {out} | {m} | {spec.gates.get(m, spec.derivatives.gate):.3g} | {v:.3g} |"
+                      for m, v in metrics.items()]
+    if card.get("verification", {}).get("plan"):
+        lines += ["", describe_plan(card["verification"]) + "."]
+    if card.get("derivatives"):
+        slopes = card["derivatives"]
+        gate_text = f" (gate {slopes['gate']:g})" if slopes.get("gate") else ""
+        lines += ["", f"Slopes on {slopes['points']:,} points: the largest |dS/dx - dR/dx| as a share of the rms of dR/dx"
+                  f"{gate_text}:", "",
+                  "| output | " + " | ".join(f"d/d{i.name}" for i in spec.inputs) + " |",
+                  "|---|" + "---:|" * len(spec.inputs),
+                  *(f"| {o} | " + " | ".join(f"{e[i.name]:.3g}" for i in spec.inputs) + " |"
+                    for o, e in slopes["errors"].items())]
     lines.append("")
     for title, file in plots:
         lines += [f"## {title}", "", f"![{title}]({file})", ""]
-    atomic_write(folder / "README.md", "\n".join(lines).encode())
+    files["README.md"] = "\n".join(lines).encode()
+    return files
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> Path:
+    for name, blob in files.items():
+        atomic_write(folder / name, blob)
     return folder
+
+
+def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_mod.Dataset | None = None) -> Path:
+    """Write the report folder beside model_path; returns the folder."""
+    files = render(spec, load(model_path), model_path.name, runs, dataset)
+    return write_files(model_path.with_name(f"{spec.name}_report"), files)
 

@@ -238,6 +238,13 @@ def describe(t) -> dict:
             "worst_gate_ratio": t.values[1], "passes": t.values[1] <= 1.0, "ort_ns": t.user_attrs.get("ort_ns")}
 
 
+def is_spec_own(t, spec: Spec) -> bool:
+    """Whether a trial trained the spec's own network. The search space holds equal widths only, so a spec with
+    unequal widths (8-4) has no such trial, and its "before" stays empty rather than naming a random trial."""
+    return (t.user_attrs.get("widths") == list(spec.model.widths)
+            and t.params.get("activation") == spec.model.activation and t.params.get("count") == spec.sampling.count)
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| trial | network | activation | samples | parameters | FLOPs/sample | worst gate ratio | passes | "
              "onnxruntime ns/sample (1 / 4096) |", "|---:|---|---|---:|---:|---:|---:|---|---:|"]
@@ -276,7 +283,7 @@ def report(study, spec: Spec, folder: Path | None = None) -> dict:
     ok = passing(study)
     summary = {"surrogate": spec.name, "completed_trials": len(completed(study)), "pareto_front": front,
                "cheapest_passing": describe(ok[0]) if ok else None,
-               "before": next((describe(t) for t in completed(study) if t.number == 0), None)}
+               "before": next((describe(t) for t in completed(study) if is_spec_own(t, spec)), None)}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "trials.json").write_text(json.dumps([describe(t) for t in completed(study)], indent=1) + "\n")
     (folder / "pareto.md").write_text(f"# {spec.name}: Pareto front\n\n{table(front)}\n")

@@ -234,7 +234,12 @@ def load(name_or_path: str) -> Spec:
     """Read and check a spec; raises SpecError naming the faulty field."""
     path = spec_path(name_or_path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                        f"TOML files are UTF-8") from None
+    except OSError as e:
+        raise SpecError(f"{path.name}: cannot read: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path.name}: not valid TOML: {e}") from None
     spec = parse(raw, where=path.name)

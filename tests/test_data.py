@@ -127,3 +127,40 @@ def test_csv_file_missing(tmp_path):
     (tmp_path / "table.csv").unlink()
     with pytest.raises(PipelineError, match="cannot read"):
         data.build(s)
+
+
+def test_csv_with_a_byte_order_mark(tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM: it was read as part of the first column's name."""
+    s = write_csv(tmp_path, good_rows())
+    path = tmp_path / "table.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    d = data.build(s)
+    assert len(d.x_train) + len(d.x_holdout) == 40
+
+
+def test_csv_duplicated_column_is_refused(tmp_path):
+    with pytest.raises(PipelineError, match="has column 'b' more than once \\(columns 2, 3\\)"):
+        data.build(write_csv(tmp_path, [r + ",0" for r in good_rows()], header="a,b,b"))
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b\n0.5,1.0\nµ,1\n".encode("latin-1"), "is not UTF-8 \\(byte 0xb5 on line 3; Latin-1"),
+    ("a,b\n0.5,1.0\n".encode("utf-16"), "is UTF-16; save it as UTF-8"),
+    (bytes(range(256)) * 4, "has NUL bytes: a binary file"),
+])
+def test_csv_in_another_encoding_is_one_line(tmp_path, content, message):
+    s = write_csv(tmp_path, good_rows())
+    (tmp_path / "table.csv").write_bytes(content)
+    with pytest.raises(PipelineError, match=message) as e:
+        data.build(s)
+    assert "\n" not in str(e.value)
+
+
+def test_csv_overflowing_values_are_bad_rows(tmp_path):
+    """An output of 1e308 trained to a NaN loss: its square overflows (and float32 cannot hold it)."""
+    rows = good_rows()
+    rows.insert(3, "0.5,1e308")
+    with pytest.raises(PipelineError, match="line 5 has a value beyond float32's range"):
+        data.build(write_csv(tmp_path, rows))
+    d = data.build(write_csv(tmp_path, rows + ["0.25,-4e38", "0.25,3e38"], policy="drop"))
+    assert d.dropped_rows == 2 and np.abs(d.y_train).max() < 1e39

@@ -27,6 +27,8 @@ def python_run():
     rows = {line.split()[0]: [float(v) for v in line.split()[1:4]] for line in out.splitlines()
             if line.split() and line.split()[0] in KEYS}
     surrogate = parse(next(line for line in out.splitlines() if line.startswith("surrogates:")))
+    # Parsing that finds nothing would leave the loops below with nothing to check.
+    assert set(rows) == set(KEYS) and set(surrogate) == set(KEYS), out
     return rows, surrogate
 
 
@@ -53,5 +55,6 @@ def test_compiled_examples_give_the_same_answer(python_run, lang, tmp_path):
                str(EX / "heated_pipe.f90"), "-o", str(exe)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     got = parse(subprocess.run([str(exe), "500"], capture_output=True, text=True, check=True).stdout)
+    assert set(got) == set(KEYS), got
     for key in KEYS:
         assert abs(got[key] - expected[key]) / abs(expected[key]) < 1e-6, key
