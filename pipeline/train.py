@@ -82,8 +82,9 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
 
     Training goes in rounds. Each round runs the optimizer until the held-out gates are met with margin
     (training.stop_margin), or the held-out error stops falling, or for refine_every steps; then, for a callable
-    reference, a check (Refiner) looks for the worst points of the domain. If the error there exceeds refine_margin x the gates, reference samples are
-    added around those points and on the faces near them, and training goes on, up to refine_rounds rounds.
+    reference, a check (Refiner) looks for the worst points of the domain. If the error there exceeds refine_margin
+    x the gates, reference samples are added around those points and on the faces near them, and training goes on,
+    up to refine_rounds rounds (then to the end of the budget).
     """
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.set_num_threads(spec.training.threads)
