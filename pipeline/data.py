@@ -242,7 +242,8 @@ def resolve_callable(target: str, search_dir: Path | None = None, what: str = "r
                 break
     try:
         if local is not None:
-            unique = f"_surrogate_user_{hashlib.sha1(str(local).encode()).hexdigest()[:12]}_{module_name.replace('.', '_')}"
+            digest = hashlib.sha1(str(local).encode()).hexdigest()[:12]
+            unique = f"_surrogate_user_{digest}_{module_name.replace('.', '_')}"
             loader_spec = importlib.util.spec_from_file_location(unique, local)
             module = importlib.util.module_from_spec(loader_spec)
             sys.path.insert(0, str(search_dir))  # for the user's own sibling imports, while it loads

@@ -114,7 +114,11 @@ def influential_inputs(spec: Spec, model, n: int = 2048) -> list[int]:
     U = data_mod.unit_sample(d, n, "sobol", 77)
     base = model(data_mod.from_unit(spec, U))
     logs = np.array([o.transform == "log" for o in spec.outputs])
-    f = lambda Y: np.where(logs, np.log(np.maximum(np.abs(Y), 1e-300)), Y / (np.std(base, axis=0) + 1e-300))  # noqa: E731
+    scale = np.std(base, axis=0) + 1e-300
+
+    def f(Y):
+        return np.where(logs, np.log(np.maximum(np.abs(Y), 1e-300)), Y / scale)
+
     effect = []
     for i in range(d):
         V = U.copy()
@@ -139,8 +143,9 @@ def error_slice(spec: Spec, model, card: dict, points: int = 61) -> tuple[bytes,
     held = ", ".join(f"{n}={worst[n]:.4g}" for k, n in enumerate(spec.input_names) if k not in (i, j))
     image = error_map(spec, X, P, np.where(ok[:, None], Y, np.nan), (points, points), (i, j),
                       note=f" (slice; {held})")
-    return image, f"the two most influential inputs, {spec.input_names[i]} and {spec.input_names[j]}, with the others " \
-           f"held at the worst point verification found ({held})"
+    names = f"{spec.input_names[i]} and {spec.input_names[j]}"
+    return image, f"the two most influential inputs, {names}, with the others held at the worst point verification " \
+                  f"found ({held})"
 
 
 def _to_unit(spec: Spec, X: np.ndarray) -> np.ndarray:
@@ -218,7 +223,8 @@ def render(spec: Spec, model, model_name: str, runs: Path | None = None,
     if card.get("derivatives"):
         slopes = card["derivatives"]
         gate_text = f" (gate {slopes['gate']:g})" if slopes.get("gate") else ""
-        lines += ["", f"Slopes on {slopes['points']:,} points: the largest |dS/dx - dR/dx| as a share of the rms of dR/dx"
+        lines += ["", f"Slopes on {slopes['points']:,} points: the largest |dS/dx - dR/dx| as a share of the rms "
+                  f"of dR/dx"
                   f"{gate_text}:", "",
                   "| output | " + " | ".join(f"d/d{i.name}" for i in spec.inputs) + " |",
                   "|---|" + "---:|" * len(spec.inputs),
