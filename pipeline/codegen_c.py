@@ -370,8 +370,10 @@ int {n}_eval_batch(size_t n, const double *x, double *y);
 int {n}_eval_soa(size_t n, const double *const *x, double *const *y);
 /* n Jacobians, row-major: dydx[n][{N}_N_OUTPUTS][{N}_N_INPUTS]; same codes. */
 int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx);
-/* eval_batch without the input checks, for callers that applied their own policy (it extrapolates); NaN in, NaN out. */
+/* eval_batch and eval_jac_batch without the input checks, for callers that applied their own policy (they
+   extrapolate); NaN in, NaN out. */
 void {n}_eval_batch_unchecked(size_t n, const double *x, double *y);
+void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *dydx);
 
 #ifdef __cplusplus
 }}
@@ -476,24 +478,37 @@ int {n}_eval(const double *x, double *y)
     return {N}_OK;
 }}
 
-int {n}_eval_jac(const double *x, double *y, double *dydx)
+/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
+static void {p}_jac(const double *x, double *y, double *dydx)
 {{
     int i, j, k;
     {p}_real {x}[{graph.n_in}];
     {ind.join(decls)}
     {ind.join(jdecls)}
+    for (k = 0; k < {graph.n_in}; ++k) {x}[k] = ({p}_real)x[k];
+{nl.join(body)}
+    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last}[j];
+{nl.join(jbody)}
+    (void)k;
+}}
+
+int {n}_eval_jac(const double *x, double *y, double *dydx)
+{{
+    int j;
     const int status = {p}_check(x);
     if (status != {N}_OK) {{
         for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
         for (j = 0; j < {graph.n_out * graph.n_in}; ++j) dydx[j] = NAN;
         return status;
     }}
-    for (k = 0; k < {graph.n_in}; ++k) {x}[k] = ({p}_real)x[k];
-{nl.join(body)}
-    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last}[j];
-{nl.join(jbody)}
-    (void)k;
+    {p}_jac(x, y, dydx);
     return {N}_OK;
+}}
+
+void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *dydx)
+{{
+    size_t r;
+    for (r = 0; r < n; ++r) {p}_jac(x + r * {graph.n_in}, y + r * {graph.n_out}, dydx + r * {graph.n_out * graph.n_in});
 }}
 
 int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
