@@ -304,8 +304,8 @@ def _bounds(graph, p: str) -> tuple[str, str]:
         tab = b["table"]
         vals = ", ".join(repr(float(v)) for v in tab["values"])
         log = tab["scale"] == "log"
-        s_lo = np.log10(tab["lo"]) if log else tab["lo"]
-        s_hi = np.log10(tab["hi"]) if log else tab["hi"]
+        s_lo = float(np.log10(tab["lo"])) if log else float(tab["lo"])
+        s_hi = float(np.log10(tab["hi"])) if log else float(tab["hi"])
         i, j, n = names.index(b["input"]), names.index(b["of"]), len(tab["values"])
         defs.append(f"""/* {c_comment(f"bound {m}: {b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}, a function of {b['of']}")} */
 static const double {p}_bound{m}_values[{n}] = {{{vals}}};
@@ -313,7 +313,7 @@ static double {p}_bound{m}(double x)
 {{
     double s, t, w;
     int k;
-    x = x < {tab['lo']!r} ? {tab['lo']!r} : (x > {tab['hi']!r} ? {tab['hi']!r} : x);
+    x = x < {float(tab['lo'])!r} ? {float(tab['lo'])!r} : (x > {float(tab['hi'])!r} ? {float(tab['hi'])!r} : x);
     s = {"log10(x)" if log else "x"};
     t = (s - {s_lo!r}) / ({s_hi!r} - {s_lo!r}) * {n - 1};
     k = (int)t;
