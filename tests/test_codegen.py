@@ -421,3 +421,24 @@ def test_domain_bounds_give_the_range_error(name, bound, lang, tmp_path):
         for mode in ("batch", "soa"):
             first, _, Yb, _ = run(exe, X, mode)
             assert first == 2 and np.array_equal(np.isnan(Yb[:, 0]), outside)
+
+
+def test_mixed_log_and_linear_columns(cli, write_spec, tmp_path):
+    """A graph with masked Log/Exp (Mul/Add with constants) generates code that matches onnxruntime too, and its
+    Jacobian (through the Mul/Add nodes) matches central differences."""
+    from tests.conftest import PARABOLOID
+    text = PARABOLOID.replace('min = 0.0\nmax = 1.0', 'min = 1.0\nmax = 100.0\nscale = "log"', 1)
+    text = text.replace('unit = "1"\n\n[sampling]', 'unit = "1"\ntransform = "log"\n\n[sampling]')
+    path = write_spec(text.format(name="mixed", steps=30, rmse=1e9, max_abs=1e9))
+    assert cli("train", path)[0] == 0 and cli("export", path)[0] == 0
+    out = tmp_path / "exported"
+    assert "Mul" in {n.op_type for n in onnx.load(out / "mixed.onnx").graph.node}
+    X = data.sample(spec.load(path), 2000, "uniform", seed=1)
+    ref = load(out / "mixed.onnx")(X)
+    exe = build("mixed", "c", tmp_path / "gen", exported=out)
+    _, status, Y, J = run(exe, X, "jac")
+    assert (status == 0).all() and np.allclose(Y, ref, rtol=RTOL, atol=ATOL_FRACTION * np.abs(ref).max())
+    X = np.clip(X, [1.001, 1e-3], [99.9, 0.999])
+    double = build("mixed", "c", tmp_path / "double", precision="double", exported=out)
+    J_fd = central_differences(lambda Z: run(double, Z, "batch")[2], X)
+    assert_jacobian_close(run(exe, X, "jac")[3], J_fd, "mixed")
