@@ -56,9 +56,6 @@ class _Types:
             return repr(float(v))
         return f"{float(np.float32(v)):.9e}f"
 
-    def ilit(self, v: int) -> str:
-        return f"(({self.int}){v})"
-
 
 def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     """The polynomial exp/log/tanh/sigmoid used by the graph, for scalars (`vector` False) or vectors.
@@ -257,7 +254,6 @@ def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
         if st.op == "Gemm":
             src, W, _ = st.args
             rows = graph.constants[W].shape[0]
-            expr = None
             body.append(f"    for (j = 0; j < {st.size}; ++j) for (i = 0; i < {n_in}; ++i) {{\n"
                         f"        {p}_real acc = {t.lit(0)};\n"
                         f"        for (k = 0; k < {rows}; ++k) acc += {p}_{ident(W)}[k * {st.size} + j] * {d(src, 'k')};\n"
