@@ -43,6 +43,7 @@ from onnx import numpy_helper, shape_inference
 from . import codegen_c
 from .codegen_c import ident
 from .codegen_text import check_name, fortran_comment
+from . import loader
 from .files import atomic_write
 from .loader import CARD_KEY
 from .spec import PipelineError
@@ -85,9 +86,10 @@ class Graph:
 def verify(path: Path, blob: bytes, card: dict, expected_name: str | None = None) -> None:
     """Refuse a model file that is not the one its card describes, before any code is generated from it.
 
-    The checks the loader makes: the sha256 of the file against `onnx_sha256` in the card file NAME.json beside it
-    (a flipped weight byte, or water.onnx copied over paraboloid.onnx); and the name inside the model's card against
-    the name asked for (or the file's stem), so that a renamed model cannot write another surrogate's code.
+    The checks the loader makes: the name inside the model's card against the name asked for (or the file's stem),
+    so that a renamed model cannot write another surrogate's code; the sha256 of the file against `onnx_sha256` in
+    the card file NAME.json beside it (a flipped weight byte, or water.onnx copied over paraboloid.onnx); and, where
+    the loader has it (loader.verify_integrity), the digest the model carries inside itself.
     """
     path = Path(path)
     name = card.get("name")
@@ -105,6 +107,12 @@ def verify(path: Path, blob: bytes, card: dict, expected_name: str | None = None
         if recorded != actual:
             raise PipelineError(f"{path.name}: sha256 {actual[:12]}... does not match its card {card_file.name} "
                                 f"({str(recorded)[:12]}...): the model and card are out of step")
+    integrity = getattr(loader, "verify_integrity", None)
+    if integrity is not None:  # the bytes checked are the bytes the code is generated from
+        try:
+            integrity(blob, expected)
+        except loader.LoaderError as e:
+            raise PipelineError(f"{path}: {e}") from None
 
 
 def read_graph(path: Path, expected_name: str | None = None) -> Graph:

@@ -9,7 +9,8 @@ import pytest
 
 from pipeline import data, domain, spec
 from pipeline.loader import LoaderError, load
-from tests.test_codegen import BOUND, EXPORTED, assert_jacobian_close, assert_matches, central_differences, with_card
+from tests.test_codegen import BOUND, EXPORTED, assert_jacobian_close, assert_matches, central_differences, save_model,
+                               with_card
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler (apt-get install gcc)")
@@ -110,7 +111,7 @@ def test_cache_is_keyed_by_the_model(tmp_path, cache):
     w = onnx.numpy_helper.to_array(model.graph.initializer[0]).copy()
     w.flat[0] += 0.5
     model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(w, model.graph.initializer[0].name))
-    onnx.save(model, path)
+    save_model(model, path)
     changed = load(path, backend="c")
     assert changed.library != first
     X = np.array([[300.0, 1e6]])

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from pipeline import codegen, data, domain, spec
+from pipeline import codegen, data, domain, loader, spec
 from pipeline.loader import CARD_KEY, load
 from pipeline.spec import PipelineError
 
@@ -328,6 +328,17 @@ def test_truncated_model_is_one_line_error(tmp_path, cli):
     assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def save_model(model: onnx.ModelProto, path: Path) -> Path:
+    """Save a model made or changed here as export would: with the integrity digest where the loader has one."""
+    digest_key = getattr(loader, "DIGEST_KEY", None)
+    if digest_key:
+        props = {p.key: p.value for p in model.metadata_props if p.key != digest_key}
+        helper.set_model_props(model, props)
+    blob = model.SerializeToString()
+    path.write_bytes(loader.seal(blob) if hasattr(loader, "seal") else blob)
+    return path
+
+
 def with_card(name: str, folder: Path, edit) -> Path:
     """A copy of an exported model whose embedded card was changed by edit(card) (no card file beside it)."""
     model = onnx.load(EXPORTED / f"{name}.onnx")
@@ -336,9 +347,7 @@ def with_card(name: str, folder: Path, edit) -> Path:
     edit(card)
     helper.set_model_props(model, {**meta, CARD_KEY: json.dumps(card)})
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{card['name']}.onnx"
-    onnx.save(model, path)
-    return path
+    return save_model(model, folder / f"{card['name']}.onnx")
 
 
 def test_card_text_cannot_break_or_inject_code(tmp_path):
@@ -378,8 +387,7 @@ def test_unsupported_operator_is_named(tmp_path):
                               [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 1])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     helper.set_model_props(model, {CARD_KEY: '{"name": "c", "inputs": [{"name": "x", "min": 0, "max": 1}]}'})
-    path = tmp_path / "c.onnx"
-    onnx.save(model, path)
+    path = save_model(model, tmp_path / "c.onnx")
     with pytest.raises(PipelineError, match="operator Cos \\(node cosine\\) is not supported by codegen"):
         codegen.generate(path, "c", tmp_path)
 
