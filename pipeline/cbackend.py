@@ -97,7 +97,7 @@ class CModel(Model):
         self._jac_unchecked = self._fn(lib, f"{n}_eval_jac_batch_unchecked", None, [size, ptr, ptr, ptr])
         self._eval = self._fn(lib, f"{n}_eval", ctypes.c_int, [ptr, ptr])
         self._n_in, self._n_out = len(self.input_names), len(self.output_names)
-        self._local = threading.local()  # point()'s buffers, one pair per thread
+        self._c_local = threading.local()  # point()'s buffers, one pair per thread
 
     @staticmethod
     def _fn(lib, name, restype, argtypes):
@@ -141,11 +141,11 @@ class CModel(Model):
     def point(self, *values: float) -> np.ndarray:
         """One sample -> array of n_outputs floats, through one C call; safe from several threads at once."""
         try:
-            x, y, xp, yp = self._local.buffers
+            x, y, xp, yp = self._c_local.buffers
         except AttributeError:
             x, y = (ctypes.c_double * self._n_in)(), np.empty(self._n_out)
-            self._local.buffers = x, y, ctypes.addressof(x), y.ctypes.data
-            x, y, xp, yp = self._local.buffers
+            self._c_local.buffers = x, y, ctypes.addressof(x), y.ctypes.data
+            x, y, xp, yp = self._c_local.buffers
         if len(values) != self._n_in:
             raise LoaderError(f"point() takes {self._n_in} values {self.input_names}, got {len(values)}")
         x[:] = values

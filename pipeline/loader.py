@@ -172,6 +172,8 @@ class Model:
         """
         if getattr(self, "_c_model", None) is None:
             from .cbackend import CModel
+            if self.path is None:
+                raise LoaderError("jacobian() compiles the model's C from its file: load the model from a path")
             self._c_model = CModel(self.path, out_of_range=self.out_of_range, nonfinite=self.nonfinite)
         return self._c_model.jacobian(X)
 
