@@ -17,6 +17,9 @@ The source is written for solvers' own builds, where the flags are `-O2` without
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 
 from .codegen_text import c_comment
@@ -67,8 +70,9 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     I = f"{p}_ivec" if vector else t.int
     s = "_v" if vector else ""
     L = t.lit
+    fn = f"{p.upper()}_VECTOR_FN" if vector else "static inline"  # vector helpers: always inlined (see source())
     if vector:
-        sel = lambda m, a, b: f"{p}_sel({m}, {a}, {b})"  # noqa: E731
+        sel = lambda m, a, b: f"{p.upper()}_SEL({m}, {a}, {b})"  # noqa: E731
         to_int = lambda v: f"__builtin_convertvector({v}, {p}_ivec)"  # noqa: E731
         to_real = lambda v: f"__builtin_convertvector({v}, {p}_vec)"  # noqa: E731
         bits = lambda v: f"(({p}_ivec)({v}))"  # noqa: E731
@@ -81,17 +85,19 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
         bits = lambda v: f"{p}_bits({v})"  # noqa: E731
         from_bits = lambda v: f"{p}_from_bits({v})"  # noqa: E731
         splat = lambda v: v  # noqa: E731
+    in_place = (lambda f, v: f"{p}_{f}_v(&{v});") if vector else (lambda f, v: f"{v} = {p}_{f}({v});")  # noqa: E731
     need_exp = ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double)
     out = []
     if need_exp:
         d = EXP_DEGREE[t.precision]
-        # Horner form of sum_{k<=d} r^k / k!: 1 + r (1 + r/2 (1 + r/3 (...)))
-        poly = L(1.0)
-        for k in range(d, 0, -1):
-            poly = f"({L(1.0)} + r * {L(1.0 / k)} * {poly})" if k < d else f"({L(1.0)} + r * {L(1.0 / k)})"
+        # Horner form of sum_{k<=d} r^k / k!: one multiply-add per degree
+        coefficients = [1.0 / math.factorial(k) for k in range(d + 1)]
+        poly = L(coefficients[d])
+        for c in reversed(coefficients[:d]):
+            poly = f"({L(c)} + r * {poly})"
         out.append(f"""/* e^x: x = i ln2 + r with |r| <= ln2/2, e^r by its Taylor series to degree {d} (truncation error
    < {'2e-17' if t.double else '5e-9'} relative), 2^i from the exponent bits; x is clamped to [{t.exp_lo:g}, {t.exp_hi:g}]. */
-static inline {T} {p}_exp{s}({T} x)
+{fn} {T} {p}_exp{s}({T} x)
 {{
     {I} i;
     {T} r;
@@ -112,7 +118,7 @@ static inline {T} {p}_exp{s}({T} x)
         one = f"0x{t.bias << t.mant:x}"
         out.append(f"""/* log x for a positive normal x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z), z = (m-1)/(m+1),
    by its series to z^{2 * K + 1} (relative truncation error < {'2e-17' if t.double else '5e-10'}). */
-static inline {T} {p}_log{s}({T} x)
+{fn} {T} {p}_log{s}({T} x)
 {{
     const {I} b = {bits("x")};
     {I} e = (b >> {t.mant}) - {t.bias};
@@ -129,7 +135,7 @@ static inline {T} {p}_log{s}({T} x)
         A, B = [t.lit(a) for a in TANH_A], [t.lit(b) for b in TANH_B]
         out.append(f"""/* tanh as a 13/6 rational function on [-9, 9] (absolute error < 3e-8); Estrin's scheme: the same polynomials
    as Horner's, with a dependency chain half as long. */
-static inline {T} {p}_tanh{s}({T} x)
+{fn} {T} {p}_tanh{s}({T} x)
 {{
     const {T} c = {sel(f"x < {L(-9.0)}", splat(L(-9.0)), sel(f"x > {L(9.0)}", splat(L(9.0)), "x"))};
     const {T} c2 = c * c, c4 = c2 * c2, c8 = c4 * c4;
@@ -139,19 +145,29 @@ static inline {T} {p}_tanh{s}({T} x)
 """)
     if "Tanh" in ops and t.double:
         out.append(f"""/* tanh x = 1 - 2 / (e^(2x) + 1), on x clamped to [-20, 20] (tanh(20) = 1 in double); absolute error ~1e-16. */
-static inline {T} {p}_tanh{s}({T} x)
+{fn} {T} {p}_tanh{s}({T} x)
 {{
+    {T} e;
     x = {sel(f"x < {L(-20.0)}", splat(L(-20.0)), sel(f"x > {L(20.0)}", splat(L(20.0)), "x"))};
-    return {L(1.0)} - {L(2.0)} / ({p}_exp{s}({L(2.0)} * x) + {L(1.0)});
+    e = {L(2.0)} * x;
+    {in_place("exp", "e")}
+    return {L(1.0)} - {L(2.0)} / (e + {L(1.0)});
 }}
 """)
     if "Sigmoid" in ops:
-        out.append(f"""static {T} {p}_sigmoid{s}({T} x)
+        out.append(f"""{fn} {T} {p}_sigmoid{s}({T} x)
 {{
-    return {L(1.0)} / ({L(1.0)} + {p}_exp{s}(-x));
+    {T} e = -x;
+    {in_place("exp", "e")}
+    return {L(1.0)} / ({L(1.0)} + e);
 }}
 """)
-    return "\n".join(out)
+    text = "\n".join(out)
+    if vector:  # vectors in and out through pointers: no vector is passed by value (see source())
+        head = re.escape(f"{fn} {T} ") + r"(\w+_v)" + re.escape(f"({T} x)\n{{\n")
+        text = re.sub(head, lambda m: f"{fn} void {m.group(1)}({T} *px)\n{{\n    {T} x = *px;\n", text)
+        text = re.sub(r"\n    return (.*);\n}", r"\n    *px = \1;\n}", text)
+    return text
 
 
 def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]:
@@ -161,7 +177,7 @@ def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]
     s = "_v" if vector else ""
     unary = {"Tanh": f"{p}_tanh{s}({{}})", "Sigmoid": f"{p}_sigmoid{s}({{}})", "Log": f"{p}_log{s}({{}})",
              "Exp": f"{p}_exp{s}({{}})",
-             "Relu": f"{p}_sel({{0}} > {t.lit(0)}, {{0}}, {p}_zero)" if vector else f"({{0}} > {t.lit(0)} ? {{0}} : {t.lit(0)})"}
+             "Relu": f"{p.upper()}_SEL({{0}} > {t.lit(0)}, {{0}}, {p}_zero)" if vector else f"({{0}} > {t.lit(0)} ? {{0}} : {t.lit(0)})"}
     binary = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 
     def at(name: str, i: str = "j") -> str:
@@ -180,6 +196,9 @@ def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]
                         f"        {T} acc = {init};\n"
                         f"        for (k = 0; k < {rows}; ++k) acc += {at(src, 'k')} * {p}_{ident(W)}[k * {st.size} + j];\n"
                         f"        {ident(st.out)}[j] = acc;\n    }}")
+        elif st.op in unary and vector and st.op != "Relu":
+            body.append(f"    for (j = 0; j < {st.size}; ++j) {{\n        {ident(st.out)}[j] = {at(st.args[0])};\n"
+                        f"        {p}_{st.op.lower()}_v(&{ident(st.out)}[j]);\n    }}")
         elif st.op in unary:
             body.append(f"    for (j = 0; j < {st.size}; ++j) {ident(st.out)}[j] = {unary[st.op].format(at(st.args[0]))};")
         else:
@@ -219,9 +238,12 @@ def _unrolled(graph, p: str, t: _Types, vector: bool, x: str, y: str, to_out: st
                 expr = " + ".join(terms)
             elif st.op == "Relu":
                 a = value[st.args[0]][j]
-                expr = f"{p}_sel({a} > {L(0)}, {a}, {p}_zero)" if vector else f"({a} > {L(0)} ? {a} : {L(0)})"
+                expr = f"{p.upper()}_SEL({a} > {L(0)}, {a}, {p}_zero)" if vector else f"({a} > {L(0)} ? {a} : {L(0)})"
+            elif st.op in ("Tanh", "Sigmoid", "Log", "Exp") and vector:  # in place, through a pointer
+                lines.append(f"    {T} {nm} = {value[st.args[0]][j]};\n    {p}_{st.op.lower()}_v(&{nm});")
+                continue
             elif st.op in ("Tanh", "Sigmoid", "Log", "Exp"):
-                expr = f"{p}_{st.op.lower()}{sfx}({value[st.args[0]][j]})"
+                expr = f"{p}_{st.op.lower()}({value[st.args[0]][j]})"
             else:
                 op = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}[st.op]
                 expr = f"{operand(st.args[0], j)} {op} {operand(st.args[1], j)}"
@@ -519,35 +541,38 @@ int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
 }}
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
-/* LANES samples at once, one per lane of a GNU C vector: every multiply-add, exp and tanh fills a SIMD register.
-   The width is the one the build's target has natively (32 bytes with AVX, else 16: SSE2, NEON), so no vector
-   crosses a function boundary in a width the ABI lacks. */
-#if defined(__AVX__)
-#define {N}_VBYTES 32
-#else
-#define {N}_VBYTES 16
-#endif
-typedef {p}_real {p}_vec __attribute__((vector_size({N}_VBYTES)));
-typedef {t.int} {p}_ivec __attribute__((vector_size({N}_VBYTES)));
-#define {N}_LANES ({N}_VBYTES / {8 if t.double else 4})
+/* LANES samples at once, one per lane of a 32-byte GNU C vector: every multiply-add, exp and tanh fills a SIMD
+   register (two where the target has 16-byte registers only: SSE2, NEON). Vectors go in and out of the static,
+   always-inlined vector functions through pointers, never by value, so the ABI for passing 32-byte vectors
+   (which differs with and without AVX) never comes into play. */
+#define {N}_VECTOR_FN static inline __attribute__((always_inline))
+typedef {p}_real {p}_vec __attribute__((vector_size(32)));
+typedef {t.int} {p}_ivec __attribute__((vector_size(32)));
+#define {N}_LANES {8 if not t.double else 4}
 static const {p}_vec {p}_zero = {{0}};
 
-static inline {p}_vec {p}_sel({p}_ivec mask, {p}_vec a, {p}_vec b)
-{{
-    return ({p}_vec)((mask & ({p}_ivec)a) | (~mask & ({p}_ivec)b));
-}}
+/* mask ? a : b, lane by lane (C has no ?: for vectors) */
+#define {N}_SEL(mask, a, b) (({p}_vec)(((mask) & ({p}_ivec)(a)) | (~(mask) & ({p}_ivec)(b))))
 
 {_math(p, t, True, ops)}
-static void {p}_forward_v(const {p}_vec *{x}, {p}_vec *y)
+{N}_VECTOR_FN void {p}_forward_v(const {p}_vec *{x}, {p}_vec *y)
 {{
 {forward_v}
 }}
 #else
 #define {N}_LANES 1
 #endif
+/* A build without -march (a solver's usual -O2) still runs AVX2 and FMA where the machine has them: the batched
+   loop is compiled twice, for x86-64 with AVX2+FMA and for the build's own target, and the first is chosen at run
+   time by a CPU feature test (function multi-versioning; x86-64 with gcc >= 8 or clang; -D{N}_NO_DISPATCH turns
+   it off). */
+#if {N}_LANES > 1 && defined(__x86_64__) && !defined(__AVX2__) && !defined({N}_NO_DISPATCH) \
+    && (defined(__clang__) || __GNUC__ >= 8)
+#define {N}_DISPATCH 1
+#endif
 
 /* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
-static int {p}_run(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
+static int {p}_run_here(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
 {{
     size_t i = 0;
     int b, j, k, first = {N}_OK;
@@ -556,6 +581,7 @@ static int {p}_run(size_t n, const double *const *xs, size_t stride_x, double *c
     for (; i + {N}_LANES <= n; i += {N}_LANES) {{
         {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
         int valid = 1;
+        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
         for (b = 0; b < {N}_LANES; ++b) {{
             for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
             if (checked && {p}_check(row) != {N}_OK) valid = 0;
@@ -587,6 +613,59 @@ static int {p}_run(size_t n, const double *const *xs, size_t stride_x, double *c
     (void)b;
     return first;
 }}
+
+#if defined({N}_DISPATCH)
+__attribute__((target("avx2,fma"))) static int {p}_run_avx2(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
+{{
+    size_t i = 0;
+    int b, j, k, first = {N}_OK;
+    double row[{graph.n_in}], out[{graph.n_out}];
+#if {N}_LANES > 1
+    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
+        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        int valid = 1;
+        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
+        for (b = 0; b < {N}_LANES; ++b) {{
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            if (checked && {p}_check(row) != {N}_OK) valid = 0;
+            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
+        }}
+        if (valid) {{
+            {p}_forward_v(xv, yv);
+            for (j = 0; j < {graph.n_out}; ++j)
+                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
+            continue;
+        }}
+        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
+            int status;
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            status = {n}_eval(row, out);
+            if (status != {N}_OK && first == {N}_OK) first = status;
+            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
+        }}
+    }}
+#endif
+    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
+        int status = {N}_OK;
+        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
+        if (checked) status = {n}_eval(row, out);
+        else {p}_forward(row, out);
+        if (status != {N}_OK && first == {N}_OK) first = status;
+        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
+    }}
+    (void)b;
+    return first;
+}}
+
+static int {p}_run(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
+{{
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return {p}_run_avx2(n, xs, stride_x, ys, stride_y, checked);
+    return {p}_run_here(n, xs, stride_x, ys, stride_y, checked);
+}}
+#else
+#define {p}_run {p}_run_here
+#endif
 
 int {n}_eval_batch(size_t n, const double *x, double *y)
 {{
