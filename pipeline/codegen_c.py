@@ -4,13 +4,17 @@ The source is written for solvers' own builds, where the flags are `-O2` without
 
 * Every math function the network calls (exp, log, tanh, sigmoid) is a polynomial written out in the source, so
   no libm call stops the compiler from vectorizing; the error bounds are stated with each one below.
-* eval_batch / eval_soa run LANES samples at a time as GNU C vectors (`__attribute__((vector_size))`, gcc and
-  clang; 16 bytes, or 32 where the build enables AVX), one lane per sample. Other compilers, or
-  -DNAME_NO_VECTOR, take the portable path: the same code one sample at a time.
+* eval_batch / eval_soa run LANES samples at a time as 32-byte GNU C vectors (`__attribute__((vector_size))`,
+  gcc and clang: 8 floats or 4 doubles), one lane per sample. Other compilers, or -DNAME_NO_VECTOR, take the
+  portable path: the same code one sample at a time.
+* On x86-64 the batched loop is compiled a second time for AVX2+FMA (`__attribute__((target))`) and chosen at run
+  time with `__builtin_cpu_supports`, so the SSE2-only build that plain -O2 gives still runs 8-lane AVX2 code on
+  a machine that has it (-DNAME_NO_DISPATCH turns this off).
 * The input checks read the bits of each double, so -ffast-math (which lets the compiler assume that no NaN
   exists) cannot turn them off.
 * Precision "float" (the default) computes with the float32 weights, as onnxruntime does; "double" computes the
-  same network in double precision (the weights are still the float32 values of the model).
+  same network in double precision (the weights are still the float32 values of the model). Its exp has no
+  vector int64 conversion below AVX-512 and half the lanes: it costs several times the float code.
 * `extern "C"` guards; every external symbol and macro starts with the surrogate's name, internal ones are
   static and prefixed too, so several surrogates link into one program (C or C++); no mutable global state.
 """
