@@ -211,14 +211,16 @@ def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]
     return decls, body
 
 
-UNROLL_MAX_WEIGHTS = 4096
+UNROLL_MAX_WEIGHTS = {"vector": 4096, "scalar": 256}
 """layers up to this many weights are written out as straight-line code (values stay in registers, the weights
-become immediate constants); larger ones as loops over arrays"""
+become immediate constants); larger ones as loops over arrays. The single-sample path keeps loops from a smaller
+size on: there the compiler vectorizes a layer's loop across its neurons, which straight-line code loses."""
 
 
 def _unrolled(graph, p: str, t: _Types, vector: bool, x: str, y: str, to_out: str) -> list[str] | None:
     """The forward pass as straight-line code, one local per neuron; None when a layer is too large for it."""
-    if any(s.op == "Gemm" and graph.constants[s.args[1]].size > UNROLL_MAX_WEIGHTS for s in graph.steps):
+    limit = UNROLL_MAX_WEIGHTS["vector" if vector else "scalar"]
+    if any(s.op == "Gemm" and graph.constants[s.args[1]].size > limit for s in graph.steps):
         return None
     T = f"{p}_vec" if vector else f"{p}_real"
     sfx = "_v" if vector else ""
@@ -421,11 +423,14 @@ def source(graph, precision: str) -> str:
     if unrolled:
         forward = "\n".join([f"    {p}_real xr[{graph.n_in}];", "    int k;",
                               f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];", *unrolled])
-        forward_v = "\n".join(_unrolled(graph, p, t, True, x_, "y", ""))
     else:  # each value an array over a layer's neurons
         forward = "\n".join([f"    int j, k;", f"    {p}_real {x_}[{graph.n_in}];", *(f"    {d}" for d in decls),
                               f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];", *body,
                               f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];"])
+    unrolled_v = _unrolled(graph, p, t, True, x_, "y", "")
+    if unrolled_v:
+        forward_v = "\n".join(unrolled_v)
+    else:
         forward_v = "\n".join([f"    int j, k;", *(f"    {d}" for d in vdecls), *vbody,
                                 f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];", "    (void)k;"])
     x, last = ident(graph.input), ident(graph.steps[-1].out)
