@@ -177,7 +177,8 @@ def test_jacobian_matches_central_differences(name, lang, tmp_path):
 
 
 @pytest.mark.parametrize("lang, flags", [("c", ("-O2",)), ("c", ("-O2", "-ffast-math")),
-                                         pytest.param("fortran", ("-O2",), marks=needs_gfortran)])
+                                         pytest.param("fortran", ("-O2",), marks=needs_gfortran),
+                                         pytest.param("fortran", ("-O2", "-ffast-math"), marks=needs_gfortran)])
 def test_error_codes(lang, flags, tmp_path):
     """NaN/inf -> 1, outside the range -> 2, y NaN; also under -ffast-math, which lets the compiler assume that
     no NaN exists (isfinite() there is folded to true)."""
