@@ -115,6 +115,28 @@ def verify(path: Path, blob: bytes, card: dict, expected_name: str | None = None
             raise PipelineError(f"{path}: {e}") from None
 
 
+def _check_numbers(path: Path, card: dict) -> None:
+    """Numbers from the card become C and Fortran literals: each must be a finite number (inf or NaN would be
+    written as an undefined name), and each range must not be empty."""
+    try:
+        for i in card["inputs"]:
+            lo, hi = float(i["min"]), float(i["max"])
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+                raise ValueError(f"input '{i.get('name')}' has the range [{lo}, {hi}]")
+        for b in (card.get("domain") or {}).get("bounds") or []:
+            tab = b["table"]
+            values = np.asarray(tab["values"], dtype=float)
+            lo, hi = float(tab["lo"]), float(tab["hi"])
+            usable = len(values) >= 2 and np.isfinite(values).all() and lo < hi and tab["scale"] in ("log", "linear")
+            if not usable or (tab["scale"] == "log" and lo <= 0):
+                raise ValueError(f"the domain bound on '{b.get('input')}' has a table that is not usable")
+            names = [i["name"] for i in card["inputs"]]
+            if b["input"] not in names or b["of"] not in names or b["side"] not in ("min", "max"):
+                raise ValueError(f"the domain bound {b.get('input')!r} of {b.get('of')!r} names unknown inputs or side")
+    except (KeyError, TypeError, ValueError) as e:
+        raise PipelineError(f"{path}: the model card cannot be turned into code: {e}") from None
+
+
 def read_graph(path: Path, expected_name: str | None = None) -> Graph:
     """Parse an exported model into steps, after verify(); refuses operators and forms the generators do not
     handle, and files that are not ONNX models, with one line."""
@@ -139,6 +161,7 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
                             f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})") from None
     verify(path, blob, card, expected_name)
     check_name(card["name"])
+    _check_numbers(path, card)
     g = model.graph
     inits = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
     sizes = {v.name: v.type.tensor_type.shape.dim[-1].dim_value for v in (*g.input, *g.output, *g.value_info)}

@@ -451,3 +451,11 @@ def test_mixed_log_and_linear_columns(cli, write_spec, tmp_path):
     double = build("mixed", "c", tmp_path / "double", precision="double", exported=out)
     J_fd = central_differences(lambda Z: run(double, Z, "batch")[2], X)
     assert_jacobian_close(run(exe, X, "jac")[3], J_fd, "mixed")
+
+
+def test_card_numbers_that_cannot_be_literals_are_refused(tmp_path):
+    def infinite(card):
+        card["inputs"][0]["max"] = float("inf")
+    path = with_card("paraboloid", tmp_path, infinite)
+    with pytest.raises(PipelineError, match="cannot be turned into code: input 'x' has the range"):
+        codegen.generate(path, "c", tmp_path / "gen")
