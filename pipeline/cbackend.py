@@ -142,13 +142,13 @@ class CModel(Model):
         """One sample -> array of n_outputs floats, through one C call; safe from several threads at once."""
         try:
             x, y, xp, yp = self._c_local.buffers
-        except AttributeError:
+        except AttributeError:  # the first call in this thread
             x, y = (ctypes.c_double * self._n_in)(), np.empty(self._n_out)
-            self._c_local.buffers = x, y, ctypes.addressof(x), y.ctypes.data
-            x, y, xp, yp = self._c_local.buffers
-        if len(values) != self._n_in:
-            raise LoaderError(f"point() takes {self._n_in} values {self.input_names}, got {len(values)}")
-        x[:] = values
-        if self._eval(xp, yp) != 0:
+            x, y, xp, yp = self._c_local.buffers = x, y, ctypes.addressof(x), y.ctypes.data
+        try:
+            x[:] = values  # ctypes refuses a sequence of another length
+        except (ValueError, TypeError):
+            raise LoaderError(f"point() takes {self._n_in} numbers {self.input_names}, got {values!r}") from None
+        if self._eval(xp, yp):  # a bad input: the loader's policy decides
             return self(np.array([values], dtype=np.float64))[0]
         return y.copy()
