@@ -7,6 +7,8 @@
 - onnxruntime-point    the same session through Model.point(): bound buffers, one sample per call (batch 1 only)
 - onnxruntime-parallel all cores, no spinning: for large batches
 - onnxruntime-default  onnxruntime's own defaults (all cores, worker threads spin between calls)
+- c-backend            load(path, backend="c"): the generated C compiled at -O2, through ctypes, same checks
+- c-backend-point      the same through point(): one sample per call (batch 1 only)
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import torch
 from pipeline import checkpoint, data, references, spec as spec_mod
 from pipeline.loader import Model
 
-SURROGATE_BACKENDS = ["torch", "onnxruntime", "onnxruntime-point", "onnxruntime-parallel", "onnxruntime-default"]
+SURROGATE_BACKENDS = ["torch", "onnxruntime", "onnxruntime-point", "onnxruntime-parallel", "onnxruntime-default",
+                      "c-backend", "c-backend-point"]
 CORES = os.cpu_count() or 1
 # Scalar loops and property calls cost microseconds per sample: beyond this batch they only make `make bench` long.
 SLOW_REFERENCE_MAX_BATCH = 4096
@@ -83,7 +86,9 @@ def backends(name: str) -> list[str]:
 
 
 def skip_reason(name: str, backend: str, batch: int) -> str | None:
-    if backend == "onnxruntime-point" and batch != 1:
+    if backend == "torch" and not Path(checkpoint.run_dir(name), "checkpoint.pt").is_file():
+        return f"no checkpoint for {name} (runs/{name}): `make train SURROGATES={name}`"
+    if backend.endswith("-point") and batch != 1:
         return "point() evaluates one sample per call"
     limit = REFERENCES.get(name, {}).get(backend, (None, None))[1]
     if limit is not None and batch > limit:
@@ -92,10 +97,9 @@ def skip_reason(name: str, backend: str, batch: int) -> str | None:
 
 
 def surrogates() -> list[str]:
-    """Exported surrogates with a checkpoint (for PyTorch); BENCH_SURROGATES="a b" narrows the list."""
+    """Exported surrogates; BENCH_SURROGATES="a b" narrows the list (PyTorch is skipped without a checkpoint)."""
     wanted = os.environ.get("BENCH_SURROGATES", "").split() or spec_mod.available()
-    return [n for n in wanted if Path("exported", f"{n}.onnx").is_file() and
-            Path(checkpoint.run_dir(n), "checkpoint.pt").is_file()]
+    return [n for n in wanted if Path("exported", f"{n}.onnx").is_file()]
 
 
 @functools.lru_cache(maxsize=None)
@@ -135,6 +139,10 @@ def prepare(name: str, backend: str, batch: int):
         return (lambda row: model.point(*row)), X[0].tolist()
     if backend == "onnxruntime":
         return Model(path), X32
+    if backend.startswith("c-backend"):
+        from pipeline.loader import load
+        model = load(path, backend="c")
+        return ((lambda row: model.point(*row)), X[0].tolist()) if backend.endswith("-point") else (model, X)
     if backend == "onnxruntime-default":
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     else:

@@ -2,8 +2,9 @@
 
 The driver reads in-domain inputs from a binary file, then times (clock_gettime, median of 7 repeats):
 single calls of NAME_eval cycling through 1024 inputs, and NAME_eval_batch at each batch size.
-Compiled with gcc -O3 -march=native (GNU C mode, so multiply-adds may contract to FMA), as a solver built for its
-machine would be; the tests compile the same code with -std=c99 -Wall -Wextra -Werror.
+BUILDS are the builds compared: a solver's usual flags (gcc -O2, no -march), a build for this machine
+(-O3 -march=native, GNU C mode, so multiply-adds may contract to FMA), and the double-precision code at -O2; the
+tests compile the same code with -std=c99 -Wall -Wextra -Werror -pedantic.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import codegen
+
+BUILDS = {"C -O2": (["-O2"], "float"), "C -O3 -march=native": (["-O3", "-march=native"], "float"),
+          "C double -O2": (["-O2"], "double")}
 
 DRIVER = r"""
 #include <stdio.h>
@@ -60,17 +64,18 @@ int main(int argc, char **argv) {{
 """
 
 
-def time_generated_c(model_path: Path, X: np.ndarray, batches: list[int], work: Path) -> tuple[dict[int, float], float]:
+def time_generated_c(model_path: Path, X: np.ndarray, batches: list[int], work: Path, flags=("-O3", "-march=native"),
+                     precision: str = "float") -> tuple[dict[int, float], float]:
     """Seconds per sample of the generated C ({1: single call, batch: eval_batch}), and how close this very build
     came to onnxruntime on the largest batch, as the worst |c - ort| over the codegen tolerance (<= 1 passes)."""
     from pipeline.codegen import ATOL_FRACTION, RTOL
     from pipeline.loader import load
     name = model_path.stem
     work.mkdir(parents=True, exist_ok=True)
-    codegen.generate(model_path, "c", work)
+    codegen.generate(model_path, "c", work, precision)
     (work / "timing.c").write_text(DRIVER.format(n=name, N=name.upper()))
     exe = work / f"{name}_timing"
-    subprocess.run(["gcc", "-O3", "-march=native", "-I", str(work),
+    subprocess.run(["gcc", *flags, "-I", str(work),
                     str(work / f"{name}.c"), str(work / "timing.c"), "-lm", "-o", str(exe)], check=True)
     np.ascontiguousarray(X, dtype=np.float64).tofile(work / "inputs.bin")
     out = subprocess.run([str(exe), str(work / "inputs.bin"), str(len(X)), str(work / "outputs.bin"), *map(str, batches)],

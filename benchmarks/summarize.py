@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path("benchmarks/results")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-C_BACKEND = "generated C (gcc -O3)"
+C_BACKEND = "C -O3 -march=native"  # builds without a "build" label were timed so (benchmarks before issue 10)
+C_BUILDS = ["C -O2", "C -O3 -march=native", "C double -O2"]
 
 
 def load(path: Path) -> dict:
@@ -38,9 +39,10 @@ def load(path: Path) -> dict:
         elif info.get("kind") == "generated_c" and "onnxruntime_point_seconds" in info:
             reference_net = info  # not a surrogate: a fixed-size network for the issue's C targets
         elif info.get("kind") == "generated_c":
+            build = info.get("build", C_BACKEND)
             for batch, seconds in info["seconds_per_sample"].items():
-                inference.setdefault(info["surrogate"], {})[(C_BACKEND, int(batch))] = seconds
-            c_worst[info["surrogate"]] = info["worst_over_tolerance"]
+                inference.setdefault(info["surrogate"], {})[(build, int(batch))] = seconds
+            c_worst[(info["surrogate"], build)] = info["worst_over_tolerance"]
         elif info.get("kind") == "matmul":
             rate = info["flops"] / median
         elif info.get("kind") == "solver_loop":
@@ -118,8 +120,9 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
     floor = floor_per_sample(name, rate)
     ort = [b for b in backends_of(times) if b.startswith("onnxruntime")]
     reference = next((b for b in backends_of(times) if b.startswith("ref: ")), "")
+    c_fast = "c-backend-point" if ("c-backend-point", 1) in times else C_BACKEND
     lines = [f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (loader) | onnxruntime (best) | "
-             "best vs PyTorch | best vs reference | best / floor | generated C |",
+             "best vs PyTorch | best vs reference | best / floor | generated C (batch 1: from Python) |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for batch in batches_of(times):
         measured = [b for b in ort if (b, batch) in times]
@@ -133,7 +136,7 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
         vs_ref = speed(ref / best) if ref else "–"
         vs_floor = f"{best / floor:.1f}x" if floor else "–"
         config = best_backend.removeprefix("onnxruntime").strip("-") or "solver"
-        c_time = times.get((C_BACKEND, batch))
+        c_time = times.get((c_fast if batch == 1 else C_BACKEND, batch))
         lines.append(f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
                      f"| {vs_floor} | {fmt_time(c_time) if c_time else '–'} |")
     return lines
@@ -147,7 +150,9 @@ def versus_references(name: str, times: dict, errors: dict) -> list[str]:
         batches = [n for n in batches_of(times) if (ref, n) in times]
         parts = []
         for batch in sorted({batches[0], batches[-1]}):
-            best = min((b for b in ort if (b, batch) in times), key=lambda b: times[(b, batch)])
+            # one call from Python: the C backend's point() where it was measured (the fastest Python path)
+            candidates = ["c-backend-point"] if batch == 1 and ("c-backend-point", 1) in times else ort
+            best = min((b for b in candidates if (b, batch) in times), key=lambda b: times[(b, batch)])
             per = "per call" if batch == 1 else "per sample"
             parts.append(f"at batch {batch:,} the surrogate ({best}, {fmt_time(times[(best, batch)])} {per}) is "
                          f"**{speed(times[(ref, batch)] / times[(best, batch)])}** than {ref.removeprefix('ref: ')} "
@@ -195,26 +200,63 @@ def plot(name: str, times: dict, rate: float | None, path: Path) -> None:
     plt.close(fig)
 
 
+SIDE_BY_SIDE = [("onnxruntime", "onnxruntime (1 thread; batch 1: point())"), ("C -O2", "C -O2"),
+                ("C -O3 -march=native", "C -O3 -march=native"), ("C double -O2", "C double -O2"),
+                ("c-backend", "Python C backend (batch 1: point())")]
+
+
+def side_by_side(name: str, times: dict, worst: dict) -> list[str]:
+    """Per batch size: onnxruntime on one thread, each C build (timed from C), the Python C backend and each
+    reference, time per sample (batch 1: per call), with the ratio to onnxruntime."""
+    refs = [b for b in backends_of(times) if b.startswith("ref: ")]
+    cols = [(key, label) for key, label in SIDE_BY_SIDE if any(k == key or k == f"{key}-point" for k, _ in times)]
+    cols += [(r, r.removeprefix("ref: ")) for r in refs]
+    if not any(key.startswith("C ") for key, _ in cols):
+        return []
+    lines = ["| batch | " + " | ".join(label for _, label in cols) + " |", "|---:|" + "---:|" * len(cols)]
+    for batch in batches_of(times):
+        ort = times.get(("onnxruntime-point" if batch == 1 else "onnxruntime", batch))
+        cells = []
+        for key, _ in cols:
+            t = times.get((f"{key}-point" if batch == 1 and key in ("onnxruntime", "c-backend") else key, batch))
+            ratio = f" ({ort / t:.2g}x)" if t and ort and key != "onnxruntime" and not key.startswith("ref: ") else ""
+            cells.append(f"{fmt_time(t)}{ratio}" if t else "–")
+        lines.append(f"| {batch:,} | " + " | ".join(cells) + " |")
+    tol = ", ".join(f"{b} {worst[(name, b)]:.2f}x" for b in C_BUILDS if (name, b) in worst)
+    if tol:
+        lines += ["", f"Largest deviation from onnxruntime at the largest batch, in units of the codegen tolerance "
+                      f"(≤ 1 passes): {tol}."]
+    return lines
+
+
 def generated_c_lines(results: dict) -> list[str]:
-    """The generated C against onnxruntime: one single call, and per sample in a batch of 65,536."""
+    """The generated C against onnxruntime, per surrogate: one call, and per sample in a batch of 65,536."""
     lines = []
     for name, times in sorted(results["inference"].items()):
-        if (C_BACKEND, 1) not in times or ("onnxruntime-point", 1) not in times:
+        ort_batch = times.get(("onnxruntime", 65536))
+        point = times.get(("onnxruntime-point", 1))
+        if ort_batch is None or point is None:  # the batch (or batch 1) was not benchmarked: nothing to compare
             continue
-        ort_batch, ort_name = min((t, b) for (b, n), t in times.items() if b.startswith("onnxruntime") and n == 65536)
-        worst = results["c_worst"].get(name)
-        lines.append(f"- {name}: one call {fmt_time(times[(C_BACKEND, 1)])} vs onnxruntime point() "
-                     f"{fmt_time(times[('onnxruntime-point', 1)])} ({speed(times[('onnxruntime-point', 1)] / times[(C_BACKEND, 1)])}); "
-                     f"batched on one core {fmt_time(times[(C_BACKEND, 65536)])}/sample vs onnxruntime's best "
-                     f"({ort_name}) {fmt_time(ort_batch)}/sample ({speed(ort_batch / times[(C_BACKEND, 65536)])}); "
-                     f"largest deviation from onnxruntime {worst:.2f}x the codegen tolerance.")
+        parts = []
+        for build in C_BUILDS:
+            if (build, 65536) in times:
+                parts.append(f"{build} {fmt_time(times[(build, 65536)])}/sample "
+                             f"({speed(ort_batch / times[(build, 65536)])})")
+        if not parts:
+            continue
+        c_point = times.get(("c-backend-point", 1))
+        py = (f"; from Python, the C backend's point() {fmt_time(c_point)} a call vs onnxruntime point() "
+              f"{fmt_time(point)} ({speed(point / c_point)})") if c_point else ""
+        lines.append(f"- {name}: batch 65,536 on one core, vs onnxruntime (1 thread) {fmt_time(ort_batch)}/sample: "
+                     f"{'; '.join(parts)}{py}.")
     net = results.get("net")
     if net:
         per = net["seconds_per_sample"]
         lines.append(f"- {net['surrogate']}, the size issue #4 states its targets for (≤ 150 ns a call, ≤ 30 ns/sample "
-                     f"batched): one call {fmt_time(per['1'])}, batched {fmt_time(per['65536'])}/sample; onnxruntime "
-                     f"point() {fmt_time(net['onnxruntime_point_seconds'])} a call; largest deviation from onnxruntime "
-                     f"{net['worst_over_tolerance']:.2f}x the codegen tolerance.")
+                     f"batched), C -O3 -march=native: one call {fmt_time(per['1'])}, batched "
+                     f"{fmt_time(per['65536'])}/sample; onnxruntime point() {fmt_time(net['onnxruntime_point_seconds'])}"
+                     f" a call; largest deviation from onnxruntime {net['worst_over_tolerance']:.2f}x the codegen "
+                     f"tolerance.")
     return lines
 
 
@@ -256,9 +298,12 @@ def summary(results: dict) -> tuple[str, str]:
             if floor else ""
         errors = results["errors"].get(name, {})
         plain = versus_references(name, times, errors)
-        full += [f"## {name}", "", floor_line, "", *plain, "", *surrogate_table(name, times, errors, rate), "",
+        sbs = side_by_side(name, times, results["c_worst"])
+        sbs = ["Side by side (time per sample; batch 1: per call; in brackets: onnxruntime's time over this one):",
+               "", *sbs, ""] if sbs else []
+        full += [f"## {name}", "", floor_line, "", *plain, "", *sbs, *surrogate_table(name, times, errors, rate), "",
                  f"![{name}]({name}.png)", ""]
-        readme += [f"**{name}**. {floor_line}", "", *plain, "", *headline(name, times, rate), ""]
+        readme += [f"**{name}**. {floor_line}", "", *plain, "", *headline(name, times, rate), "", *sbs]
     searched = search_lines()
     if searched:
         full += ["## Architecture search", "", *searched, ""]
@@ -266,7 +311,7 @@ def summary(results: dict) -> tuple[str, str]:
     c_lines = generated_c_lines(results)
     if c_lines:
         full += ["## Generated C", "", *c_lines, ""]
-        readme += ["**Generated C** (`python -m pipeline codegen`, timed from C, `gcc -O3 -march=native`).", "",
+        readme += ["**Generated C** (`python -m pipeline codegen`, timed from C; builds in benchmarks/c_timing.py).", "",
                    *c_lines, ""]
     if results["loops"]:
         loop = ["| onnxruntime session | time per loop | CPU seconds per wall second |", "|---|---:|---:|"]

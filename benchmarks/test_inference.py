@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from benchmarks.backends import CORES, backends, inputs, prepare, reference_values, skip_reason, surrogates
+from benchmarks.c_timing import BUILDS as C_BUILDS
 from pipeline.loader import make_session
 
 BATCHES = [1, 64, 4096, 65536, 1_048_576]
@@ -74,16 +75,19 @@ def test_solver_loop(benchmark, name, config):
 
 
 
+@pytest.mark.parametrize("build", list(C_BUILDS))
 @pytest.mark.parametrize("name", NAMES)
-def test_generated_c(benchmark, name, tmp_path):
-    """The generated C, timed from C; pytest-benchmark records the driver's own per-sample medians."""
+def test_generated_c(benchmark, name, build, tmp_path):
+    """The generated C, timed from C, per build (flags, precision); pytest-benchmark records the driver's own
+    per-sample medians."""
     from benchmarks.c_timing import time_generated_c
     X = inputs(name, BATCHES[-1])
+    flags, precision = C_BUILDS[build]
     result = {}
     benchmark.group = "generated C"
     benchmark.pedantic(lambda: result.update(zip(("times", "worst"), time_generated_c(
-        Path(f"exported/{name}.onnx"), X, BATCHES[1:], tmp_path))), rounds=1, iterations=1)
-    benchmark.extra_info.update(kind="generated_c", surrogate=name, seconds_per_sample=result["times"],
+        Path(f"exported/{name}.onnx"), X, BATCHES[1:], tmp_path, flags, precision))), rounds=1, iterations=1)
+    benchmark.extra_info.update(kind="generated_c", surrogate=name, build=build, seconds_per_sample=result["times"],
                                 worst_over_tolerance=result["worst"])
     assert result["worst"] <= 1.0, "the benchmarked build disagrees with onnxruntime beyond the codegen tolerance"
 

@@ -125,10 +125,11 @@ def cmd_report(args) -> int:
 def cmd_codegen(args) -> int:
     from . import codegen, export, spec as spec_mod
     for name in args.names:
-        path = Path(args.out or export.EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
+        spec = spec_mod.load(name)
+        path = Path(args.out or export.EXPORTED_DIR) / f"{spec.name}.onnx"
         if not path.is_file():
             raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
-        for written in codegen.generate(path, args.lang, args.dest):
+        for written in codegen.generate(path, args.lang, args.dest, args.precision, expected_name=spec.name):
             print(f"{name}: wrote {written}")
     return 0
 
@@ -202,6 +203,8 @@ def parser() -> argparse.ArgumentParser:
                    ).set_defaults(fn=cmd_report)
     gen = sub.add_parser("codegen", parents=[named], help="generate C99 or Fortran 2008 code from exported/NAME.onnx")
     gen.add_argument("--lang", choices=["c", "fortran"], required=True)
+    gen.add_argument("--precision", choices=["float", "double"], default="float",
+                     help="C: compute in float like onnxruntime (default) or in double (Fortran: always double)")
     gen.add_argument("--dest", type=Path, default=Path("generated"), help="output folder (default: generated/)")
     gen.set_defaults(fn=cmd_codegen)
     fm = sub.add_parser("fmu", parents=[named], help="build an FMI 2.0 FMU (co-simulation and model exchange) "

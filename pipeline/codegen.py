@@ -1,26 +1,32 @@
 """Exported ONNX model -> dependency-free C99 (header + source) or a Fortran 2008 module, for solvers to compile in.
 
-    python -m pipeline codegen NAME --lang c|fortran [--out generated/]
+    python -m pipeline codegen NAME --lang c|fortran [--precision float|double] [--dest generated/]
 
-The code is generated from the .onnx file, not from the checkpoint, so it computes what ships. Each graph value is
-a per-sample vector; the generator walks the nodes in order and emits one loop per node. Supported operators
-(everything the exporter emits for our networks): Gemm, Tanh, Sigmoid, Relu, Log, Exp, and Add/Sub/Mul/Div of a
-value and a value or constant. Anything else is refused with the operator's name.
+The code is generated from the .onnx file, not from the checkpoint, so it computes what ships; the file is
+verified first, as the loader does (verify()): its sha256 against the card file beside it, and the card's name
+against the name asked for. Each graph value is a per-sample vector; the generator walks the nodes in order and
+emits one loop per node. Supported operators (everything the exporter emits for our networks): Gemm, Tanh,
+Sigmoid, Relu, Log, Exp, and Add/Sub/Mul/Div of a value and a value or constant. Anything else is refused with the
+operator's name.
 
-Entry points, in double precision (C shown; Fortran has the same, with `x(n_inputs, n)` column-major batches):
+Entry points, in double precision (C shown; Fortran has eval, eval_jac and eval_batch, with `x(n_inputs, n)`
+column-major batches and `dydx(n_outputs, n_inputs)`):
 
-    int NAME_eval(const double x[NAME_N_INPUTS], double y[NAME_N_OUTPUTS]);
-    int NAME_eval_batch(size_t n, const double *x, double *y);   /* row-major n x N_INPUTS -> n x N_OUTPUTS */
+    int NAME_eval(const double *x, double *y);                      /* one sample */
+    int NAME_eval_jac(const double *x, double *y, double *dydx);    /* and dy/dx, row-major [n_outputs][n_inputs] */
+    int NAME_eval_batch(size_t n, const double *x, double *y);      /* row-major n x N_INPUTS -> n x N_OUTPUTS */
+    int NAME_eval_soa(size_t n, const double *const *x, double *const *y);   /* one array per input and output */
 
 They return NAME_OK (0), NAME_ERR_NONFINITE (1) for a NaN or infinite input, or NAME_ERR_RANGE (2) for an input
-outside the card's valid range; a failing row's outputs are set to NaN (the batch returns the first error and goes
-on with the other rows).
+outside the card's valid range or beyond one of its domain bounds (card["domain"], pipeline/domain.py); a failing
+row's outputs are set to NaN (the batch returns the first error and goes on with the other rows).
 
-The C computes in float with the model's float32 weights, as onnxruntime does (the Fortran in double). tanh is a
-rational approximation (the 13/6 minimax form used by Eigen and XNNPACK, clamped at |x| = 9; absolute error
-< 3e-8 in double), because libm's tanh dominates the cost of a small network. eval_batch runs BLOCK samples at a
-time with the samples in the innermost loops, so the compiler's SIMD lanes each carry one sample. Agreement with onnxruntime
-is tested on 10,000 random in-domain inputs per shipped surrogate: |c - ort| <= 1e-5 |ort| + 1e-6 max|ort|.
+The C computes in float with the model's float32 weights, as onnxruntime does (`--precision double`: in double),
+with polynomial exp/log/tanh and GNU C vectors in the batched path: codegen_c.py says how and why. The Fortran
+computes in double. Agreement with onnxruntime is tested on 10,000 random in-domain inputs per shipped surrogate,
+for -O2, -O3 -march=native and -ffast-math builds: |c - ort| <= 1e-5 |ort| + 1e-6 max|ort|. The Jacobian is
+analytic (forward mode through every node, the log transforms and scalings included) and tested against central
+differences of the surrogate.
 """
 
 from __future__ import annotations
@@ -34,19 +40,21 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
+from . import codegen_c
+from .codegen_c import ident
+from .codegen_text import check_name, fortran_comment
+from . import loader
 from .files import atomic_write
 from .loader import CARD_KEY
 from .spec import PipelineError
 
-UNARY = {"Tanh": "tanh_fast({})", "Sigmoid": "1.0f / (1.0f + expf(-{}))", "Relu": "({0} > 0.0f ? {0} : 0.0f)",
-         "Log": "logf({})", "Exp": "expf({})"}
+UNARY = ("Tanh", "Sigmoid", "Relu", "Log", "Exp")
 UNARY_F = {"Tanh": "tanh_fast({})", "Sigmoid": "1.0_dp / (1.0_dp + exp(-{}))", "Relu": "max({}, 0.0_dp)",
            "Log": "log({})", "Exp": "exp({})"}
 BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 RTOL, ATOL_FRACTION = 1e-5, 1e-6  # agreement with onnxruntime: |c - ort| <= RTOL |ort| + ATOL_FRACTION max|ort|
-TANH_A = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-          -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
-TANH_B = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+TANH_A, TANH_B = codegen_c.TANH_A, codegen_c.TANH_B
+PRECISIONS = ("float", "double")
 
 
 @dataclass
@@ -75,14 +83,85 @@ class Graph:
     sha256: str
 
 
-def read_graph(path: Path) -> Graph:
-    """Parse an exported model into steps; refuses operators and forms the generators do not handle."""
-    blob = Path(path).read_bytes()
-    model = shape_inference.infer_shapes(onnx.load_from_string(blob))
-    meta = {p.key: p.value for p in model.metadata_props}
-    if CARD_KEY not in meta:
-        raise PipelineError(f"{path}: no '{CARD_KEY}' metadata: not exported by this pipeline")
-    card = json.loads(meta[CARD_KEY])
+def verify(path: Path, blob: bytes, card: dict, expected_name: str | None = None) -> None:
+    """Refuse a model file that is not the one its card describes, before any code is generated from it.
+
+    The checks the loader makes: the name inside the model's card against the name asked for (or the file's stem),
+    so that a renamed model cannot write another surrogate's code; the sha256 of the file against `onnx_sha256` in
+    the card file NAME.json beside it (a flipped weight byte, or water.onnx copied over paraboloid.onnx); and, where
+    the loader has it (loader.verify_integrity), the digest the model carries inside itself.
+    """
+    path = Path(path)
+    name = card.get("name")
+    expected = expected_name or path.stem
+    if name != expected:
+        raise PipelineError(f"{path}: the model inside is '{name}', not '{expected}': refusing to generate its code "
+                            f"under another name")
+    card_file = path.with_suffix(".json")
+    if card_file.is_file():
+        try:
+            recorded = json.loads(card_file.read_text()).get("onnx_sha256")
+        except (ValueError, AttributeError):
+            raise PipelineError(f"{card_file}: not a valid card file (JSON)") from None
+        actual = hashlib.sha256(blob).hexdigest()
+        if recorded != actual:
+            raise PipelineError(f"{path.name}: sha256 {actual[:12]}... does not match its card {card_file.name} "
+                                f"({str(recorded)[:12]}...): the model and card are out of step")
+    integrity = getattr(loader, "verify_integrity", None)
+    if integrity is not None:  # the bytes checked are the bytes the code is generated from
+        try:
+            integrity(blob, expected)
+        except loader.LoaderError as e:
+            raise PipelineError(f"{path}: {e}") from None
+
+
+def _check_numbers(path: Path, card: dict) -> None:
+    """Numbers from the card become C and Fortran literals: each must be a finite number (inf or NaN would be
+    written as an undefined name), and each range must not be empty."""
+    try:
+        for i in card["inputs"]:
+            lo, hi = float(i["min"]), float(i["max"])
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+                raise ValueError(f"input '{i.get('name')}' has the range [{lo}, {hi}]")
+        for b in (card.get("domain") or {}).get("bounds") or []:
+            tab = b["table"]
+            values = np.asarray(tab["values"], dtype=float)
+            lo, hi = float(tab["lo"]), float(tab["hi"])
+            usable = len(values) >= 2 and np.isfinite(values).all() and lo < hi and tab["scale"] in ("log", "linear")
+            if not usable or (tab["scale"] == "log" and lo <= 0):
+                raise ValueError(f"the domain bound on '{b.get('input')}' has a table that is not usable")
+            names = [i["name"] for i in card["inputs"]]
+            if b["input"] not in names or b["of"] not in names or b["side"] not in ("min", "max"):
+                raise ValueError(f"the domain bound {b.get('input')!r} of {b.get('of')!r} names unknown inputs or side")
+    except (KeyError, TypeError, ValueError) as e:
+        raise PipelineError(f"{path}: the model card cannot be turned into code: {e}") from None
+
+
+def read_graph(path: Path, expected_name: str | None = None) -> Graph:
+    """Parse an exported model into steps, after verify(); refuses operators and forms the generators do not
+    handle, and files that are not ONNX models, with one line."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise PipelineError(f"{path}: cannot read the model: {e.strerror}") from None
+    try:
+        model = onnx.load_from_string(blob)
+        meta = {p.key: p.value for p in model.metadata_props}
+        if CARD_KEY not in meta:
+            raise PipelineError(f"{path}: no '{CARD_KEY}' metadata: not exported by this pipeline")
+        card = json.loads(meta[CARD_KEY])
+        if not isinstance(card, dict) or not isinstance(card.get("inputs"), list):
+            raise PipelineError(f"{path}: the '{CARD_KEY}' metadata is not a model card")
+        model = shape_inference.infer_shapes(model)
+    except PipelineError:
+        raise
+    except Exception as e:  # protobuf's DecodeError, a truncated file, JSON errors: one line, not a traceback
+        raise PipelineError(f"{path}: not a readable ONNX model ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})") from None
+    verify(path, blob, card, expected_name)
+    check_name(card["name"])
+    _check_numbers(path, card)
     g = model.graph
     inits = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
     sizes = {v.name: v.type.tensor_type.shape.dim[-1].dim_value for v in (*g.input, *g.output, *g.value_info)}
@@ -123,193 +202,8 @@ def read_graph(path: Path) -> Graph:
                  hashlib.sha256(blob).hexdigest())
 
 
-def ident(name: str) -> str:
-    """A C/Fortran identifier for an ONNX value name."""
-    return "v_" + "".join(c if c.isalnum() else "_" for c in name)
-
-
 def _num(v: float) -> str:
     return repr(float(v))
-
-
-# --- C --------------------------------------------------------------------------------------------------------------
-
-BLOCK = 16  # samples per block in eval_batch: one AVX-512 register of floats, two of AVX2
-
-
-def _float(v: float) -> str:
-    """A C float literal that round-trips the float32 value (the ONNX weights are float32)."""
-    return f"{float(np.float32(v)):.9e}f"
-
-
-def _c_steps(graph: Graph, block: bool) -> tuple[list[str], list[str]]:
-    """Declarations and loops for the graph's steps, per sample (`v[j]`) or per block of samples (`v[j][b]`)."""
-    def at(name: str, i: str = "j") -> str:
-        if name in graph.constants or not block:
-            return f"{ident(name)}[{i}]"
-        return f"{ident(name)}[{i}][b]"
-
-    def loop(size: int, statement: str) -> str:
-        inner = f"for (b = 0; b < BLOCK; ++b) {statement}" if block else statement
-        return f"    for (j = 0; j < {size}; ++j) {inner}"
-
-    per = "[BLOCK]" if block else ""
-    decls = sorted({f"float {ident(s.out)}[{s.size}]{per};" for s in graph.steps})
-    body = []
-    for s in graph.steps:
-        if s.op == "Gemm":
-            src, W, bias = s.args
-            rows, init = graph.constants[W].shape[0], f"{ident(bias)}[j]" if bias else "0.0f"
-            weight = f"{ident(W)}[k * {s.size} + j]"
-            if block:  # per neuron, a row of BLOCK sums stays in registers while k runs over the inputs
-                body.append(f"    for (j = 0; j < {s.size}; ++j) {{\n"
-                            f"        for (b = 0; b < BLOCK; ++b) {at(s.out)} = {init};\n"
-                            f"        for (k = 0; k < {rows}; ++k) {{\n"
-                            f"            const float w = {weight};\n"
-                            f"            for (b = 0; b < BLOCK; ++b) {at(s.out)} += {at(src, 'k')} * w;\n"
-                            f"        }}\n    }}")
-            else:  # one dot product per neuron in a local sum: gcc vectorizes across neurons, sums stay in registers
-                body.append(f"    for (j = 0; j < {s.size}; ++j) {{\n        float acc = {init};\n"
-                            f"        for (k = 0; k < {rows}; ++k) acc += {at(src, 'k')} * {weight};\n"
-                            f"        {at(s.out)} = acc;\n    }}")
-        elif s.op in UNARY:
-            body.append(loop(s.size, f"{at(s.out)} = {UNARY[s.op].format(at(s.args[0]))};"))
-        else:
-            body.append(loop(s.size, f"{at(s.out)} = {at(s.args[0])} {BINARY[s.op]} {at(s.args[1])};"))
-    return decls, body
-
-
-def c_code(graph: Graph) -> tuple[str, str]:
-    """(header, source) of the C99 implementation."""
-    n, N = graph.name, graph.name.upper()
-    card = graph.card
-    doc = "\n".join(f" *   x[{k}] {i['name']} [{i['unit']}] in [{i['min']:g}, {i['max']:g}]"
-                    for k, i in enumerate(card["inputs"]))
-    doc += "\n" + "\n".join(f" *   y[{k}] {o['name']} [{o['unit']}]" for k, o in enumerate(card["outputs"]))
-    header = f"""/* {n}: {card['description']}
- * Generated by `python -m pipeline codegen {n} --lang c` from {n}.onnx (sha256 {graph.sha256}).
- * Dependency-free C99; link with -lm. Inputs and outputs are double; the network computes in float, with the
- * float32 weights of the ONNX model, as onnxruntime does.
-{doc}
- */
-#ifndef {N}_H
-#define {N}_H
-#include <stddef.h>
-
-#define {N}_N_INPUTS {graph.n_in}
-#define {N}_N_OUTPUTS {graph.n_out}
-#define {N}_OK 0
-#define {N}_ERR_NONFINITE 1
-#define {N}_ERR_RANGE 2
-
-/* One sample: x[{N}_N_INPUTS] in physical units -> y[{N}_N_OUTPUTS]. Returns {N}_OK or an error code. */
-int {n}_eval(const double *x, double *y);
-/* n samples, row-major: x[n][{N}_N_INPUTS] -> y[n][{N}_N_OUTPUTS]. Returns the first error code, or {N}_OK. */
-int {n}_eval_batch(size_t n, const double *x, double *y);
-
-#endif
-"""
-    consts = [f"static const float {ident(name)}[{value.size}] = {{{', '.join(_float(v) for v in value.reshape(-1))}}};"
-              for name, value in graph.constants.items()]
-    lo = ", ".join(_num(v) for v in graph.lo)
-    hi = ", ".join(_num(v) for v in graph.hi)
-    decls, body = _c_steps(graph, block=False)
-    block_decls, block_body = _c_steps(graph, block=True)
-    x, last = ident(graph.input), ident(graph.steps[-1].out)
-    alpha = ", ".join(_float(a) for a in TANH_A)
-    beta = ", ".join(_float(b) for b in TANH_B)
-    nl = "\n"
-    source = f"""/* Generated by `python -m pipeline codegen {n} --lang c` from {n}.onnx (sha256 {graph.sha256}). */
-#include "{n}.h"
-#include <math.h>
-
-{nl.join(consts)}
-static const double lo[{graph.n_in}] = {{{lo}}};
-static const double hi[{graph.n_in}] = {{{hi}}};
-static const float ta[7] = {{{alpha}}};
-static const float tb[4] = {{{beta}}};
-
-/* tanh as a 13/6 rational function on [-9, 9] (a few float ulps); branch-free so the loops vectorize. */
-static float tanh_fast(float x)
-{{
-    const float c = x < -9.0f ? -9.0f : (x > 9.0f ? 9.0f : x);
-    const float c2 = c * c, c4 = c2 * c2, c8 = c4 * c4;
-    /* Estrin's scheme: the same polynomials as Horner's, with a dependency chain half as long */
-    const float p = c * ((ta[0] + c2 * ta[1]) + c4 * (ta[2] + c2 * ta[3]) + c8 * ((ta[4] + c2 * ta[5]) + c4 * ta[6]));
-    const float q = (tb[0] + c2 * tb[1]) + c4 * (tb[2] + c2 * tb[3]);
-    return p / q;
-}}
-
-static int check(const double *x)
-{{
-    int k;
-    for (k = 0; k < {graph.n_in}; ++k) {{
-        if (!isfinite(x[k])) return {N}_ERR_NONFINITE;
-        if (x[k] < lo[k] || x[k] > hi[k]) return {N}_ERR_RANGE;
-    }}
-    return {N}_OK;
-}}
-
-/* One sample: each value is a vector over a layer's neurons. */
-static void forward(const double *x, double *y)
-{{
-    int j, k;
-    float {x}[{graph.n_in}];
-    {(nl + '    ').join(decls)}
-    for (k = 0; k < {graph.n_in}; ++k) {x}[k] = (float)x[k];
-{nl.join(body)}
-    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last}[j];
-}}
-
-/* BLOCK samples at once: each value is [neurons][BLOCK], and the innermost loops run across the samples, so
-   every multiply-add and tanh fills a SIMD register instead of waiting on a dependent chain. */
-#define BLOCK {BLOCK}
-static void forward_block(const double *x, double *y)
-{{
-    int b, j, k;
-    float {x}[{graph.n_in}][BLOCK];
-    {(nl + '    ').join(block_decls)}
-    for (b = 0; b < BLOCK; ++b)
-        for (k = 0; k < {graph.n_in}; ++k) {x}[k][b] = (float)x[b * {graph.n_in} + k];
-{nl.join(block_body)}
-    for (b = 0; b < BLOCK; ++b)
-        for (j = 0; j < {graph.n_out}; ++j) y[b * {graph.n_out} + j] = {last}[j][b];
-}}
-
-int {n}_eval(const double *x, double *y)
-{{
-    int j;
-    const int status = check(x);
-    if (status != {N}_OK) {{
-        for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
-        return status;
-    }}
-    forward(x, y);
-    return {N}_OK;
-}}
-
-int {n}_eval_batch(size_t n, const double *x, double *y)
-{{
-    size_t i = 0, r;
-    int first = {N}_OK;
-    while (i < n) {{
-        const size_t m = n - i < BLOCK ? n - i : BLOCK;
-        int valid = m == BLOCK;
-        for (r = 0; r < m && valid; ++r) valid = check(x + (i + r) * {graph.n_in}) == {N}_OK;
-        if (valid) {{
-            forward_block(x + i * {graph.n_in}, y + i * {graph.n_out});
-        }} else {{  /* a short tail, or a block with a bad row: one sample at a time */
-            for (r = 0; r < m; ++r) {{
-                const int status = {n}_eval(x + (i + r) * {graph.n_in}, y + (i + r) * {graph.n_out});
-                if (status != {N}_OK && first == {N}_OK) first = status;
-            }}
-        }}
-        i += m;
-    }}
-    return first;
-}}
-"""
-    return header, source
 
 
 # --- Fortran -------------------------------------------------------------------------------------------------------
@@ -335,12 +229,80 @@ def _f_array(name: str, value: np.ndarray) -> str:
     return "\n".join(decls)
 
 
+def _f_jacobian(graph: Graph) -> tuple[list[str], list[str]]:
+    """Forward-mode derivatives in Fortran: d_v(size, n_in) = d v / d x beside each value v(size)."""
+    n_in = graph.n_in
+    deriv = {graph.input: "d_" + ident(graph.input)[2:]}
+    decls = [f"    real(dp) :: d_{ident(graph.input)[2:]}({n_in}, {n_in})"]
+    body = [f"    d_{ident(graph.input)[2:]} = 0.0_dp", f"    do i = 1, {n_in}",
+            f"      d_{ident(graph.input)[2:]}(i, i) = 1.0_dp", "    end do"]
+    for s in graph.steps:
+        out = "d_" + ident(s.out)[2:]
+        decls.append(f"    real(dp) :: {out}({s.size}, {n_in})")
+        a, y = s.args[0], ident(s.out)
+        da = None if a in graph.constants else deriv.get(a)
+        deriv[s.out] = out
+        if s.op == "Gemm":
+            body.append(f"    {out} = matmul({ident(s.args[1])}, {da})")
+            continue
+        factor = {"Tanh": f"(1.0_dp - {y}**2)", "Sigmoid": f"{y} * (1.0_dp - {y})",
+                  "Relu": f"merge(1.0_dp, 0.0_dp, {ident(a)} > 0.0_dp)", "Log": f"1.0_dp / {ident(a)}",
+                  "Exp": y}.get(s.op)
+        if factor:
+            body.append(f"    do i = 1, {n_in}\n      {out}(:, i) = {factor} * {da}(:, i)\n    end do")
+            continue
+        b = s.args[1]
+        db = None if b in graph.constants else deriv.get(b)
+        xa, xb = ident(a), ident(b)
+        terms = {"Add": [f"{da}(:, i)" if da else "", f"+ {db}(:, i)" if db else ""],
+                 "Sub": [f"{da}(:, i)" if da else "", f"- {db}(:, i)" if db else ""],
+                 "Mul": [f"{da}(:, i) * {xb}" if da else "", f"+ {xa} * {db}(:, i)" if db else ""],
+                 "Div": [f"{da}(:, i) / {xb}" if da else "", f"- {xa} * {db}(:, i) / {xb}**2" if db else ""]}[s.op]
+        expr = " ".join(t for t in terms if t).removeprefix("+ ") or "0.0_dp"
+        body.append(f"    do i = 1, {n_in}\n      {out}(:, i) = {expr}\n    end do")
+    return decls, body + [f"    dydx = {deriv[graph.steps[-1].out]}"]
+
+
+def _f_bounds(graph: Graph) -> tuple[list[str], list[str]]:
+    """Functions and checks for the card's domain bounds (pipeline/domain.py), as in the C."""
+    bounds = (graph.card.get("domain") or {}).get("bounds") or []
+    names = [i["name"] for i in graph.card["inputs"]]
+    funcs, checks = [], []
+    for m, b in enumerate(bounds):
+        tab = b["table"]
+        log = tab["scale"] == "log"
+        s_lo = float(np.log10(tab["lo"])) if log else float(tab["lo"])
+        s_hi = float(np.log10(tab["hi"])) if log else float(tab["hi"])
+        n = len(tab["values"])
+        i, j = names.index(b["input"]) + 1, names.index(b["of"]) + 1
+        label = fortran_comment(f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']} "
+                                f"(a function of {b['of']})")
+        funcs.append("\n".join(f"  ! {line}" for line in label) + f"""
+  pure function bound{m}(x_of) result(v)
+    real(dp), intent(in) :: x_of
+    real(dp) :: v, s, t, w, xc
+    integer :: k
+    xc = min(max(x_of, {_num(tab['lo'])}_dp), {_num(tab['hi'])}_dp)
+    s = {"log10(xc)" if log else "xc"}
+    t = (s - ({_num(s_lo)}_dp)) / ({_num(s_hi)}_dp - ({_num(s_lo)}_dp)) * {n - 1}
+    k = min(max(int(t), 0), {n - 2})
+    w = t - k
+    v = v_bound{m}(k + 1) + w * (v_bound{m}(k + 2) - v_bound{m}(k + 1))
+  end function bound{m}
+""")
+        op = ">" if b["side"] == "max" else "<"
+        checks.append(f"    if (x({i}) {op} bound{m}(x({j}))) status = {graph.name}_err_range")
+    return funcs, checks
+
+
 def fortran_code(graph: Graph) -> str:
     n = graph.name
     card = graph.card
-    doc = "\n".join(f"  !   x({k + 1}) {i['name']} [{i['unit']}] in [{i['min']:g}, {i['max']:g}]"
-                    for k, i in enumerate(card["inputs"]))
-    doc += "\n" + "\n".join(f"  !   y({k + 1}) {o['name']} [{o['unit']}]" for k, o in enumerate(card["outputs"]))
+    doc_lines = [f"x({k + 1}) {i['name']} [{i['unit']}] in [{i['min']:g}, {i['max']:g}]" for k, i in
+                 enumerate(card["inputs"])] + [f"y({k + 1}) {o['name']} [{o['unit']}]" for k, o in
+                                               enumerate(card["outputs"])]
+    doc = "\n".join(f"  !   {part}" for line in doc_lines for part in fortran_comment(line))
+    description = "\n".join(f"! {part}" for part in fortran_comment(f"{n}: {card.get('description', '')}"))
     consts = "\n".join(_f_array(name, v) for name, v in graph.constants.items())
     decls = "\n".join(sorted({f"    real(dp) :: {ident(s.out)}({s.size})" for s in graph.steps}))
     body = []
@@ -352,26 +314,30 @@ def fortran_code(graph: Graph) -> str:
             body.append(f"    do k = 1, {graph.constants[W].shape[0]}\n"
                         f"      {out} = {out} + {ident(src)}(k) * {ident(W)}(:, k)\n    end do")
         elif s.op in UNARY:
-            if s.op == "Tanh":
-                body.append(f"    do j = 1, {s.size}\n      {out}(j) = tanh_fast({ident(s.args[0])}(j))\n    end do")
-            else:
-                body.append(f"    {out} = {UNARY_F[s.op].format(ident(s.args[0]))}")
+            body.append(f"    {out} = {UNARY_F[s.op].format(ident(s.args[0]))}")
         else:
             body.append(f"    {out} = {ident(s.args[0])} {BINARY[s.op]} {ident(s.args[1])}")
+    jdecls, jbody = _f_jacobian(graph)
+    bound_funcs, bound_checks = _f_bounds(graph)
+    bounds = (card.get("domain") or {}).get("bounds") or []
     last = ident(graph.steps[-1].out)
     tables = "\n".join(_f_array(name, np.array(v, dtype=float)) for name, v in
-                        (("lo", graph.lo), ("hi", graph.hi), ("ta", TANH_A), ("tb", TANH_B)))
-    return f"""! {n}: {card['description']}
+                       (("lo", graph.lo), ("hi", graph.hi), ("ta", TANH_A), ("tb", TANH_B),
+                        *((f"bound{m}", b["table"]["values"]) for m, b in enumerate(bounds))))
+    nl = "\n"
+    return f"""{description}
 ! Generated by `python -m pipeline codegen {n} --lang fortran` from {n}.onnx (sha256 {graph.sha256}).
 ! Fortran 2008, no dependencies.
 module {n}_surrogate
-  use, intrinsic :: iso_fortran_env, only: dp => real64
-  use, intrinsic :: ieee_arithmetic, only: ieee_is_finite, ieee_value, ieee_quiet_nan
+  use, intrinsic :: iso_fortran_env, only: dp => real64, int64
+  use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan
   implicit none
   private
-  public :: {n}_eval, {n}_eval_batch
+  public :: {n}_eval, {n}_eval_jac, {n}_eval_batch
   integer, parameter, public :: {n}_n_inputs = {graph.n_in}, {n}_n_outputs = {graph.n_out}
   integer, parameter, public :: {n}_ok = 0, {n}_err_nonfinite = 1, {n}_err_range = 2
+  ! the exponent bits of a double: all set for NaN and infinity (read from the bits, so -ffast-math keeps the test)
+  integer(int64), parameter :: exponent_bits = int(z'7FF0000000000000', int64)
   ! Inputs and outputs, physical units:
 {doc}
 {consts}
@@ -388,25 +354,46 @@ contains
     t = c * (v_ta(1) + c2 * (v_ta(2) + c2 * (v_ta(3) + c2 * (v_ta(4) + c2 * (v_ta(5) + c2 * (v_ta(6) &
         + c2 * v_ta(7))))))) / (v_tb(1) + c2 * (v_tb(2) + c2 * (v_tb(3) + c2 * v_tb(4))))
   end function tanh_fast
+{nl.join(bound_funcs)}
+  ! {n}_ok, or the error code of the first input that is non-finite or outside the valid domain.
+  function check(x) result(status)
+    real(dp), intent(in) :: x({graph.n_in})
+    integer :: status
+    status = {n}_ok
+    if (any(iand(transfer(x, 0_int64, {graph.n_in}), exponent_bits) == exponent_bits)) then
+      status = {n}_err_nonfinite
+      return
+    end if
+    if (any(x < v_lo) .or. any(x > v_hi)) status = {n}_err_range
+{nl.join(bound_checks)}
+  end function check
 
   ! One sample: x({n}_n_inputs) -> y({n}_n_outputs); returns {n}_ok or an error code (y set to NaN).
   function {n}_eval(x, y) result(status)
     real(dp), intent(in) :: x({graph.n_in})
     real(dp), intent(out) :: y({graph.n_out})
     integer :: status
-    if (.not. all(ieee_is_finite(x))) then
-      status = {n}_err_nonfinite
-    else if (any(x < v_lo) .or. any(x > v_hi)) then
-      status = {n}_err_range
-    else
-      status = {n}_ok
-    end if
+    status = check(x)
     if (status /= {n}_ok) then
       y = ieee_value(0.0_dp, ieee_quiet_nan)
       return
     end if
     call forward(x, y)
   end function {n}_eval
+
+  ! One sample and its Jacobian dydx(i, j) = d y(i) / d x(j), physical units; the same error codes.
+  function {n}_eval_jac(x, y, dydx) result(status)
+    real(dp), intent(in) :: x({graph.n_in})
+    real(dp), intent(out) :: y({graph.n_out}), dydx({graph.n_out}, {graph.n_in})
+    integer :: status
+    status = check(x)
+    if (status /= {n}_ok) then
+      y = ieee_value(0.0_dp, ieee_quiet_nan)
+      dydx = ieee_value(0.0_dp, ieee_quiet_nan)
+      return
+    end if
+    call forward_jac(x, y, dydx)
+  end function {n}_eval_jac
 
   ! n samples, one per column: x({n}_n_inputs, n) -> y({n}_n_outputs, n); returns the first error code.
   function {n}_eval_batch(n, x, y) result(status)
@@ -426,26 +413,48 @@ contains
     real(dp), intent(out) :: y({graph.n_out})
 {decls}
     integer :: j, k
-{chr(10).join(body)}
+{nl.join(body)}
     y = {last}
     j = 0
     k = 0
   end subroutine forward
 
+  pure subroutine forward_jac({ident(graph.input)}, y, dydx)
+    real(dp), intent(in) :: {ident(graph.input)}({graph.n_in})
+    real(dp), intent(out) :: y({graph.n_out}), dydx({graph.n_out}, {graph.n_in})
+{decls}
+{nl.join(jdecls)}
+    integer :: i, j, k
+{nl.join(body)}
+    y = {last}
+{nl.join(jbody)}
+    j = 0
+    k = 0
+  end subroutine forward_jac
+
 end module {n}_surrogate
 """
 
 
-def generate(model_path: Path, lang: str, out_dir: Path) -> list[Path]:
-    """Write the generated files for one exported model; returns their paths."""
-    graph = read_graph(model_path)
-    if lang == "c":
-        header, source = c_code(graph)
-        files = {out_dir / f"{graph.name}.h": header, out_dir / f"{graph.name}.c": source}
-    elif lang == "fortran":
-        files = {out_dir / f"{graph.name}_surrogate.f90": fortran_code(graph)}
-    else:
+def generate(model_path: Path, lang: str, out_dir: Path, precision: str = "float",
+             expected_name: str | None = None) -> list[Path]:
+    """Write the generated files for one exported model (verified first); returns their paths.
+
+    C: NAME.h, NAME.c, NAME-config.cmake (a CMake package) and NAME.pc (pkg-config). Fortran: NAME_surrogate.f90.
+    """
+    if lang not in ("c", "fortran"):
         raise PipelineError(f"--lang must be c or fortran, got {lang!r}")
+    if precision not in PRECISIONS:
+        raise PipelineError(f"--precision must be float or double, got {precision!r}")
+    graph = read_graph(model_path, expected_name)
+    out_dir = Path(out_dir)
+    if lang == "c":
+        files = {out_dir / f"{graph.name}.h": codegen_c.header(graph, precision),
+                 out_dir / f"{graph.name}.c": codegen_c.source(graph, precision),
+                 out_dir / f"{graph.name}-config.cmake": codegen_c.cmake_config(graph.name),
+                 out_dir / f"{graph.name}.pc": codegen_c.pkg_config(graph)}
+    else:
+        files = {out_dir / f"{graph.name}_surrogate.f90": fortran_code(graph)}
     for path, text in files.items():
         atomic_write(path, text.encode())
     return list(files)

@@ -466,6 +466,21 @@ class Model:
                           f"extrapolates there", stacklevel=3)
         return X, bad_rows
 
+    def jacobian(self, X) -> np.ndarray:
+        """dy/dx of shape (N, n_outputs, n_inputs) in physical units, float64, with this model's policies.
+
+        Computed by the generated C (backend "c", compiled on first use; needs a C compiler and the `onnx`
+        package): onnxruntime has no derivatives, and one analytic implementation of the derivative (the
+        generator's, tested against central differences) is better than a second copy of the graph's semantics
+        in numpy or a second graph output that every exported file would carry.
+        """
+        if getattr(self, "_c_model", None) is None:
+            from .cbackend import CModel
+            if self.path is None:
+                raise LoaderError("jacobian() compiles the model's C from its file: load the model from a path")
+            self._c_model = CModel(self.path, out_of_range=self.out_of_range, nonfinite=self.nonfinite)
+        return self._c_model.jacobian(X)
+
     def point(self, *values: float) -> np.ndarray:
         """One sample, e.g. f.point(0.3, 0.4) -> array of n_outputs floats: the fastest path for scalar calls.
 
@@ -502,5 +517,12 @@ class Model:
         return y1[0].astype(np.float64)
 
 
-def load(path: str | os.PathLike | bytes, **kwargs) -> Model:
+def load(path: str | os.PathLike | bytes, backend: str = "onnxruntime", **kwargs) -> Model:
+    """backend "onnxruntime" (numpy and onnxruntime only) or "c": the generated C compiled on first use and called
+    through ctypes, the same API, ~10x cheaper per call (pipeline/cbackend.py; needs a C compiler and `onnx`)."""
+    if backend == "c":
+        from .cbackend import CModel
+        return CModel(path, **kwargs)
+    if backend != "onnxruntime":
+        raise LoaderError(f"backend must be 'onnxruntime' or 'c', got {backend!r}")
     return Model(path, **kwargs)

@@ -1,0 +1,737 @@
+"""The C99 generator: header, source, a CMake package and a pkg-config file (see codegen.py for the entry points).
+
+The source is written for solvers' own builds, where the flags are `-O2` without `-march`:
+
+* Every math function the network calls (exp, log, tanh, sigmoid) is a polynomial written out in the source, so
+  no libm call stops the compiler from vectorizing; the error bounds are stated with each one below.
+* eval_batch / eval_soa run LANES samples at a time as 32-byte GNU C vectors (`__attribute__((vector_size))`,
+  gcc and clang: 8 floats or 4 doubles), one lane per sample. Other compilers, or -DNAME_NO_VECTOR, take the
+  portable path: the same code one sample at a time.
+* On x86-64 the batched loop is compiled a second time for AVX2+FMA (`__attribute__((target))`) and chosen at run
+  time with `__builtin_cpu_supports`, so the SSE2-only build that plain -O2 gives still runs 8-lane AVX2 code on
+  a machine that has it (-DNAME_NO_DISPATCH turns this off).
+* The input checks read the bits of each double, so -ffast-math (which lets the compiler assume that no NaN
+  exists) cannot turn them off.
+* Precision "float" (the default) computes with the float32 weights, as onnxruntime does; "double" computes the
+  same network in double precision (the weights are still the float32 values of the model). Its exp has no
+  vector int64 conversion below AVX-512 and half the lanes: it costs several times the float code.
+* `extern "C"` guards; every external symbol and macro starts with the surrogate's name, internal ones are
+  static and prefixed too, so several surrogates link into one program (C or C++); no mutable global state.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .codegen_text import c_comment
+
+TANH_A = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+          -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
+TANH_B = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+# Polynomial degrees. exp: Taylor series of e^r on |r| <= ln2/2 after range reduction; the truncation error is
+# below r^(d+1)/(d+1)! = 5e-9 (float, d = 7) and 2e-17 (double, d = 13). log: 2 atanh(z), z = (m-1)/(m+1) with
+# m in [sqrt(1/2), sqrt(2)), |z| <= 0.1716; terms up to z^(2K+1), relative truncation error below
+# z^(2K+2)/(2K+3) = 5e-10 (float, K = 4) and 2e-17 (double, K = 9).
+EXP_DEGREE = {"float": 7, "double": 13}
+LOG_TERMS = {"float": 4, "double": 9}
+
+
+def ident(name: str) -> str:
+    """A C/Fortran identifier for an ONNX value name."""
+    return "v_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+class _Types:
+    """What differs between precisions: literal suffix, integer type of the same width, exponent layout."""
+
+    def __init__(self, precision: str):
+        self.precision = precision
+        self.double = precision == "double"
+        self.real = "double" if self.double else "float"
+        self.int = "int64_t" if self.double else "int32_t"
+        self.uint = "uint64_t" if self.double else "uint32_t"
+        self.mant, self.bias = (52, 1023) if self.double else (23, 127)
+        self.exp_lo, self.exp_hi = (-708.0, 709.0) if self.double else (-87.0, 88.0)
+        self.shift = 1100 if self.double else 200  # makes x*log2(e) + 0.5 positive, so truncation is floor
+
+    def lit(self, v: float) -> str:
+        """A literal of the working precision that holds v (float32 values are exact either way)."""
+        if self.double:
+            return repr(float(v))
+        return f"{float(np.float32(v)):.9e}f"
+
+
+def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
+    """The polynomial exp/log/tanh/sigmoid used by the graph, for scalars (`vector` False) or vectors.
+
+    Both are written from the same template so that the batched and the single-sample paths compute the same
+    function; only selection and bit reinterpretation are spelled differently.
+    """
+    T = f"{p}_vec" if vector else f"{p}_real"
+    I = f"{p}_ivec" if vector else t.int
+    s = "_v" if vector else ""
+    L = t.lit
+    fn = f"{p.upper()}_VECTOR_FN" if vector else "static inline"  # vector helpers: always inlined (see source())
+    if vector:
+        sel = lambda m, a, b: f"{p.upper()}_SEL({m}, {a}, {b})"  # noqa: E731
+        to_int = lambda v: f"__builtin_convertvector({v}, {p}_ivec)"  # noqa: E731
+        to_real = lambda v: f"__builtin_convertvector({v}, {p}_vec)"  # noqa: E731
+        bits = lambda v: f"(({p}_ivec)({v}))"  # noqa: E731
+        from_bits = lambda v: f"(({p}_vec)({v}))"  # noqa: E731
+        splat = lambda v: f"({p}_zero + {v})"  # noqa: E731
+    else:
+        sel = lambda m, a, b: f"({m} ? {a} : {b})"  # noqa: E731
+        to_int = lambda v: f"({t.int})({v})"  # noqa: E731
+        to_real = lambda v: f"({p}_real)({v})"  # noqa: E731
+        bits = lambda v: f"{p}_bits({v})"  # noqa: E731
+        from_bits = lambda v: f"{p}_from_bits({v})"  # noqa: E731
+        splat = lambda v: v  # noqa: E731
+    in_place = (lambda f, v: f"{p}_{f}_v(&{v});") if vector else (lambda f, v: f"{v} = {p}_{f}({v});")  # noqa: E731
+    need_exp = ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double)
+    out = []
+    if need_exp:
+        d = EXP_DEGREE[t.precision]
+        # Horner form of sum_{k<=d} r^k / k!: one multiply-add per degree
+        coefficients = [1.0 / math.factorial(k) for k in range(d + 1)]
+        poly = L(coefficients[d])
+        for c in reversed(coefficients[:d]):
+            poly = f"({L(c)} + r * {poly})"
+        out.append(f"""/* e^x: x = i ln2 + r with |r| <= ln2/2, e^r by its Taylor series to degree {d} (truncation error
+   < {'2e-17' if t.double else '5e-9'} relative), 2^i from the exponent bits; x is clamped to [{t.exp_lo:g}, {t.exp_hi:g}]. */
+{fn} {T} {p}_exp{s}({T} x)
+{{
+    {I} i;
+    {T} r;
+    x = {sel(f"x < {L(t.exp_lo)}", splat(L(t.exp_lo)), "x")};
+    x = {sel(f"x > {L(t.exp_hi)}", splat(L(t.exp_hi)), "x")};
+    i = {to_int(f"x * {L(1.4426950408889634)} + {L(0.5 + t.shift)}")} - {t.shift};
+    r = x - {to_real("i")} * {L(0.693145751953125)};
+    r = r - {to_real("i")} * {L(1.4286068203094172e-06)};
+    return {poly} * {from_bits(f"(i + {t.bias}) << {t.mant}")};
+}}
+""")
+    if "Log" in ops:
+        K = LOG_TERMS[t.precision]
+        series = L(1.0 / (2 * K + 1))
+        for k in range(K - 1, -1, -1):
+            series = f"({L(1.0 / (2 * k + 1))} + z2 * {series})"
+        mask = f"0x{(1 << t.mant) - 1:x}"
+        one = f"0x{t.bias << t.mant:x}"
+        out.append(f"""/* log x for a positive normal x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z), z = (m-1)/(m+1),
+   by its series to z^{2 * K + 1} (relative truncation error < {'2e-17' if t.double else '5e-10'}). */
+{fn} {T} {p}_log{s}({T} x)
+{{
+    const {I} b = {bits("x")};
+    {I} e = (b >> {t.mant}) - {t.bias};
+    {T} m = {from_bits(f"(b & {mask}) | {one}")}, z, z2;
+    const {I if vector else "int"} big = m > {L(1.4142135623730951)};
+    m = {sel("big", f"m * {L(0.5)}", "m")};
+    e = {"e - big" if vector else "e + big"};
+    z = (m - {L(1.0)}) / (m + {L(1.0)});
+    z2 = z * z;
+    return {to_real("e")} * {L(0.6931471805599453)} + {L(2.0)} * z * {series};
+}}
+""")
+    if "Tanh" in ops and not t.double:
+        A, B = [t.lit(a) for a in TANH_A], [t.lit(b) for b in TANH_B]
+        out.append(f"""/* tanh as a 13/6 rational function on [-9, 9] (absolute error < 3e-8); Estrin's scheme: the same polynomials
+   as Horner's, with a dependency chain half as long. */
+{fn} {T} {p}_tanh{s}({T} x)
+{{
+    const {T} c = {sel(f"x < {L(-9.0)}", splat(L(-9.0)), sel(f"x > {L(9.0)}", splat(L(9.0)), "x"))};
+    const {T} c2 = c * c, c4 = c2 * c2, c8 = c4 * c4;
+    const {T} q = ({B[0]} + c2 * {B[1]}) + c4 * ({B[2]} + c2 * {B[3]});
+    return c * (({A[0]} + c2 * {A[1]}) + c4 * ({A[2]} + c2 * {A[3]}) + c8 * (({A[4]} + c2 * {A[5]}) + c4 * {A[6]})) / q;
+}}
+""")
+    if "Tanh" in ops and t.double:
+        out.append(f"""/* tanh x = 1 - 2 / (e^(2x) + 1), on x clamped to [-20, 20] (tanh(20) = 1 in double); absolute error ~1e-16. */
+{fn} {T} {p}_tanh{s}({T} x)
+{{
+    {T} e;
+    x = {sel(f"x < {L(-20.0)}", splat(L(-20.0)), sel(f"x > {L(20.0)}", splat(L(20.0)), "x"))};
+    e = {L(2.0)} * x;
+    {in_place("exp", "e")}
+    return {L(1.0)} - {L(2.0)} / (e + {L(1.0)});
+}}
+""")
+    if "Sigmoid" in ops:
+        out.append(f"""{fn} {T} {p}_sigmoid{s}({T} x)
+{{
+    {T} e = -x;
+    {in_place("exp", "e")}
+    return {L(1.0)} / ({L(1.0)} + e);
+}}
+""")
+    text = "\n".join(out)
+    if vector:  # vectors in and out through pointers: no vector is passed by value (see source())
+        head = re.escape(f"{fn} {T} ") + r"(\w+_v)" + re.escape(f"({T} x)\n{{\n")
+        text = re.sub(head, lambda m: f"{fn} void {m.group(1)}({T} *px)\n{{\n    {T} x = *px;\n", text)
+        text = re.sub(r"\n    return (.*);\n}", r"\n    *px = \1;\n}", text)
+    return text
+
+
+def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]:
+    """Declarations and statements of the forward pass: each graph value is an array over its neurons, of
+    scalars or of vectors (one lane per sample)."""
+    T = f"{p}_vec" if vector else f"{p}_real"
+    s = "_v" if vector else ""
+    unary = {"Tanh": f"{p}_tanh{s}({{}})", "Sigmoid": f"{p}_sigmoid{s}({{}})", "Log": f"{p}_log{s}({{}})",
+             "Exp": f"{p}_exp{s}({{}})",
+             "Relu": f"{p.upper()}_SEL({{0}} > {t.lit(0)}, {{0}}, {p}_zero)" if vector else f"({{0}} > {t.lit(0)} ? {{0}} : {t.lit(0)})"}
+    binary = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
+
+    def at(name: str, i: str = "j") -> str:
+        return f"{p}_{ident(name)}[{i}]" if name in graph.constants else f"{ident(name)}[{i}]"
+
+    decls = sorted({f"{T} {ident(st.out)}[{st.size}];" for st in graph.steps})
+    body = []
+    for st in graph.steps:
+        if st.op == "Gemm":
+            src, W, bias = st.args
+            rows = graph.constants[W].shape[0]
+            init = at(bias) if bias else t.lit(0)
+            if vector:
+                init = f"{p}_zero + {init}"
+            body.append(f"    for (j = 0; j < {st.size}; ++j) {{\n"
+                        f"        {T} acc = {init};\n"
+                        f"        for (k = 0; k < {rows}; ++k) acc += {at(src, 'k')} * {p}_{ident(W)}[k * {st.size} + j];\n"
+                        f"        {ident(st.out)}[j] = acc;\n    }}")
+        elif st.op in unary and vector and st.op != "Relu":
+            body.append(f"    for (j = 0; j < {st.size}; ++j) {{\n        {ident(st.out)}[j] = {at(st.args[0])};\n"
+                        f"        {p}_{st.op.lower()}_v(&{ident(st.out)}[j]);\n    }}")
+        elif st.op in unary:
+            body.append(f"    for (j = 0; j < {st.size}; ++j) {ident(st.out)}[j] = {unary[st.op].format(at(st.args[0]))};")
+        else:
+            body.append(f"    for (j = 0; j < {st.size}; ++j) {ident(st.out)}[j] = "
+                        f"{at(st.args[0])} {binary[st.op]} {at(st.args[1])};")
+    return decls, body
+
+
+UNROLL_MAX_WEIGHTS = {"vector": 4096, "scalar": 256}
+"""layers up to this many weights are written out as straight-line code (values stay in registers, the weights
+become immediate constants); larger ones as loops over arrays. The single-sample path keeps loops from a smaller
+size on: there the compiler vectorizes a layer's loop across its neurons, which straight-line code loses."""
+
+
+def _unrolled(graph, p: str, t: _Types, vector: bool, x: str, y: str, to_out: str) -> list[str] | None:
+    """The forward pass as straight-line code, one local per neuron; None when a layer is too large for it."""
+    limit = UNROLL_MAX_WEIGHTS["vector" if vector else "scalar"]
+    if any(s.op == "Gemm" and graph.constants[s.args[1]].size > limit for s in graph.steps):
+        return None
+    T = f"{p}_vec" if vector else f"{p}_real"
+    sfx = "_v" if vector else ""
+    L = t.lit
+    splat = (lambda v: f"({p}_zero + {v})") if vector else (lambda v: v)  # noqa: E731
+    value = {graph.input: [f"{x}[{k}]" for k in range(graph.n_in)]}
+
+    def operand(name: str, j: int) -> str:
+        return splat(L(graph.constants[name][j])) if name in graph.constants else value[name][j]
+
+    lines = []
+    for st in graph.steps:
+        o = ident(st.out)
+        names = [f"{o}_{j}" for j in range(st.size)]
+        for j, nm in enumerate(names):
+            if st.op == "Gemm":
+                src, W, bias = st.args
+                w = graph.constants[W]
+                terms = [splat(L(graph.constants[bias][j]) if bias else L(0))]
+                terms += [f"{value[src][k]} * {L(w[k, j])}" for k in range(w.shape[0])]
+                expr = " + ".join(terms)
+            elif st.op == "Relu":
+                a = value[st.args[0]][j]
+                expr = f"{p.upper()}_SEL({a} > {L(0)}, {a}, {p}_zero)" if vector else f"({a} > {L(0)} ? {a} : {L(0)})"
+            elif st.op in ("Tanh", "Sigmoid", "Log", "Exp") and vector:  # in place, through a pointer
+                lines.append(f"    {T} {nm} = {value[st.args[0]][j]};\n    {p}_{st.op.lower()}_v(&{nm});")
+                continue
+            elif st.op in ("Tanh", "Sigmoid", "Log", "Exp"):
+                expr = f"{p}_{st.op.lower()}({value[st.args[0]][j]})"
+            else:
+                op = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}[st.op]
+                expr = f"{operand(st.args[0], j)} {op} {operand(st.args[1], j)}"
+            lines.append(f"    const {T} {nm} = {expr};")
+        value[st.out] = names
+    last = value[graph.steps[-1].out]
+    lines += [f"    {y}[{j}] = {to_out}{v};" for j, v in enumerate(last)]
+    return lines
+
+
+def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
+    """Forward-mode derivatives: beside each value v[size], dv[size][n_in] = d v / d x, carried node by node."""
+    n_in = graph.n_in
+    deriv = {graph.input: f"d_{ident(graph.input)[2:]}"}
+    decls, body = [f"{p}_real d_{ident(graph.input)[2:]}[{graph.n_in}][{n_in}];"], []
+    body.append(f"    for (j = 0; j < {n_in}; ++j) for (i = 0; i < {n_in}; ++i) "
+                f"d_{ident(graph.input)[2:]}[j][i] = j == i ? {t.lit(1)} : {t.lit(0)};")
+
+    def val(name: str, i: str = "j") -> str:
+        return f"{p}_{ident(name)}[{i}]" if name in graph.constants else f"{ident(name)}[{i}]"
+
+    def d(name: str, i: str = "j") -> str | None:
+        return None if name in graph.constants else f"{deriv[name]}[{i}][i]"
+
+    for st in graph.steps:
+        out = f"d_{ident(st.out)[2:]}"
+        deriv[st.out] = out
+        decls.append(f"{p}_real {out}[{st.size}][{n_in}];")
+        a = st.args[0]
+        if st.op == "Gemm":
+            src, W, _ = st.args
+            rows = graph.constants[W].shape[0]
+            body.append(f"    for (j = 0; j < {st.size}; ++j) for (i = 0; i < {n_in}; ++i) {{\n"
+                        f"        {p}_real acc = {t.lit(0)};\n"
+                        f"        for (k = 0; k < {rows}; ++k) acc += {p}_{ident(W)}[k * {st.size} + j] * {d(src, 'k')};\n"
+                        f"        {out}[j][i] = acc;\n    }}")
+            continue
+        y, x = f"{ident(st.out)}[j]", val(a)
+        if st.op == "Tanh":
+            expr = f"({t.lit(1)} - {y} * {y}) * {d(a)}"
+        elif st.op == "Sigmoid":
+            expr = f"{y} * ({t.lit(1)} - {y}) * {d(a)}"
+        elif st.op == "Relu":
+            expr = f"({x} > {t.lit(0)} ? {d(a)} : {t.lit(0)})"
+        elif st.op == "Log":
+            expr = f"{d(a)} / {x}"
+        elif st.op == "Exp":
+            expr = f"{y} * {d(a)}"
+        else:
+            b = st.args[1]
+            da, db, xb = d(a), d(b), val(b)
+            zero = t.lit(0)
+            if st.op in ("Add", "Sub"):
+                sign = "+" if st.op == "Add" else "-"
+                expr = " ".join(filter(None, [da or "", f"{sign} {db}" if db else ""])) or zero
+                if expr.startswith("+ "):
+                    expr = expr[2:]
+            elif st.op == "Mul":
+                expr = " + ".join(filter(None, [f"{da} * {xb}" if da else "", f"{x} * {db}" if db else ""])) or zero
+            else:  # Div: (da b - a db) / b^2
+                num = " - ".join(filter(None, [f"{da} * {xb}" if da else "", f"{x} * {db}" if db else ""]))
+                if not da and db:
+                    num = f"-{x} * {db}"
+                expr = f"({num}) / ({xb} * {xb})" if num else zero
+        body.append(f"    for (j = 0; j < {st.size}; ++j) for (i = 0; i < {n_in}; ++i) {out}[j][i] = {expr};")
+    return decls, body + [f"    for (j = 0; j < {graph.n_out}; ++j) for (i = 0; i < {n_in}; ++i) "
+                          f"dydx[j * {n_in} + i] = {deriv[graph.steps[-1].out]}[j][i];"]
+
+
+def _bounds(graph, p: str) -> tuple[str, str]:
+    """Tables and the check of the card's non-box domain (pipeline/domain.py): returns (definitions, checks)."""
+    bounds = (graph.card.get("domain") or {}).get("bounds") or []
+    names = [i["name"] for i in graph.card["inputs"]]
+    defs, checks = [], []
+    for m, b in enumerate(bounds):
+        tab = b["table"]
+        vals = ", ".join(repr(float(v)) for v in tab["values"])
+        log = tab["scale"] == "log"
+        s_lo = float(np.log10(tab["lo"])) if log else float(tab["lo"])
+        s_hi = float(np.log10(tab["hi"])) if log else float(tab["hi"])
+        i, j, n = names.index(b["input"]), names.index(b["of"]), len(tab["values"])
+        defs.append(f"""/* {c_comment(f"bound {m}: {b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}, a function of {b['of']}")} */
+static const double {p}_bound{m}_values[{n}] = {{{vals}}};
+static double {p}_bound{m}(double x)
+{{
+    double s, t, w;
+    int k;
+    x = x < {float(tab['lo'])!r} ? {float(tab['lo'])!r} : (x > {float(tab['hi'])!r} ? {float(tab['hi'])!r} : x);
+    s = {"log10(x)" if log else "x"};
+    t = (s - {s_lo!r}) / ({s_hi!r} - {s_lo!r}) * {n - 1};
+    k = (int)t;
+    k = k < 0 ? 0 : (k > {n - 2} ? {n - 2} : k);
+    w = t - k;
+    return {p}_bound{m}_values[k] + w * ({p}_bound{m}_values[k + 1] - {p}_bound{m}_values[k]);
+}}
+""")
+        op = ">" if b["side"] == "max" else "<"
+        checks.append(f"    if (x[{i}] {op} {p}_bound{m}(x[{j}])) return {graph.name.upper()}_ERR_RANGE;")
+    return "\n".join(defs), "\n".join(checks)
+
+
+def header(graph, precision: str) -> str:
+    n, N = graph.name, graph.name.upper()
+    card = graph.card
+    doc = "\n".join(c_comment(f" *   x[{k}] {i['name']} [{i['unit']}] in [{i['min']:g}, {i['max']:g}]")
+                    for k, i in enumerate(card["inputs"]))
+    doc += "\n" + "\n".join(c_comment(f" *   y[{k}] {o['name']} [{o['unit']}]") for k, o in enumerate(card["outputs"]))
+    bounds = (card.get("domain") or {}).get("bounds") or []
+    if bounds:
+        doc += "\n *   and " + "; ".join(c_comment(f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}")
+                                          for b in bounds)
+    return f"""/* {c_comment(f"{n}: {card.get('description', '')}")}
+ * Generated by `python -m pipeline codegen {n} --lang c --precision {precision}` from {n}.onnx
+ * (sha256 {graph.sha256}). Dependency-free C99 (+ libm{' for log10' if bounds else ''}); computes in {precision}.
+ * Inputs and outputs are double, in physical units:
+{doc}
+ */
+#ifndef {N}_H
+#define {N}_H
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+#define {N}_N_INPUTS {graph.n_in}
+#define {N}_N_OUTPUTS {graph.n_out}
+#define {N}_OK 0
+#define {N}_ERR_NONFINITE 1
+#define {N}_ERR_RANGE 2
+#define {N}_SHA256 "{graph.sha256}"
+
+/* One sample: x[{N}_N_INPUTS] -> y[{N}_N_OUTPUTS]. Returns {N}_OK, or an error code with y set to NaN. */
+int {n}_eval(const double *x, double *y);
+/* One sample and its Jacobian dydx[{N}_N_OUTPUTS][{N}_N_INPUTS] (row-major, d y[i] / d x[j] at [i][j], physical units);
+   the same error codes (y and dydx NaN on error). */
+int {n}_eval_jac(const double *x, double *y, double *dydx);
+/* n samples, row-major: x[n][{N}_N_INPUTS] -> y[n][{N}_N_OUTPUTS]. Returns the first error code in row order, or
+   {N}_OK; a failing row's outputs are NaN, the other rows are evaluated. */
+int {n}_eval_batch(size_t n, const double *x, double *y);
+/* n samples as structure of arrays (CFD fields): x[k][i] is input k of sample i, y[j][i] output j; same codes. */
+int {n}_eval_soa(size_t n, const double *const *x, double *const *y);
+/* n Jacobians, row-major: dydx[n][{N}_N_OUTPUTS][{N}_N_INPUTS]; same codes. */
+int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx);
+/* eval_batch and eval_jac_batch without the input checks, for callers that applied their own policy (they
+   extrapolate); NaN in, NaN out. */
+void {n}_eval_batch_unchecked(size_t n, const double *x, double *y);
+void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *dydx);
+
+#ifdef __cplusplus
+}}
+#endif
+#endif
+"""
+
+
+def source(graph, precision: str) -> str:
+    t = _Types(precision)
+    n, N, p = graph.name, graph.name.upper(), graph.name  # p: the prefix of every internal name
+    ops = {s.op for s in graph.steps}
+    consts = [f"static const {p}_real {p}_{ident(name)}[{value.size}] = {{{', '.join(t.lit(v) for v in value.reshape(-1))}}};"
+              for name, value in graph.constants.items()]
+    lo = ", ".join(repr(float(v)) for v in graph.lo)
+    hi = ", ".join(repr(float(v)) for v in graph.hi)
+    bound_defs, bound_checks = _bounds(graph, p)
+    decls, body = _body(graph, p, t, vector=False)
+    vdecls, vbody = _body(graph, p, t, vector=True)
+    jdecls, jbody = _jacobian_body(graph, p, t)
+    x_, last_ = ident(graph.input), ident(graph.steps[-1].out)
+    unrolled = _unrolled(graph, p, t, False, "xr", "y", "(double)")
+    if unrolled:
+        forward = "\n".join([f"    {p}_real xr[{graph.n_in}];", "    int k;",
+                              f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];", *unrolled])
+    else:  # each value an array over a layer's neurons
+        forward = "\n".join([f"    int j, k;", f"    {p}_real {x_}[{graph.n_in}];", *(f"    {d}" for d in decls),
+                              f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];", *body,
+                              f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];"])
+    unrolled_v = _unrolled(graph, p, t, True, x_, "y", "")
+    if unrolled_v:
+        forward_v = "\n".join(unrolled_v)
+    else:
+        forward_v = "\n".join([f"    int j, k;", *(f"    {d}" for d in vdecls), *vbody,
+                                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];", "    (void)k;"])
+    x, last = ident(graph.input), ident(graph.steps[-1].out)
+    nl, ind = "\n", "\n    "
+    bits_helpers = f"""static {t.int} {p}_bits({p}_real v)
+{{
+    {t.int} b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}}
+""" if "Log" in ops else ""
+    if "Log" in ops or ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
+        bits_helpers += f"""
+static {p}_real {p}_from_bits({t.int} b)
+{{
+    {p}_real v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}}
+"""
+    return f"""/* Generated by `python -m pipeline codegen {n} --lang c --precision {precision}` from {n}.onnx (sha256 {graph.sha256}).
+   See {n}.h for the interface. Build with any C99 or C++ compiler; no flag is required for speed: the batched
+   path uses GNU C vectors where the compiler has them (-D{N}_NO_VECTOR turns them off). */
+#include "{n}.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef {t.real} {p}_real;
+
+{nl.join(consts)}
+static const double {p}_lo[{graph.n_in}] = {{{lo}}};
+static const double {p}_hi[{graph.n_in}] = {{{hi}}};
+
+{bits_helpers}
+{_math(p, t, False, ops)}
+{bound_defs}
+/* 1 when v is NaN or infinite, read from its bits: unlike isfinite(), -ffast-math cannot optimize it away. */
+static inline int {p}_nonfinite(double v)
+{{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL;
+}}
+
+static inline int {p}_check(const double *x)
+{{
+    int k;
+    for (k = 0; k < {graph.n_in}; ++k)
+        if ({p}_nonfinite(x[k])) return {N}_ERR_NONFINITE;
+    for (k = 0; k < {graph.n_in}; ++k)
+        if (x[k] < {p}_lo[k] || x[k] > {p}_hi[k]) return {N}_ERR_RANGE;
+{bound_checks}
+    return {N}_OK;
+}}
+
+/* One sample. */
+static void {p}_forward(const double *x, double *y)
+{{
+{forward}
+}}
+
+int {n}_eval(const double *x, double *y)
+{{
+    int j;
+    const int status = {p}_check(x);
+    if (status != {N}_OK) {{
+        for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
+        return status;
+    }}
+    {p}_forward(x, y);
+    return {N}_OK;
+}}
+
+/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
+static void {p}_jac(const double *x, double *y, double *dydx)
+{{
+    int i, j, k;
+    {p}_real {x}[{graph.n_in}];
+    {ind.join(decls)}
+    {ind.join(jdecls)}
+    for (k = 0; k < {graph.n_in}; ++k) {x}[k] = ({p}_real)x[k];
+{nl.join(body)}
+    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last}[j];
+{nl.join(jbody)}
+    (void)k;
+}}
+
+int {n}_eval_jac(const double *x, double *y, double *dydx)
+{{
+    int j;
+    const int status = {p}_check(x);
+    if (status != {N}_OK) {{
+        for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
+        for (j = 0; j < {graph.n_out * graph.n_in}; ++j) dydx[j] = NAN;
+        return status;
+    }}
+    {p}_jac(x, y, dydx);
+    return {N}_OK;
+}}
+
+void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *dydx)
+{{
+    size_t r;
+    for (r = 0; r < n; ++r) {p}_jac(x + r * {graph.n_in}, y + r * {graph.n_out}, dydx + r * {graph.n_out * graph.n_in});
+}}
+
+int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
+{{
+    size_t r;
+    int first = {N}_OK;
+    for (r = 0; r < n; ++r) {{
+        const int status = {n}_eval_jac(x + r * {graph.n_in}, y + r * {graph.n_out}, dydx + r * {graph.n_out * graph.n_in});
+        if (status != {N}_OK && first == {N}_OK) first = status;
+    }}
+    return first;
+}}
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
+/* LANES samples at once, one per lane of a 32-byte GNU C vector: every multiply-add, exp and tanh fills a SIMD
+   register (two where the target has 16-byte registers only: SSE2, NEON). Vectors go in and out of the static,
+   always-inlined vector functions through pointers, never by value, so the ABI for passing 32-byte vectors
+   (which differs with and without AVX) never comes into play. */
+#define {N}_VECTOR_FN static inline __attribute__((always_inline))
+typedef {p}_real {p}_vec __attribute__((vector_size(32)));
+typedef {t.int} {p}_ivec __attribute__((vector_size(32)));
+#define {N}_LANES {8 if not t.double else 4}
+static const {p}_vec {p}_zero = {{0}};
+
+/* mask ? a : b, lane by lane (C has no ?: for vectors) */
+#define {N}_SEL(mask, a, b) (({p}_vec)(((mask) & ({p}_ivec)(a)) | (~(mask) & ({p}_ivec)(b))))
+
+{_math(p, t, True, ops)}
+{N}_VECTOR_FN void {p}_forward_v(const {p}_vec *{x}, {p}_vec *y)
+{{
+{forward_v}
+}}
+#else
+#define {N}_LANES 1
+#endif
+/* A build without -march (a solver's usual -O2) still runs AVX2 and FMA where the machine has them: the batched
+   loop is compiled twice, for x86-64 with AVX2+FMA and for the build's own target, and the first is chosen at run
+   time by a CPU feature test (function multi-versioning; x86-64 with gcc >= 8 or clang; -D{N}_NO_DISPATCH turns
+   it off). */
+#if {N}_LANES > 1 && defined(__x86_64__) && !defined(__AVX2__) && !defined({N}_NO_DISPATCH) \
+    && (defined(__clang__) || __GNUC__ >= 8)
+#define {N}_DISPATCH 1
+#endif
+
+/* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
+static int {p}_run_here(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
+{{
+    size_t i = 0;
+    int b, j, k, first = {N}_OK;
+    double row[{graph.n_in}], out[{graph.n_out}];
+#if {N}_LANES > 1
+    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
+        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        int valid = 1;
+        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
+        for (b = 0; b < {N}_LANES; ++b) {{
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            if (checked && {p}_check(row) != {N}_OK) valid = 0;
+            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
+        }}
+        if (valid) {{
+            {p}_forward_v(xv, yv);
+            for (j = 0; j < {graph.n_out}; ++j)
+                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
+            continue;
+        }}
+        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
+            int status;
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            status = {n}_eval(row, out);
+            if (status != {N}_OK && first == {N}_OK) first = status;
+            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
+        }}
+    }}
+#endif
+    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
+        int status = {N}_OK;
+        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
+        if (checked) status = {n}_eval(row, out);
+        else {p}_forward(row, out);
+        if (status != {N}_OK && first == {N}_OK) first = status;
+        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
+    }}
+    (void)b;
+    return first;
+}}
+
+#if defined({N}_DISPATCH)
+__attribute__((target("avx2,fma"))) static int {p}_run_avx2(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
+{{
+    size_t i = 0;
+    int b, j, k, first = {N}_OK;
+    double row[{graph.n_in}], out[{graph.n_out}];
+#if {N}_LANES > 1
+    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
+        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        int valid = 1;
+        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
+        for (b = 0; b < {N}_LANES; ++b) {{
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            if (checked && {p}_check(row) != {N}_OK) valid = 0;
+            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
+        }}
+        if (valid) {{
+            {p}_forward_v(xv, yv);
+            for (j = 0; j < {graph.n_out}; ++j)
+                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
+            continue;
+        }}
+        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
+            int status;
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            status = {n}_eval(row, out);
+            if (status != {N}_OK && first == {N}_OK) first = status;
+            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
+        }}
+    }}
+#endif
+    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
+        int status = {N}_OK;
+        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
+        if (checked) status = {n}_eval(row, out);
+        else {p}_forward(row, out);
+        if (status != {N}_OK && first == {N}_OK) first = status;
+        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
+    }}
+    (void)b;
+    return first;
+}}
+
+static int {p}_run(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
+{{
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return {p}_run_avx2(n, xs, stride_x, ys, stride_y, checked);
+    return {p}_run_here(n, xs, stride_x, ys, stride_y, checked);
+}}
+#else
+#define {p}_run {p}_run_here
+#endif
+
+int {n}_eval_batch(size_t n, const double *x, double *y)
+{{
+    const double *xs[{graph.n_in}];
+    double *ys[{graph.n_out}];
+    int k;
+    for (k = 0; k < {graph.n_in}; ++k) xs[k] = x + k;
+    for (k = 0; k < {graph.n_out}; ++k) ys[k] = y + k;
+    return {p}_run(n, xs, {graph.n_in}, ys, {graph.n_out}, 1);
+}}
+
+void {n}_eval_batch_unchecked(size_t n, const double *x, double *y)
+{{
+    const double *xs[{graph.n_in}];
+    double *ys[{graph.n_out}];
+    int k;
+    for (k = 0; k < {graph.n_in}; ++k) xs[k] = x + k;
+    for (k = 0; k < {graph.n_out}; ++k) ys[k] = y + k;
+    {p}_run(n, xs, {graph.n_in}, ys, {graph.n_out}, 0);
+}}
+
+int {n}_eval_soa(size_t n, const double *const *x, double *const *y)
+{{
+    return {p}_run(n, x, 1, y, 1, 1);
+}}
+"""
+
+
+def cmake_config(name: str) -> str:
+    """NAME-config.cmake: `find_package(NAME CONFIG PATHS <folder>)` then `target_link_libraries(app NAME::NAME)`."""
+    return f"""# Generated by `python -m pipeline codegen {name} --lang c`: a CMake package for the generated surrogate.
+#   find_package({name} REQUIRED CONFIG PATHS <this folder>)
+#   target_link_libraries(my_solver PRIVATE {name}::{name})
+# The target compiles {name}.c into the consumer with the consumer's own flags (no prebuilt library).
+if(NOT TARGET {name}::{name})
+  add_library({name}::{name} INTERFACE IMPORTED)
+  set_target_properties({name}::{name} PROPERTIES
+    INTERFACE_SOURCES "${{CMAKE_CURRENT_LIST_DIR}}/{name}.c"
+    INTERFACE_INCLUDE_DIRECTORIES "${{CMAKE_CURRENT_LIST_DIR}}")
+  if(UNIX)
+    set_property(TARGET {name}::{name} APPEND PROPERTY INTERFACE_LINK_LIBRARIES m)
+  endif()
+endif()
+set({name}_FOUND TRUE)
+"""
+
+
+def pkg_config(graph) -> str:
+    """NAME.pc, relocatable (${pcfiledir}): cflags for the header; libs for libNAME.a built in this folder with
+    `cc -O2 -c NAME.c && ar rcs libNAME.a NAME.o` (see the README)."""
+    return f"""prefix=${{pcfiledir}}
+includedir=${{prefix}}
+libdir=${{prefix}}
+
+Name: {graph.name}
+Description: generated surrogate {graph.name} (sha256 {graph.sha256[:16]})
+Version: 1.0
+Cflags: -I${{includedir}}
+Libs: -L${{libdir}} -l{graph.name} -lm
+"""
