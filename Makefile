@@ -42,7 +42,8 @@ bench: venv ## benchmark onnxruntime vs PyTorch vs the reference; tables, plots,
 	@$(ENSURE_TRAINED)
 	@$(ENSURE_EXPORTED)
 	mkdir -p benchmarks/results
-	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-min-rounds=5 --benchmark-max-time=0.5 \
+	BENCH_SURROGATES="$(SURROGATES)" $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-min-rounds=5 \
+		--benchmark-max-time=0.5 \
 		--benchmark-json=$(BENCH_JSON) --benchmark-columns=median,iqr,rounds
 	$(PY) -m benchmarks.summarize $(BENCH_JSON) --readme README.md
 

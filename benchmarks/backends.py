@@ -78,11 +78,22 @@ REFERENCES = {
         "ref: AbstractState BICUBIC&HEOS, scalar loop": (lambda X: _abstract_state_loop("BICUBIC&HEOS")(X),
                                                          SLOW_REFERENCE_MAX_BATCH),
     },
+    "rough_pipe_nu": {"ref: ht Gnielinski + fluids Colebrook, scalar loop": (references.rough_pipe_nu,
+                                                                             SLOW_REFERENCE_MAX_BATCH)},
+    "friedel": {"ref: fluids Friedel, scalar loop": (references.friedel, SLOW_REFERENCE_MAX_BATCH)},
 }
 
 
+def _references(name: str) -> dict:
+    """The reference backends of a surrogate: those above, or its spec's own reference as the pipeline calls it."""
+    if name in REFERENCES:
+        return REFERENCES[name]
+    spec = spec_mod.load(name)
+    return {"ref: the spec's reference": (lambda X: data.evaluate(spec, X), SLOW_REFERENCE_MAX_BATCH)}
+
+
 def backends(name: str) -> list[str]:
-    return [*REFERENCES.get(name, {}), *SURROGATE_BACKENDS]
+    return [*_references(name), *SURROGATE_BACKENDS]
 
 
 def skip_reason(name: str, backend: str, batch: int) -> str | None:
@@ -90,7 +101,7 @@ def skip_reason(name: str, backend: str, batch: int) -> str | None:
         return f"no checkpoint for {name} (runs/{name}): `make train SURROGATES={name}`"
     if backend.endswith("-point") and batch != 1:
         return "point() evaluates one sample per call"
-    limit = REFERENCES.get(name, {}).get(backend, (None, None))[1]
+    limit = _references(name).get(backend, (None, None))[1]
     if limit is not None and batch > limit:
         return f"{backend} costs microseconds per sample; timed up to batch {limit} to keep `make bench` short"
     return None
@@ -126,7 +137,7 @@ def prepare(name: str, backend: str, batch: int):
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     path = Path("exported", f"{name}.onnx")
     if backend.startswith("ref: "):
-        return REFERENCES[name][backend][0], X
+        return _references(name)[backend][0], X
     if backend == "torch":
         module = torch_module(name)
 
