@@ -194,8 +194,8 @@ class Refiner:
     """Finds where the model is worst and adds reference samples there (adaptive sampling).
 
     Its probe set is its own: a Sobol sample of 2,048 points per input, the corners, and 64 points on each face,
-    from a seed that neither training nor verification uses. A check is the probe set plus short local searches
-    from its worst points; new samples are the worst probe points, the searches' optima and jittered neighbours
+    from a seed that neither training nor verification uses. A check is the probe set plus local searches from its
+    8 worst points (half the evaluations of verification's; reference calls are cheap next to LM steps); new samples are the worst probe points, the searches' optima and jittered neighbours
     of both (clipped into the unit cube, so the neighbours of a face point stay near that face).
     """
 
@@ -222,7 +222,7 @@ class Refiner:
                 r = np.maximum(r, pointwise(P[:, k], Y[:, k], KIND[metric]) / threshold)
         return r
 
-    def check(self, model: Surrogate, starts: int = 4) -> dict:
+    def check(self, model: Surrogate, starts: int = 8) -> dict:
         from scipy.optimize import minimize
         dev = next(model.parameters()).device
 
@@ -242,7 +242,7 @@ class Refiner:
                 found.append((ratio, np.clip(u, 0, 1), X[0], Y[0]))
                 return -ratio
             minimize(objective, self.U[i], method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(self.U[i]),
-                     options={"maxfev": 10 * (len(self.U[i]) + 1), "xatol": 1e-5, "fatol": 0.0})
+                     options={"maxfev": 20 * (len(self.U[i]) + 1), "xatol": 1e-5, "fatol": 0.0})
         found.sort(key=lambda f: -f[0])
         worst = max(float(r.max()), found[0][0] if found else 0.0)
         at = found[0][2] if found and found[0][0] >= r.max() else self.X[int(np.argmax(r))]
