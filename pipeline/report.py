@@ -7,6 +7,7 @@ Written by `export` (and `python -m pipeline report NAME`) to exported/NAME_repo
                  the boundary of a domain that is not a box drawn in; past two inputs, a slice over the two most
                  influential inputs through the worst point verification found. Log axes where the input scale is
                  log; relative error where a relative gate is set, absolute otherwise
+  bound_K.png    (a domain that is not a box) the error along each bound and just inside it, where properties steepen
   moody.png      (colebrook only) a Moody chart drawn by the surrogate over the reference curves
   README.md      gates, achieved accuracy and the plots
 
@@ -164,6 +165,36 @@ def _to_unit(spec: Spec, X: np.ndarray) -> np.ndarray:
     return np.clip(U, 0.0, 1.0)
 
 
+def boundary_errors(spec: Spec, model, bound: dict, offsets=(0.0, 0.02, 0.1), points: int = 200) -> bytes:
+    """Error along a bound of the domain and just inside it, against the bound's `of` input: where properties
+    steepen (cp near saturation) the surrogate is weakest, and this is where to see it. Offsets are fractions of
+    the bounded input's range, measured inwards from the bound."""
+    names = spec.input_names
+    i, j = names.index(bound["input"]), names.index(bound["of"])
+    relative = any(m.endswith("_rel") for m in spec.gates)
+    target, of = spec.inputs[i], spec.inputs[j]
+    d = len(spec.inputs)
+    fig, axes = plt.subplots(1, len(spec.outputs), figsize=(4.5 * len(spec.outputs), 3.8), squeeze=False)
+    for offset in offsets:
+        U = np.full((points, d), 0.5)
+        U[:, j] = np.linspace(0.0, 1.0, points)
+        U[:, i] = 1.0 if bound["side"] == "max" else 0.0
+        X = data_mod.from_unit(spec, U)
+        step = offset * (target.max - target.min)
+        X[:, i] = X[:, i] - step if bound["side"] == "max" else X[:, i] + step
+        Y = data_mod.evaluate(spec, X, "points along the domain's bound")
+        err = np.abs(model(X) - Y) / (np.abs(Y) if relative else 1.0)
+        for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
+            ax.plot(X[:, j], err[:, k], label=f"{bound['input']} = {bound['label']}" +
+                    (f" - {step:.3g} {target.unit}" if offset else ""))
+    for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
+        ax.set(yscale="log", xscale="log" if of.scale == "log" else "linear", xlabel=f"{of.name} [{of.unit}]",
+               ylabel=("relative" if relative else "absolute") + " error", title=f"{out.name} along the bound")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    return png(fig)
+
+
 def moody_chart(spec: Spec, model) -> bytes:
     """Friction factor against Re for several roughnesses: reference curves, surrogate dashed on top."""
     Re = np.logspace(np.log10(spec.inputs[0].min), np.log10(spec.inputs[0].max), 200)
@@ -201,6 +232,10 @@ def render(spec: Spec, model, model_name: str, runs: Path | None = None,
     elif len(spec.inputs) > 2 and spec.reference.callable:
         files["error_map.png"], how = error_slice(spec, model, model.card)
         plots.append((f"Error over {how}", "error_map.png"))
+    for k, bound in enumerate(data_mod.bounds(spec) if spec.reference.callable else []):
+        files[f"bound_{k}.png"] = boundary_errors(spec, model, bound)
+        plots.append((f"Error along the bound {bound['input']} = {bound['label']}, and just inside it",
+                      f"bound_{k}.png"))
     if spec.reference.callable in EXTRA_PLOTS:
         file, title, fn = EXTRA_PLOTS[spec.reference.callable]
         files[file] = fn(spec, model)
