@@ -436,6 +436,11 @@ end module {n}_surrogate
 """
 
 
+def c_code(graph: Graph, precision: str = "float") -> tuple[str, str]:
+    """The C header and source of a graph (what `generate` writes; the FMU and the code_saturne case embed them)."""
+    return codegen_c.header(graph, precision), codegen_c.source(graph, precision)
+
+
 def generate(model_path: Path, lang: str, out_dir: Path, precision: str = "float",
              expected_name: str | None = None) -> list[Path]:
     """Write the generated files for one exported model (verified first); returns their paths.
@@ -449,8 +454,9 @@ def generate(model_path: Path, lang: str, out_dir: Path, precision: str = "float
     graph = read_graph(model_path, expected_name)
     out_dir = Path(out_dir)
     if lang == "c":
-        files = {out_dir / f"{graph.name}.h": codegen_c.header(graph, precision),
-                 out_dir / f"{graph.name}.c": codegen_c.source(graph, precision),
+        header, source = c_code(graph, precision)
+        files = {out_dir / f"{graph.name}.h": header,
+                 out_dir / f"{graph.name}.c": source,
                  out_dir / f"{graph.name}-config.cmake": codegen_c.cmake_config(graph.name),
                  out_dir / f"{graph.name}.pc": codegen_c.pkg_config(graph)}
     else:
