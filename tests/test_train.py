@@ -54,3 +54,12 @@ def test_cuda_training_path(write_spec):
     r = train.train(s, data.build(s), device="cuda", progress=False)
     assert r.device.startswith("cuda") and r.stop_reason == "gates met"
     assert np.isfinite(r.history[-1]["loss"])
+
+
+def test_training_leaves_the_process_settings_as_it_found_them(write_spec):
+    """Determinism and one thread are for the run: a caller's own torch code keeps its settings."""
+    s = spec.load(write_spec(steps=5))
+    torch.use_deterministic_algorithms(False)
+    threads = torch.get_num_threads()
+    train.train(s, data.build(s, verification=False), progress=False)
+    assert not torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == threads
