@@ -220,12 +220,13 @@ def _f_array(name: str, value: np.ndarray) -> str:
         lines = ", &\n        ".join(", ".join(chunk[i:i + 4]) for i in range(0, len(chunk), 4))
         parts.append(f"{ident(name)}_{p}")
         decls.append(f"  real(dp), parameter :: {parts[-1]}({len(chunk)}) = [ &\n        {lines}]")
-    joined = ", ".join(parts)
+    joined = ", &\n        ".join(parts)  # one part a line: free-form Fortran lines end at 132 characters
     if value.ndim == 2:
         rows, cols = value.shape
-        decls.append(f"  real(dp), parameter :: {ident(name)}({cols}, {rows}) = reshape([{joined}], [{cols}, {rows}])")
+        decls.append(f"  real(dp), parameter :: {ident(name)}({cols}, {rows}) = reshape([ &\n        {joined}], "
+                     f"[{cols}, {rows}])")
     else:
-        decls.append(f"  real(dp), parameter :: {ident(name)}({value.size}) = [{joined}]")
+        decls.append(f"  real(dp), parameter :: {ident(name)}({value.size}) = [ &\n        {joined}]")
     return "\n".join(decls)
 
 
