@@ -165,8 +165,8 @@ def versus_references(name: str, times: dict, errors: dict) -> list[str]:
 
 
 def accuracy_table(names: list[str]) -> list[str]:
-    lines = ["| surrogate | network | gate | threshold | achieved (grid) | achieved (held-out) | training |",
-             "|---|---|---|---:|---:|---:|---|"]
+    lines = ["| surrogate | network | gate | threshold | achieved (domain: grid, or sample + search) | "
+             "achieved (held-out) | training |", "|---|---|---|---:|---:|---:|---|"]
     for name in names:
         c, m = card(name), train_metrics(name)
         if not c:
@@ -176,10 +176,17 @@ def accuracy_table(names: list[str]) -> list[str]:
         train = f"{m.get('steps', '?')} {m.get('trainer', '')} steps, {m.get('train_seconds', '?')} s on {m.get('device', '?')}"
         for out in c["outputs"]:
             for metric, threshold in c["gates"].items():
-                got = {s: c["achieved"].get(s, {}).get(out["name"], {}).get(metric) for s in ("grid", "holdout")}
+                got = {s: c["achieved"].get(s, {}).get(out["name"], {}).get(metric)
+                       for s in ("grid", "domain", "holdout")}
                 cell = lambda v: f"{v:.3g}" if v is not None else "–"  # noqa: E731
-                lines.append(f"| {name} | {net} | {out['name']} {metric} | {threshold:.3g} | {cell(got['grid'])} | "
+                domain = got["grid"] if got["grid"] is not None else got["domain"]
+                lines.append(f"| {name} | {net} | {out['name']} {metric} | {threshold:.3g} | {cell(domain)} | "
                              f"{cell(got['holdout'])} | {train} |")
+            slopes = (c.get("derivatives") or {})
+            if slopes.get("gate"):
+                worst = max(v for per_input in slopes["errors"].values() for v in per_input.values())
+                lines.append(f"| {name} | {net} | every slope, max/rms | {slopes['gate']:.3g} | {worst:.3g} | – | "
+                             f"{train} |")
     return lines
 
 
