@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from pipeline.loader import CARD_KEY
+from pipeline import domain
+from pipeline.loader import CARD_KEY, DIGEST_KEY, seal
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "examples" / "code_saturne"
@@ -69,11 +70,12 @@ def test_cells_outside_the_valid_range_are_clipped_and_counted(run_case, tmp_pat
     monkeypatch.setenv("USER", "ci")
     skip_unless_supported(run_case)
     model = onnx.load(str(ROOT / "exported" / "water.onnx"))
-    meta = {p.key: p for p in model.metadata_props}
-    card = json.loads(meta[CARD_KEY].value)
+    props = {p.key: p.value for p in model.metadata_props if p.key != DIGEST_KEY}
+    card = json.loads(props[CARD_KEY])
     card["inputs"][0]["max"] = 300.0
-    meta[CARD_KEY].value = json.dumps(card)
-    onnx.save(model, str(tmp_path / "water.onnx"))
+    props[CARD_KEY] = json.dumps(card)
+    onnx.helper.set_model_props(model, props)  # the old digest dropped: sealed again below, as export would
+    (tmp_path / "water.onnx").write_bytes(seal(model.SerializeToString()))
     assert run_case.main(["--steps", "5", "--work", str(tmp_path / "study"), "--model",
                           str(tmp_path / "water.onnx")]) == 0
     out = capsys.readouterr().out
@@ -99,7 +101,12 @@ def test_mesh_is_a_gmsh_hexahedral_channel(run_case, tmp_path):
 
 def test_valid_range_is_read_from_the_card(run_case):
     card = json.loads((ROOT / "exported" / "water.json").read_text())
-    assert run_case.valid_temperatures(card) == (card["inputs"][0]["min"], card["inputs"][0]["max"])
+    # the card's box for T, narrowed at the case pressure by the card's own domain bounds (T <= T_sat(p) - 2 K)
+    T_max = card["inputs"][0]["max"]
+    for b in card.get("domain", {}).get("bounds", []):
+        assert (b["input"], b["side"], b["of"]) == ("T", "max", "p")  # the shipped water's bound
+        T_max = min(T_max, float(domain.bound_value(b, np.array([run_case.P0]))[0]))
+    assert run_case.valid_temperatures(card) == (card["inputs"][0]["min"], T_max)
     # a domain bound T <= T_max(p) narrows the range at the case pressure...
     p_lo, p_hi = card["inputs"][1]["min"], card["inputs"][1]["max"]
     card["domain"] = {"bounds": [{"input": "T", "side": "max", "of": "p", "label": "T_max(p)",

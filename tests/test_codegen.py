@@ -218,7 +218,12 @@ def test_c_header_documents_the_interface(tmp_path):
                  "int water_eval_soa(size_t n, const double *const *x, double *const *y);",
                  '#ifdef __cplusplus\nextern "C" {'):
         assert decl in header
-    assert "x[0] T [K] in [275, 420]" in header and "y[1] mu [Pa s]" in header
+    card = json.loads((EXPORTED / "water.json").read_text())
+    T, p = card["inputs"]
+    assert f"x[0] T [K] in [{T['min']:g}, {T['max']:g}]" in header and "y[1] mu [Pa s]" in header
+    assert f"x[1] p [Pa] in [{p['min']:g}, {p['max']:g}]" in header
+    bound, = card["domain"]["bounds"]
+    assert f" *   and T <= {bound['label']}\n" in header  # the domain bound (T <= T_sat(p) - 2 K), by its label
     assert "#define WATER_ERR_RANGE 2" in header
 
 

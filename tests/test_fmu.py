@@ -13,7 +13,7 @@ import pytest
 
 from pipeline import codegen, domain, fmu
 from pipeline.cli import EXIT_BAD_INPUT
-from pipeline.loader import CARD_KEY, load
+from pipeline.loader import CARD_KEY, DIGEST_KEY, load, seal
 
 fmpy = pytest.importorskip("fmpy", reason=f"fmpy is not installed: pip install {fmu.FMPY_PIN}")
 from fmpy.fmi1 import FMICallException  # noqa: E402
@@ -110,16 +110,17 @@ def test_out_of_range_input_is_an_fmi_error_naming_it(built, fmi_type):
 def with_domain(tmp_path: Path) -> Path:
     """The shipped water model with a hand-made domain bound in its card: T <= 300 K + 10 K per MPa of p."""
     model = onnx.load(str(EXPORTED / "water.onnx"))
-    meta = {p.key: p for p in model.metadata_props}
-    card = json.loads(meta[CARD_KEY].value)
+    props = {p.key: p.value for p in model.metadata_props if p.key != DIGEST_KEY}
+    card = json.loads(props[CARD_KEY])
     p_lo, p_hi = card["inputs"][1]["min"], card["inputs"][1]["max"]
     card["domain"] = {"bounds": [{"input": "T", "side": "max", "of": "p", "label": "T_max(p)",
                                   "table": {"scale": "linear", "lo": p_lo, "hi": p_hi,
                                             "values": [300.0 + 1e-5 * p for p in np.linspace(p_lo, p_hi, 5)]},
                                   "interpolation_error": 0.0}]}
-    meta[CARD_KEY].value = json.dumps(card)
+    props[CARD_KEY] = json.dumps(card)
+    onnx.helper.set_model_props(model, props)  # the old digest dropped: sealed again, as export would
     path = tmp_path / "water.onnx"
-    onnx.save(model, str(path))
+    path.write_bytes(seal(model.SerializeToString()))
     return path
 
 

@@ -1,5 +1,6 @@
 """The light loader: numpy + onnxruntime only, input policies, named columns, chunking, integrity."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import data, spec
+from pipeline import data, domain, spec
 from pipeline.loader import CHUNK_ROWS, LoaderError, load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,17 +24,38 @@ def test_imports_without_torch():
 
 
 def test_out_of_range_policies():
-    X = np.array([[300.0, 1e6], [500.0, 1e6]])
-    with pytest.raises(LoaderError, match="input 'T' = 500 \\(row 1\\) is outside its valid range \\[275, 420\\]"):
+    card = load(WATER).card
+    T, p = card["inputs"]
+    bounds = card["domain"]["bounds"]  # T <= T_sat(p) - 2 K
+    # outside the box: T above its max
+    X = np.array([[300.0, 1e6], [T["max"] + 80.0, 1e6]])
+    with pytest.raises(LoaderError, match=re.escape(f"input 'T' = {T['max'] + 80.0:g} (row 1) is outside its valid "
+                                                    f"range [{T['min']:g}, {T['max']:g}]")):
         load(WATER)(X)
     clipped = load(WATER, out_of_range="clip")(X)
-    assert np.allclose(clipped[1], load(WATER)([[420.0, 1e6]])[0])
+    onto = domain.clip(bounds, ["T", "p"], np.clip(X, [T["min"], p["min"]], [T["max"], p["max"]]))  # box, then bound
+    assert onto[1, 0] < T["max"] and np.allclose(clipped[1], load(WATER)(onto[1:2])[0])
     with pytest.warns(UserWarning, match="1 input row\\(s\\) outside"):
         load(WATER, out_of_range="warn")(X)
     assert np.isfinite(load(WATER, out_of_range="allow")(X)).all()
     with pytest.raises(LoaderError, match="outside its valid range"):
-        load(WATER).point(500.0, 1e6)
-    assert np.allclose(load(WATER, out_of_range="clip").point(500.0, 1e6), clipped[1], rtol=1e-6)
+        load(WATER).point(T["max"] + 80.0, 1e6)
+    assert np.allclose(load(WATER, out_of_range="clip").point(T["max"] + 80.0, 1e6), clipped[1], rtol=1e-6)
+    # inside the box but above the domain bound at 1 MPa
+    limit = float(domain.bound_value(bounds[0], [1e6])[0])
+    X = np.array([[300.0, 1e6], [limit + 40.0, 1e6]])
+    assert T["min"] <= X[1, 0] <= T["max"]
+    message = (f"T = {limit + 40.0:.6g} K is above {bounds[0]['label']} = {limit:.6g} K at p = 1.0000e+06 Pa (row 1), "
+               f"outside the model's domain; 1 row(s) out of range")
+    with pytest.raises(LoaderError, match=re.escape(message)):
+        load(WATER)(X)
+    with pytest.raises(LoaderError, match=re.escape(message.split(" (row")[0])):
+        load(WATER).point(*X[1])
+    clipped = load(WATER, out_of_range="clip")(X)
+    assert np.allclose(clipped[1], load(WATER)([[limit, 1e6]])[0])
+    assert np.allclose(load(WATER, out_of_range="clip").point(*X[1]), clipped[1], rtol=1e-6)
+    with pytest.warns(UserWarning, match="1 input row\\(s\\) outside the valid range or domain"):
+        load(WATER, out_of_range="warn")(X)
 
 
 def test_nonfinite_policies():
