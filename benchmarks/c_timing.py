@@ -95,7 +95,7 @@ def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
     """
     import torch
     from pipeline.export import to_onnx
-    from pipeline.loader import CARD_KEY
+    from pipeline.loader import CARD_KEY, seal
     from pipeline.model import ExportModel
     gen = torch.Generator().manual_seed(seed)
     sizes = [2, *widths, 1]
@@ -110,5 +110,5 @@ def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
             "outputs": [{"name": "z", "unit": "1"}]}
     entry = proto.metadata_props.add()
     entry.key, entry.value = CARD_KEY, json.dumps(card)
-    path.write_bytes(proto.SerializeToString())
+    path.write_bytes(seal(proto.SerializeToString()))  # with its digest, as export writes models
     return path
