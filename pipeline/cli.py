@@ -18,13 +18,16 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed 
 
 def cmd_list(args) -> int:
     from . import spec as spec_mod
-    for name in spec_mod.available():
+    names = spec_mod.available()
+    w = max(map(len, names)) + 1
+    for name in names:
         s = spec_mod.load(name)
         exported = Path(args.out or "exported", f"{name}.onnx").is_file()
         ins = ", ".join(f"{i.name} [{i.unit}] {i.min:g}..{i.max:g}{' (log)' if i.scale == 'log' else ''}"
                         for i in s.inputs)
+        ins += "".join(f"; {b.input} {'<=' if b.max else '>='} {b.label}" for b in s.domain)
         outs = ", ".join(f"{o.name} [{o.unit}]" for o in s.outputs)
-        print(f"{name:<12} {s.description}\n{'':<12} in: {ins}\n{'':<12} out: {outs}"
+        print(f"{name:<{w}} {s.description}\n{'':<{w}} in: {ins}\n{'':<{w}} out: {outs}"
               f"{'   (exported)' if exported else ''}")
     return 0
 
