@@ -406,6 +406,52 @@ void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *
 """
 
 
+def _run_loop(graph, p: str, N: str, n: str) -> str:
+    """The body of the batched loop (sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]),
+    written once: source() compiles it under two names, for the build's target and for AVX2+FMA."""
+    return f"""{{
+    size_t i = 0;
+    int b, j, k, first = {N}_OK;
+    double row[{graph.n_in}], out[{graph.n_out}];
+#if {N}_LANES > 1
+    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
+        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        int valid = 1;
+        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
+        for (b = 0; b < {N}_LANES; ++b) {{
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            if (checked && {p}_check(row) != {N}_OK) valid = 0;
+            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
+        }}
+        if (valid) {{
+            {p}_forward_v(xv, yv);
+            for (j = 0; j < {graph.n_out}; ++j)
+                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
+            continue;
+        }}
+        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
+            int status;
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            status = {n}_eval(row, out);
+            if (status != {N}_OK && first == {N}_OK) first = status;
+            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
+        }}
+    }}
+#endif
+    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
+        int status = {N}_OK;
+        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
+        if (checked) status = {n}_eval(row, out);
+        else {p}_forward(row, out);
+        if (status != {N}_OK && first == {N}_OK) first = status;
+        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
+    }}
+    (void)b;
+    return first;
+}}
+"""
+
+
 def source(graph, precision: str) -> str:
     t = _Types(precision)
     n, N, p = graph.name, graph.name.upper(), graph.name  # p: the prefix of every internal name
@@ -435,6 +481,7 @@ def source(graph, precision: str) -> str:
                                 f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];", "    (void)k;"])
     x, last = ident(graph.input), ident(graph.steps[-1].out)
     nl, ind = "\n", "\n    "
+    run_loop = _run_loop(graph, p, N, n)
     bits_helpers = f"""static {t.int} {p}_bits({p}_real v)
 {{
     {t.int} b;
@@ -582,90 +629,10 @@ static const {p}_vec {p}_zero = {{0}};
 
 /* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
 static int {p}_run_here(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
-{{
-    size_t i = 0;
-    int b, j, k, first = {N}_OK;
-    double row[{graph.n_in}], out[{graph.n_out}];
-#if {N}_LANES > 1
-    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
-        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
-        int valid = 1;
-        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
-        for (b = 0; b < {N}_LANES; ++b) {{
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            if (checked && {p}_check(row) != {N}_OK) valid = 0;
-            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
-        }}
-        if (valid) {{
-            {p}_forward_v(xv, yv);
-            for (j = 0; j < {graph.n_out}; ++j)
-                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
-            continue;
-        }}
-        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
-            int status;
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            status = {n}_eval(row, out);
-            if (status != {N}_OK && first == {N}_OK) first = status;
-            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
-        }}
-    }}
-#endif
-    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
-        int status = {N}_OK;
-        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
-        if (checked) status = {n}_eval(row, out);
-        else {p}_forward(row, out);
-        if (status != {N}_OK && first == {N}_OK) first = status;
-        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
-    }}
-    (void)b;
-    return first;
-}}
-
+{run_loop}
 #if defined({N}_DISPATCH)
 __attribute__((target("avx2,fma"))) static int {p}_run_avx2(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
-{{
-    size_t i = 0;
-    int b, j, k, first = {N}_OK;
-    double row[{graph.n_in}], out[{graph.n_out}];
-#if {N}_LANES > 1
-    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
-        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
-        int valid = 1;
-        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
-        for (b = 0; b < {N}_LANES; ++b) {{
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            if (checked && {p}_check(row) != {N}_OK) valid = 0;
-            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
-        }}
-        if (valid) {{
-            {p}_forward_v(xv, yv);
-            for (j = 0; j < {graph.n_out}; ++j)
-                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
-            continue;
-        }}
-        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
-            int status;
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            status = {n}_eval(row, out);
-            if (status != {N}_OK && first == {N}_OK) first = status;
-            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
-        }}
-    }}
-#endif
-    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
-        int status = {N}_OK;
-        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
-        if (checked) status = {n}_eval(row, out);
-        else {p}_forward(row, out);
-        if (status != {N}_OK && first == {N}_OK) first = status;
-        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
-    }}
-    (void)b;
-    return first;
-}}
-
+{run_loop}
 static int {p}_run(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
 {{
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
