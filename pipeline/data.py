@@ -102,9 +102,16 @@ def from_unit(spec: Spec, U: np.ndarray) -> np.ndarray:
     return X
 
 
-def sample(spec: Spec, n: int, method: str, seed: int) -> np.ndarray:
-    """n physical input points, space-filling (scrambled Sobol) or uniform random in the scaled space."""
-    return from_unit(spec, unit_sample(len(spec.inputs), n, method, seed))
+def sample(spec: Spec, n: int, method: str, seed: int, boundary: float = 0.0) -> np.ndarray:
+    """n physical input points, space-filling (scrambled Sobol) or uniform random in the scaled space.
+
+    boundary: the share of the points drawn from the arcsine (Chebyshev) density instead, u = (1 - cos(pi v)) / 2
+    along every axis, which crowds points towards the faces, edges and corners (see SamplingSpec.boundary).
+    """
+    U = unit_sample(len(spec.inputs), n, method, seed)
+    k = int(round(boundary * n))
+    U[:k] = (1.0 - np.cos(np.pi * U[:k])) / 2.0
+    return from_unit(spec, U)
 
 
 def unit_sample(d: int, n: int, method: str, seed: int) -> np.ndarray:
@@ -463,7 +470,7 @@ def build(spec: Spec, verification: bool = True) -> Dataset:
         hold, train = order[:n_hold], order[n_hold:]
         return Dataset(X[train], Y[train], X[hold], Y[hold], dropped_rows=dropped)
     failed: dict = {}
-    x_train, y_train = _kept(spec, np.concatenate([sample(spec, s.count, s.method, s.seed), corners(spec)]),
+    x_train, y_train = _kept(spec, np.concatenate([sample(spec, s.count, s.method, s.seed, s.boundary), corners(spec)]),
                              "training", failed)
     # Held-out points are uniform random from another seed: independent of the training design.
     x_hold, y_hold = _kept(spec, sample(spec, s.holdout, "uniform", s.seed + 1), "holdout", failed)

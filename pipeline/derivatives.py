@@ -90,8 +90,10 @@ def report(spec: Spec, surrogate: Surrogate, module: torch.nn.Module, X: np.ndar
     X, J_r = X[ok], J_r[ok]
     errors, worst = relative_errors(surrogate_jacobian(module, X), J_r)
     gate = spec.derivatives.gate
+    gated = np.array([o.name not in spec.derivatives.report_only for o in spec.outputs])
     return {"gate": gate or None, "points": int(len(X)), "step": spec.derivatives.step,
-            "passed": bool(not gate or np.all(errors <= gate)),
+            "passed": bool(not gate or np.all(errors[gated] <= gate)),
+            "report_only": list(spec.derivatives.report_only),
             "errors": {o.name: {i.name: float(errors[k, j]) for j, i in enumerate(spec.inputs)}
                        for k, o in enumerate(spec.outputs)},
             "worst_at": {o.name: {i.name: dict(zip(spec.input_names, X[worst[k, j]].tolist()))
@@ -111,6 +113,8 @@ def training_targets(spec: Spec, model: Surrogate, X: np.ndarray) -> tuple[torch
     dz_du = slopes_u / dy_dz[:, :, None]
     convert = dy_dz[:, :, None] * du_dx(model, X)[:, None, :]     # dz/du error -> dy/dx error
     rms = np.sqrt(np.mean((slopes_u * du_dx(model, X)[:, None, :]) ** 2, axis=0))
+    fitted = np.array([o.name not in spec.derivatives.report_only for o in spec.outputs])
+    convert = convert * fitted[None, :, None]                      # report_only outputs: weight 0
     gate = spec.derivatives.gate or 0.05
     dev = model.in_a.device
     with torch.no_grad():

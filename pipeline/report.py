@@ -263,8 +263,8 @@ def render(spec: Spec, model, model_name: str, runs: Path | None = None,
                   f"{gate_text}:", "",
                   "| output | " + " | ".join(f"d/d{i.name}" for i in spec.inputs) + " |",
                   "|---|" + "---:|" * len(spec.inputs),
-                  *(f"| {o} | " + " | ".join(f"{e[i.name]:.3g}" for i in spec.inputs) + " |"
-                    for o, e in slopes["errors"].items())]
+                  *(f"| {o}{' (reported, not gated)' if o in slopes.get('report_only', []) else ''} | "
+                    + " | ".join(f"{e[i.name]:.3g}" for i in spec.inputs) + " |" for o, e in slopes["errors"].items())]
     lines.append("")
     for title, file in plots:
         lines += [f"## {title}", "", f"![{title}]({file})", ""]

@@ -94,6 +94,9 @@ class SamplingSpec:
     """"sobol" (scrambled, space-filling) or "uniform" random, in the scaled input space"""
     seed: int = 0
     """seed of the training and held-out samples"""
+    boundary: float = 0.0
+    """share of the training samples crowded towards the faces and corners (arcsine density along every axis):
+    a max-error gate is decided there, and in many dimensions a uniform design leaves the corners almost empty"""
     holdout: int = 0
     """held-out samples (for data: rows set aside, see holdout_fraction); 0: 1000 per input, at least 2000"""
     holdout_fraction: float = 0.2
@@ -131,6 +134,9 @@ class DerivativeSpec:
     """central-difference step of the reference, in the network's input space (each input mapped to [-1, 1])"""
     points: int = 16384
     """verification points for derivatives (the grid or domain sample, thinned)"""
+    report_only: list[str] = field(default_factory=list)
+    """outputs whose slopes are reported but neither gated nor fitted, e.g. where the reference itself has a kink
+    (say why and show the measurement in a comment)"""
 
 
 @dataclass
@@ -378,7 +384,7 @@ def _build(cls, raw, where: str):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise SpecError(f"{where}: missing required key '{name}'")
             continue
-        typ = {"str": str, "float": float, "int": int, "bool": bool, "list[int]": list}[str(f.type)]
+        typ = {"str": str, "float": float, "int": int, "bool": bool, "list[int]": list, "list[str]": list}[str(f.type)]
         values[name] = _typed(raw, name, typ, where)
     return cls(**values)
 
@@ -446,6 +452,8 @@ def _check(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: sampling.count must be >= 1 (or 0 for the default), got {s.count}")
     if s.holdout < 0:
         raise SpecError(f"{where}: sampling.holdout must be >= 1 (or 0 for the default), got {s.holdout}")
+    if not 0 <= s.boundary <= 1:
+        raise SpecError(f"{where}: sampling.boundary must be in [0, 1], got {s.boundary}")
     if not 0 < s.holdout_fraction < 1:
         raise SpecError(f"{where}: sampling.holdout_fraction must be in (0, 1), got {s.holdout_fraction}")
     _one_of(s.method, ("sobol", "uniform"), f"{where}: sampling.method")
@@ -460,6 +468,10 @@ def _check(spec: Spec, where: str) -> None:
     dv = spec.derivatives
     if not (dv.gate >= 0 and dv.weight > 0 and 0 < dv.step <= 0.1 and dv.points >= 1):
         raise SpecError(f"{where}: derivatives.gate must be >= 0, weight > 0, step in (0, 0.1] and points >= 1")
+    for o in dv.report_only:
+        if o not in spec.output_names:
+            raise SpecError(f"{where}: derivatives.report_only names {o!r}, which is not an output "
+                            f"(outputs: {', '.join(spec.output_names)})")
     if (dv.gate or dv.fit) and ref.data:
         raise SpecError(f"{where}: derivatives need a callable reference (a data file has no slopes to compare)")
     m = spec.model

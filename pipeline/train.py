@@ -86,10 +86,12 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
     x the gates, reference samples are added around those points and on the faces near them, and training goes on,
     up to refine_rounds rounds (then to the end of the budget).
     """
+    from threadpoolctl import threadpool_limits
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.set_num_threads(spec.training.threads)
     try:
-        return _train(spec, data, device, progress)
+        with threadpool_limits(limits=spec.training.threads, user_api="blas"):  # scipy's BLAS, used by gram()
+            return _train(spec, data, device, progress)
     finally:  # for this run only, not for the rest of the process
         torch.use_deterministic_algorithms(previous[0])
         torch.set_num_threads(previous[1])
@@ -263,6 +265,7 @@ class Refiner:
         return np.concatenate([X_known, X_jit[ok]]), np.concatenate([Y_known, Y_jit[ok]])
 
 
+@torch.no_grad()
 def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor) -> torch.Tensor:
     """d net(u)_k / d theta for every sample and output, shape (N * n_out, P), by explicit backpropagation.
 
@@ -276,13 +279,19 @@ def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor) -> torch.Tenso
         pre.append(linear(inputs[-1]))
         inputs.append(act(pre[-1]))
     n, m = len(u), linears[-1].out_features
+    J = torch.empty(n * m, sum(p.numel() for p in net.parameters()), dtype=u.dtype, device=u.device)
     G = torch.eye(m, dtype=u.dtype, device=u.device).expand(n, m, m)  # d out_k / d (pre-activation of layer l)
-    blocks = []
+    end = J.shape[1]
     for l in range(len(linears) - 1, -1, -1):
-        blocks = [(G[..., :, None] * inputs[l][:, None, None, :]).reshape(n * m, -1), G.reshape(n * m, -1)] + blocks
+        W = linears[l].weight
+        start = end - W.numel() - W.shape[0]
+        torch.mul(G[..., :, None], inputs[l][:, None, None, :],              # d out / d W: G x (layer input)
+                  out=J[:, start:start + W.numel()].view(n, m, W.shape[0], W.shape[1]))
+        J[:, start + W.numel():end].view(n, m, W.shape[0]).copy_(G)      # d out / d b
+        end = start
         if l > 0:
-            G = (G @ linears[l].weight) * _activation_slope(acts[l - 1], pre[l - 1])[:, None, :]
-    return torch.cat(blocks, dim=1)
+            G = (G @ W) * _activation_slope(acts[l - 1], pre[l - 1])[:, None, :]
+    return J
 
 
 def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
@@ -349,16 +358,16 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
         with torch.no_grad():
             for i in range(0, len(u), chunk):
                 J = parameter_jacobian(net, u[i:i + chunk])
-                JtJ += J.T @ J
+                JtJ += gram_upper(J)
                 Jtr += J.T @ r[i * n_out:min(i + chunk, len(u)) * n_out]
             if slopes is not None:
                 offset, per_point = len(u) * n_out, n_out * u_d.shape[1]
                 c = max(1, chunk // (2 * u_d.shape[1]))
                 for i in range(0, len(u_d), c):
                     _, J = slope_rows(u_d[i:i + c], t_d[i:i + c], w_d[i:i + c], True)
-                    JtJ += J.T @ J
+                    JtJ += gram_upper(J)
                     Jtr += J.T @ r[offset + i * per_point:offset + min(i + c, len(u_d)) * per_point]
-        return JtJ, Jtr
+        return symmetric(JtJ), Jtr
 
     mu = 1e-3
     r = residuals(theta)
@@ -367,9 +376,7 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
         JtJ, Jtr = normal_equations(theta, r)
         stuck = True
         while mu < 1e10:
-            A = JtJ.clone()
-            A.diagonal().add_(mu)
-            delta = torch.linalg.solve(A, Jtr)
+            delta = damped_solve(JtJ, Jtr, mu)
             r_new = residuals(theta - delta)
             loss_new = float(torch.mean(r_new ** 2))
             if math.isfinite(loss_new) and loss_new < loss:
@@ -379,6 +386,31 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
             mu *= 4
         load(theta)
         yield loss, stuck
+
+
+def gram_upper(J: torch.Tensor) -> torch.Tensor:
+    """The upper triangle of JᵀJ (see symmetric). On the CPU in float64 through BLAS's symmetric rank-k update
+    (dsyrk), which computes only that triangle: half the multiply-adds of J.T @ J, the bulk of an LM step once
+    there are a thousand parameters."""
+    if J.device.type != "cpu" or J.dtype != torch.float64:
+        return torch.triu(J.T @ J)
+    from scipy.linalg.blas import dsyrk
+    return torch.from_numpy(dsyrk(1.0, J.numpy().T, lower=0))  # J.T is a Fortran-ordered (P, N) view: no copy
+
+
+def symmetric(upper: torch.Tensor) -> torch.Tensor:
+    return torch.triu(upper) + torch.triu(upper, 1).T
+
+
+def damped_solve(JtJ: torch.Tensor, Jtr: torch.Tensor, mu: float) -> torch.Tensor:
+    """(JᵀJ + μI)⁻¹ Jᵀr by Cholesky (the matrix is symmetric positive definite for μ > 0), by LU should rounding
+    have made it indefinite."""
+    A = JtJ.clone()
+    A.diagonal().add_(mu)
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info) == 0:
+        return torch.cholesky_solve(Jtr[:, None], L)[:, 0]
+    return torch.linalg.solve(A, Jtr)
 
 
 def slope_targets(spec: Spec, model: Surrogate, X: np.ndarray, y_train: np.ndarray) -> tuple:
