@@ -197,8 +197,10 @@ class Refiner:
 
     Its probe set is its own: a Sobol sample of 2,048 points per input, the corners, and 64 points on each face,
     from a seed that neither training nor verification uses. A check is the probe set plus local searches from its
-    8 worst points (half the evaluations of verification's; reference calls are cheap next to LM steps); new samples are the worst probe points, the searches' optima and jittered neighbours
-    of both (clipped into the unit cube, so the neighbours of a face point stay near that face).
+    worst points, as many and as long as verification's searches of one output (a weaker check than the final one
+    lets training stop on a model that verification then fails; reference calls are cheap next to LM steps). New
+    samples are the worst probe points, the searches' optima and jittered neighbours of both (clipped into the unit
+    cube, so the neighbours of a face point stay near that face).
     """
 
     def __init__(self, spec: Spec):
@@ -224,7 +226,7 @@ class Refiner:
                 r = np.maximum(r, pointwise(P[:, k], Y[:, k], KIND[metric]) / threshold)
         return r
 
-    def check(self, model: Surrogate, starts: int = 8) -> dict:
+    def check(self, model: Surrogate) -> dict:
         from scipy.optimize import minimize
         dev = next(model.parameters()).device
 
@@ -233,6 +235,8 @@ class Refiner:
                 return model(torch.as_tensor(X, device=dev)).cpu().numpy()
 
         r = np.nan_to_num(self.ratios(predict(self.X), self.Y), nan=np.inf)
+        v = self.spec.verification
+        starts = 2 * v.searches  # as many as verification runs on one output (one per error kind)
         found = []
         for i in np.argsort(-r, kind="stable")[:starts]:
             def objective(u):
@@ -244,7 +248,7 @@ class Refiner:
                 found.append((ratio, np.clip(u, 0, 1), X[0], Y[0]))
                 return -ratio
             minimize(objective, self.U[i], method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(self.U[i]),
-                     options={"maxfev": 20 * (len(self.U[i]) + 1), "xatol": 1e-5, "fatol": 0.0})
+                     options={"maxfev": v.search_evaluations, "xatol": 1e-5, "fatol": 0.0})
         found.sort(key=lambda f: -f[0])
         worst = max(float(r.max()), found[0][0] if found else 0.0)
         at = found[0][2] if found and found[0][0] >= r.max() else self.X[int(np.argmax(r))]
