@@ -470,8 +470,8 @@ def build(spec: Spec, verification: bool = True) -> Dataset:
         hold, train = order[:n_hold], order[n_hold:]
         return Dataset(X[train], Y[train], X[hold], Y[hold], dropped_rows=dropped)
     failed: dict = {}
-    x_train, y_train = _kept(spec, np.concatenate([sample(spec, s.count, s.method, s.seed, s.boundary), corners(spec)]),
-                             "training", failed)
+    design = np.concatenate([sample(spec, s.count, s.method, s.seed, s.boundary), corners(spec)])
+    x_train, y_train = _kept(spec, design, "training", failed)
     # Held-out points are uniform random from another seed: independent of the training design.
     x_hold, y_hold = _kept(spec, sample(spec, s.holdout, "uniform", s.seed + 1), "holdout", failed)
     data = Dataset(x_train, y_train, x_hold, y_hold, failed=failed)

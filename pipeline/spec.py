@@ -94,9 +94,10 @@ class SamplingSpec:
     """"sobol" (scrambled, space-filling) or "uniform" random, in the scaled input space"""
     seed: int = 0
     """seed of the training and held-out samples"""
-    boundary: float = 0.0
-    """share of the training samples crowded towards the faces and corners (arcsine density along every axis):
-    a max-error gate is decided there, and in many dimensions a uniform design leaves the corners almost empty"""
+    boundary: float = -1.0
+    """share of the training samples crowded towards the faces and corners (arcsine density along every axis), where
+    a max-error gate is decided and where a uniform design leaves almost nothing in many dimensions; -1: 0.5 past
+    2 inputs, 0 for 1-2 (whose faces a uniform design already covers)"""
     holdout: int = 0
     """held-out samples (for data: rows set aside, see holdout_fraction); 0: 1000 per input, at least 2000"""
     holdout_fraction: float = 0.2
@@ -322,6 +323,8 @@ def resolve_defaults(spec: Spec) -> Spec:
         s.count = int(min(16000, max(1000, 6 * _parameters(spec.model.widths, d, m) // m)))
     if s.holdout == 0:
         s.holdout = max(2000, 1000 * d)
+    if s.boundary == -1:
+        s.boundary = 0.5 if d > 2 else 0.0
     if s.grid == 0 and d <= 2:
         s.grid = 201
     t = spec.training
@@ -452,8 +455,8 @@ def _check(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: sampling.count must be >= 1 (or 0 for the default), got {s.count}")
     if s.holdout < 0:
         raise SpecError(f"{where}: sampling.holdout must be >= 1 (or 0 for the default), got {s.holdout}")
-    if not 0 <= s.boundary <= 1:
-        raise SpecError(f"{where}: sampling.boundary must be in [0, 1], got {s.boundary}")
+    if not (0 <= s.boundary <= 1 or s.boundary == -1):
+        raise SpecError(f"{where}: sampling.boundary must be in [0, 1] (or -1 for the default), got {s.boundary}")
     if not 0 < s.holdout_fraction < 1:
         raise SpecError(f"{where}: sampling.holdout_fraction must be in (0, 1), got {s.holdout_fraction}")
     _one_of(s.method, ("sobol", "uniform"), f"{where}: sampling.method")

@@ -195,7 +195,7 @@ def _round_size(spec: Spec, initial: int) -> int:
 class Refiner:
     """Finds where the model is worst and adds reference samples there (adaptive sampling).
 
-    Its probe set is its own: a Sobol sample of 2,048 points per input, the corners, and 64 points on each face,
+    Its probe set is its own: a Sobol sample as large as verification's, the corners, and 64 points on each face,
     from a seed that neither training nor verification uses. A check is the probe set plus local searches from its
     worst points, as many and as long as verification's searches of one output (a weaker check than the final one
     lets training stop on a model that verification then fails; reference calls are cheap next to LM steps). New
@@ -207,7 +207,7 @@ class Refiner:
         from . import data as data_mod
         self.spec, self.data = spec, data_mod
         d = len(spec.inputs)
-        U = np.concatenate([data_mod.unit_sample(d, 2048 * d, "sobol", spec.sampling.seed + 3),
+        U = np.concatenate([data_mod.unit_sample(d, spec.verification.points, "sobol", spec.sampling.seed + 3),
                             data_mod.unit_corners(d)])
         faces = [np.insert(data_mod.unit_sample(d - 1, 64, "sobol", spec.sampling.seed + 4 + a), a, end, 1)
                  for a in range(d) for end in (0.0, 1.0)] if d > 1 else []
@@ -328,7 +328,8 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
     chunk = max(1, int(memory_gb * 1e9 / 3 / (8 * n_params * n_out)))  # the block and two temporaries of its size
     if slopes is not None:
         u_d, t_d, w_d, h = slopes[:4]
-        steps = [torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i]), h) for i in range(u_d.shape[1])]
+        steps = [torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i], device=u_d.device), h)
+                 for i in range(u_d.shape[1])]
 
     def load(params: torch.Tensor) -> None:
         with torch.no_grad():

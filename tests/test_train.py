@@ -53,7 +53,7 @@ def test_cuda_training_path(write_spec):
     s = spec.load(write_spec(steps=300))
     r = train.train(s, data.build(s), device="cuda", progress=False)
     assert r.device.startswith("cuda") and r.stop_reason == "gates met"
-    assert np.isfinite(r.history[-1]["loss"])
+    assert np.isfinite([h["loss"] for h in r.history if "loss" in h][-1])  # the last entry may be a refinement round
 
 
 def test_training_leaves_the_process_settings_as_it_found_them(write_spec):
