@@ -218,6 +218,12 @@ class CModel(Model):
         super().__init__(path, **kwargs)
         self.precision = precision
         self.library, why_not = build(self.path, self.card["name"], precision)
+        if why_not is None:  # imported before ctypes opens the same file: a failing extension leaves ctypes alone
+            try:
+                extension = load_extension(self.library)
+            except ImportError as e:
+                why_not = f"the point() extension does not import: {str(e).splitlines()[0][:300]}"
+                self.library, _ = build(self.path, self.card["name"], precision, extension=False)
         lib = ctypes.CDLL(str(self.library))
         n = self.card["name"]
         ptr, size = ctypes.c_void_p, ctypes.c_size_t
@@ -228,11 +234,6 @@ class CModel(Model):
         self._eval = self._fn(lib, f"{n}_eval", ctypes.c_int, [ptr, ptr])
         self._n_in, self._n_out = len(self.input_names), len(self.output_names)
         self._c_local = threading.local()  # the ctypes path's one-sample buffers, one pair per thread
-        if why_not is None:
-            try:
-                extension = load_extension(self.library)
-            except ImportError as e:
-                why_not = f"the point() extension does not import: {str(e).splitlines()[0][:300]}"
         if why_not is None:
             # An instance attribute, found before the class's point(): a call is then the builtin's alone.
             # Samples it refuses go to the loader's Model.point (same errors, same policies), bound to this model.

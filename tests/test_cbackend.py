@@ -236,3 +236,21 @@ def test_cache_is_keyed_by_the_interpreter(monkeypatch):
     monkeypatch.setattr(sysconfig, "get_config_var",
                         lambda name: ".cpython-399-x86_64-linux-gnu.so" if name == "EXT_SUFFIX" else real(name))
     assert load(EXPORTED / "paraboloid.onnx", backend="c").library != first
+
+
+def test_point_extension_that_does_not_import_falls_back_to_ctypes(monkeypatch):
+    """An extension that compiles but does not import (another interpreter's symbols, say): the plain library
+    is built for ctypes, and point_path says why."""
+    from pipeline import cbackend
+    if python_headers()[1]:
+        pytest.skip(python_headers()[1])
+
+    def refuse(lib):
+        raise ImportError("undefined symbol: PyFloat_Type\nsecond line")
+    monkeypatch.setattr(cbackend, "load_extension", refuse)
+    monkeypatch.setattr(cbackend, "_warned_ctypes", set())
+    with pytest.warns(RuntimeWarning, match="does not import: undefined symbol: PyFloat_Type$"):
+        c = load(EXPORTED / "colebrook.onnx", backend="c")
+    assert c.point_path == "ctypes (slower): the point() extension does not import: undefined symbol: PyFloat_Type"
+    assert not c.library.name.endswith("-py.so")
+    assert_matches(c.point(1e5, 1e-4)[None], load(EXPORTED / "colebrook.onnx").point(1e5, 1e-4)[None], "ctypes")
