@@ -66,8 +66,8 @@ def us(t: float) -> str:
 
 
 def table(results: dict[str, list[dict[str, float]]]) -> str:
-    lines = ["| surrogate | C backend point() [µs] | onnxruntime point() [µs] | onnxruntime / C | reference [µs] "
-             "| reference / C | ≤ 1 µs and ≥ 4x |",
+    lines = [("| surrogate | C backend point() [µs] | onnxruntime point() [µs] | onnxruntime / C | reference [µs] "
+              "| reference / C | ≤ 1 µs and ≥ 4x |"),
              "|---|---:|---:|---:|---|---:|---|"]
     for n, rounds in results.items():
         c = [r["c-backend-point"] for r in rounds]

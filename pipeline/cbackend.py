@@ -138,7 +138,7 @@ def python_headers() -> tuple[list[str], str | None]:
         return [], "the extension is not built on Windows (it would need the interpreter's import library)"
     include = sysconfig.get_paths().get("include") or ""
     if not Path(include, "Python.h").is_file():
-        return [], (f"no Python.h in {include or 'the interpreter’s include folder'} (install the interpreter's "
+        return [], (f"no Python.h in {include or 'the interpreter include folder'} (install the interpreter's "
                     f"development headers, e.g. apt-get install python{sys.version_info[0]}-dev)")
     numpy_include = np.get_include()
     if not Path(numpy_include, "numpy", "arrayobject.h").is_file():
@@ -165,7 +165,7 @@ def build(path: Path, name: str, precision: str = "float", extension: bool = Tru
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     cache = Path(os.environ.get("SURROGATE_C_CACHE") or DEFAULT_CACHE)
     suffix = ".dll" if sys.platform == "win32" else ".so"
-    # A module name is an identifier: the key's hex after a letter. The model's name is in the file's name.
+    # NAME-PRECISION-KEY[-py]: -py where the library is also the extension module (module_name reads its KEY)
     lib = cache / f"{graph.name}-{precision}-{key[:24]}{'-py' if includes else ''}{suffix}"
     if lib.is_file():
         return lib, why_not
@@ -181,7 +181,7 @@ def build(path: Path, name: str, precision: str = "float", extension: bool = Tru
             sources.append(str(tmp / "point.c"))
         out = tmp / f"lib{suffix}"
         command = [cc, *flags, "-I", str(tmp), *(f"-I{i}" for i in includes), *sources, "-lm", "-o", str(out)]
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
             if includes:  # the model's C alone may still compile: point() then goes through ctypes
@@ -243,8 +243,8 @@ class CModel(Model):
             self.point_path = f"ctypes (slower): {why_not}"
             if why_not not in _warned_ctypes:
                 _warned_ctypes.add(why_not)
-                warnings.warn(f"backend='c': point() goes through ctypes, ~3x slower: {why_not}", RuntimeWarning,
-                              stacklevel=3)
+                warnings.warn(f"backend='c': point() goes through ctypes, several times slower: {why_not}",
+                              RuntimeWarning, stacklevel=3)
 
     @staticmethod
     def _fn(lib, name, restype, argtypes):

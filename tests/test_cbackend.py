@@ -188,7 +188,8 @@ def test_point_policies_and_domain_bounds(tmp_path):
     onnxruntime backend: the same error, the same clipped value, NaN for nonfinite="nan", the same warning."""
     path = with_card("paraboloid", tmp_path, lambda card: card.update(domain={"bounds": [BOUND]}))
     inside, beyond, outside, nan = (0.5, 0.1), (0.1, 0.9), (1.5, 0.1), (0.5, np.nan)
-    for kwargs in ({}, {"out_of_range": "clip"}, {"out_of_range": "allow"}, {"out_of_range": "clip", "nonfinite": "nan"}):
+    policies = ({}, {"out_of_range": "clip"}, {"out_of_range": "allow"}, {"out_of_range": "clip", "nonfinite": "nan"})
+    for kwargs in policies:
         c, o = load(path, backend="c", **kwargs), load(path, **kwargs)
         for args in (inside, beyond, outside, nan):
             expected, outcome = _outcome(o.point, *args), _outcome(c.point, *args)
