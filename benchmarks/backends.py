@@ -8,7 +8,9 @@
 - onnxruntime-parallel all cores, no spinning: for large batches
 - onnxruntime-default  onnxruntime's own defaults (all cores, worker threads spin between calls)
 - c-backend            load(path, backend="c"): the generated C compiled at -O2, through ctypes, same checks
-- c-backend-point      the same through point(): one sample per call (batch 1 only)
+- c-backend-point      the same through point(), the library's CPython extension builtin (see f.point_path): one
+                       sample per call (batch 1 only); benchmarks/point_timing.py times it beside onnxruntime-point
+                       and the references in rounds
 """
 
 from __future__ import annotations

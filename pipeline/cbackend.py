@@ -2,33 +2,49 @@
 
     f = load("exported/water.onnx", backend="c")
     f(X); f.point(300.0, 1e6); f.named(T=..., p=...); f.jacobian(X)     # the loader's API, same checks
+    f.point_path                                                         # how point() reaches the C, and why
 
 Why: onnxruntime costs 4-7 µs per run whatever the batch, more than a correlation such as Clamond's; the same
-network through the generated C and ctypes costs a fraction of a microsecond per call.
+network through the generated C costs a fraction of a microsecond per call.
 
 On first use the model's C (pipeline/codegen_c.py) is generated and compiled with the system compiler ($CC, else
 cc, gcc or clang; `-O2 -shared -fPIC`) into a cache folder ($SURROGATE_C_CACHE, default
 ~/.cache/surrogate-pipeline/c). The library's name carries the sha256 of the model file together with the generated
-source and the compile command, so a changed model, generator or compiler never reuses a stale library; the
-library is written under a temporary name and renamed, so a concurrent process never loads a half-written one.
-Generating the C needs the `onnx` package (the onnxruntime backend does not).
+source, the compile command and (for the extension below) the interpreter's ABI tag, its include folder and the numpy
+version, so a changed model, generator, compiler or interpreter never reuses a stale library; the library is written
+under a temporary name and renamed, so a concurrent process never loads a half-written one. Generating the C needs
+the `onnx` package (the onnxruntime backend does not).
+
+Batches (call, named, jacobian) go through ctypes: its ~0.5 µs per call is nothing next to a batch. point() would
+spend more in ctypes and numpy than in the network, so the library is also a CPython extension module (POINT_SOURCE,
+compiled with the model's C against this interpreter's Python.h and numpy's headers): its point is a METH_FASTCALL
+builtin that reads the floats, calls NAME_eval and returns a new float64 array, ~0.1 µs of overhead. Where that
+cannot be built (no Python.h: e.g. Debian without python3-dev; Windows) the library is built without it and point()
+goes through ctypes, slower; `f.point_path` says which path is used and why, and a RuntimeWarning says it once.
 
 The checks are the loader's own (CModel is a loader.Model): the model file is verified and the card read by
 Model.__init__; the out_of_range / nonfinite policies are applied by Model._checked. The C checks every row itself
 (box and domain bounds) at no extra cost; only when it reports a bad row does the batch go through _checked, and
-then through the C entry point without checks, so that "clip", "warn" and "allow" behave as in the loader.
+then through the C entry point without checks, so that "clip", "warn" and "allow" behave as in the loader. point()
+hands a sample the C refuses (or a wrong count, or a value that is not a number) to the loader's own Model.point,
+which raises the same errors as the onnxruntime backend or applies the policy, then evaluates through the C.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.machinery
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
+import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +53,73 @@ from .loader import LoaderError, Model
 
 CFLAGS = ["-O2", "-shared", "-fPIC"]
 DEFAULT_CACHE = Path.home() / ".cache" / "surrogate-pipeline" / "c"
+
+# The extension module compiled with the model's C: point() as a builtin. {n}/{N}: the model's prefix, {module}: the
+# module's name (the library's key, so that two versions of a model can be loaded in one process).
+POINT_SOURCE = r"""
+#define PY_SSIZE_T_CLEAN
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <Python.h>
+#include <numpy/arrayobject.h>
+#include "{n}.h"
+
+/* point(*values) -> float64 array of {N}_N_OUTPUTS. `fallback` (the function's self) is the loader's Model.point
+   bound to the model: it gets the call when the count is wrong, a value is not a number or the C refuses the
+   sample, and raises the loader's error or applies its policy. */
+static PyObject *{module}_point(PyObject *fallback, PyObject *const *args, Py_ssize_t nargs)
+{{
+    double x[{N}_N_INPUTS];
+    npy_intp dims[1] = {{{N}_N_OUTPUTS}};
+    PyObject *y;
+    Py_ssize_t k;
+    if (nargs != {N}_N_INPUTS) return PyObject_Vectorcall(fallback, args, (size_t)nargs, NULL);
+    for (k = 0; k < {N}_N_INPUTS; ++k) {{
+        if (PyFloat_CheckExact(args[k])) {{
+            x[k] = PyFloat_AS_DOUBLE(args[k]);
+        }} else {{
+            x[k] = PyFloat_AsDouble(args[k]);
+            if (x[k] == -1.0 && PyErr_Occurred()) {{
+                PyErr_Clear();
+                return PyObject_Vectorcall(fallback, args, (size_t)nargs, NULL);
+            }}
+        }}
+    }}
+    y = PyArray_SimpleNew(1, dims, NPY_DOUBLE);
+    if (y == NULL) return NULL;
+    if ({n}_eval(x, (double *)PyArray_DATA((PyArrayObject *)y)) != {N}_OK) {{
+        Py_DECREF(y);
+        return PyObject_Vectorcall(fallback, args, (size_t)nargs, NULL);
+    }}
+    return y;
+}}
+
+static PyMethodDef {module}_point_def = {{"point", (PyCFunction)(void (*)(void)){module}_point, METH_FASTCALL,
+    "point(*values) -> array of the model's outputs (float64): one sample through the generated C."}};
+
+static PyObject *{module}_bind(PyObject *module, PyObject *fallback)
+{{
+    (void)module;
+    if (!PyCallable_Check(fallback)) {{
+        PyErr_SetString(PyExc_TypeError, "bind() takes the callable that handles refused samples");
+        return NULL;
+    }}
+    return PyCFunction_New(&{module}_point_def, fallback);
+}}
+
+static PyMethodDef {module}_methods[] = {{
+    {{"bind", {module}_bind, METH_O, "bind(fallback) -> point: the builtin, calling fallback(*values) on refusal."}},
+    {{NULL, NULL, 0, NULL}}
+}};
+
+static struct PyModuleDef {module}_def = {{PyModuleDef_HEAD_INIT, "{module}", NULL, -1, {module}_methods,
+                                          NULL, NULL, NULL, NULL}};
+
+PyMODINIT_FUNC PyInit_{module}(void)
+{{
+    import_array();
+    return PyModule_Create(&{module}_def);
+}}
+"""
 
 
 def compiler() -> str:
@@ -48,8 +131,24 @@ def compiler() -> str:
                       "(e.g. apt-get install gcc) or use backend='onnxruntime'")
 
 
-def build(path: Path, name: str, precision: str = "float") -> Path:
-    """The compiled shared library for the model at `path`, from the cache or compiled now."""
+def python_headers() -> tuple[list[str], str | None]:
+    """(include folders, None) to compile the point() extension against this interpreter and numpy, or
+    ([], why not)."""
+    if sys.platform == "win32":
+        return [], "the extension is not built on Windows (it would need the interpreter's import library)"
+    include = sysconfig.get_paths().get("include") or ""
+    if not Path(include, "Python.h").is_file():
+        return [], (f"no Python.h in {include or 'the interpreter include folder'} (install the interpreter's "
+                    f"development headers, e.g. apt-get install python{sys.version_info[0]}-dev)")
+    numpy_include = np.get_include()
+    if not Path(numpy_include, "numpy", "arrayobject.h").is_file():
+        return [], f"no numpy/arrayobject.h in {numpy_include}"
+    return [include, numpy_include], None
+
+
+def build(path: Path, name: str, precision: str = "float", extension: bool = True) -> tuple[Path, str | None]:
+    """The compiled shared library for the model at `path`, from the cache or compiled now, and None where it is
+    also the point() extension module (named by the library's stem) or the reason why it is not."""
     from . import codegen, codegen_c
     from .spec import PipelineError
     cc = compiler()
@@ -58,25 +157,56 @@ def build(path: Path, name: str, precision: str = "float") -> Path:
     except PipelineError as e:
         raise LoaderError(str(e)) from None
     header, source = codegen_c.header(graph, precision), codegen_c.source(graph, precision)
-    key = hashlib.sha256("\0".join([graph.sha256, precision, header, source, cc, *CFLAGS]).encode()).hexdigest()
+    includes, why_not = python_headers() if extension else ([], "not asked for")
+    flags = [*CFLAGS, *(["-undefined", "dynamic_lookup"] if includes and sys.platform == "darwin" else [])]
+    parts = [graph.sha256, precision, header, source, cc, *flags]
+    if includes:  # the interpreter's ABI and the headers the extension is compiled against
+        parts += [POINT_SOURCE, sysconfig.get_config_var("EXT_SUFFIX") or "", sys.version, *includes, np.__version__]
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     cache = Path(os.environ.get("SURROGATE_C_CACHE") or DEFAULT_CACHE)
     suffix = ".dll" if sys.platform == "win32" else ".so"
-    lib = cache / f"{graph.name}-{precision}-{key[:24]}{suffix}"
+    # NAME-PRECISION-KEY[-py]: -py where the library is also the extension module (module_name reads its KEY)
+    lib = cache / f"{graph.name}-{precision}-{key[:24]}{'-py' if includes else ''}{suffix}"
     if lib.is_file():
-        return lib
+        return lib, why_not
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         tmp = Path(tmp)
         (tmp / f"{graph.name}.h").write_text(header)
         (tmp / f"{graph.name}.c").write_text(source)
+        sources = [str(tmp / f"{graph.name}.c")]
+        if includes:
+            (tmp / "point.c").write_text(POINT_SOURCE.format(n=graph.name, N=graph.name.upper(),
+                                                             module=module_name(lib)))
+            sources.append(str(tmp / "point.c"))
         out = tmp / f"lib{suffix}"
-        result = subprocess.run([cc, *CFLAGS, "-I", str(tmp), str(tmp / f"{graph.name}.c"), "-lm", "-o", str(out)],
-                                capture_output=True, text=True)
+        command = [cc, *flags, "-I", str(tmp), *(f"-I{i}" for i in includes), *sources, "-lm", "-o", str(out)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
+            if includes:  # the model's C alone may still compile: point() then goes through ctypes
+                lib, _ = build(path, name, precision, extension=False)
+                return lib, f"compiling the point() extension with {cc} failed: {first[:300]}"
             raise LoaderError(f"{path}: compiling the generated C with {cc} failed: {first[:300]}")
         os.replace(out, lib)
-    return lib
+    return lib, why_not
+
+
+def module_name(lib: Path) -> str:
+    """The extension module's name for a library file: from its key, unique per model version."""
+    return "_surrogate_point_" + lib.stem.split("-")[-2]
+
+
+def load_extension(lib: Path) -> types.ModuleType:
+    name = module_name(lib)
+    loader = importlib.machinery.ExtensionFileLoader(name, str(lib))
+    spec = importlib.util.spec_from_file_location(name, str(lib), loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+_warned_ctypes = set()
 
 
 class CModel(Model):
@@ -87,7 +217,13 @@ class CModel(Model):
             raise LoaderError(f"precision must be 'float' or 'double', got {precision!r}")
         super().__init__(path, **kwargs)
         self.precision = precision
-        self.library = build(self.path, self.card["name"], precision)
+        self.library, why_not = build(self.path, self.card["name"], precision)
+        if why_not is None:  # imported before ctypes opens the same file: a failing extension leaves ctypes alone
+            try:
+                extension = load_extension(self.library)
+            except ImportError as e:
+                why_not = f"the point() extension does not import: {str(e).splitlines()[0][:300]}"
+                self.library, _ = build(self.path, self.card["name"], precision, extension=False)
         lib = ctypes.CDLL(str(self.library))
         n = self.card["name"]
         ptr, size = ctypes.c_void_p, ctypes.c_size_t
@@ -97,7 +233,18 @@ class CModel(Model):
         self._jac_unchecked = self._fn(lib, f"{n}_eval_jac_batch_unchecked", None, [size, ptr, ptr, ptr])
         self._eval = self._fn(lib, f"{n}_eval", ctypes.c_int, [ptr, ptr])
         self._n_in, self._n_out = len(self.input_names), len(self.output_names)
-        self._c_local = threading.local()  # point()'s buffers, one pair per thread
+        self._c_local = threading.local()  # the ctypes path's one-sample buffers, one pair per thread
+        if why_not is None:
+            # An instance attribute, found before the class's point(): a call is then the builtin's alone.
+            # Samples it refuses go to the loader's Model.point (same errors, same policies), bound to this model.
+            self.point = extension.bind(types.MethodType(Model.point, self))
+            self.point_path = f"C extension module (METH_FASTCALL) {self.library.name}"
+        else:
+            self.point_path = f"ctypes (slower): {why_not}"
+            if why_not not in _warned_ctypes:
+                _warned_ctypes.add(why_not)
+                warnings.warn(f"backend='c': point() goes through ctypes, several times slower: {why_not}",
+                              RuntimeWarning, stacklevel=3)
 
     @staticmethod
     def _fn(lib, name, restype, argtypes):
@@ -138,17 +285,30 @@ class CModel(Model):
                 J[bad_rows] = np.nan
         return J
 
-    def point(self, *values: float) -> np.ndarray:
-        """One sample -> array of n_outputs floats, through one C call; safe from several threads at once."""
+    def _buffers(self):
         try:
-            x, y, xp, yp = self._c_local.buffers
+            return self._c_local.buffers
         except AttributeError:  # the first call in this thread
             x, y = (ctypes.c_double * self._n_in)(), np.empty(self._n_out)
-            x, y, xp, yp = self._c_local.buffers = x, y, ctypes.addressof(x), y.ctypes.data
+            self._c_local.buffers = x, y, ctypes.addressof(x), y.ctypes.data
+            return self._c_local.buffers
+
+    def point(self, *values: float) -> np.ndarray:
+        """One sample -> array of n_outputs floats (float64), the onnxruntime backend's point(): the same errors
+        and policies. This is the ctypes path; where the extension module was built (see point_path), the instance's
+        own point, a builtin, answers instead. Safe from several threads at once."""
+        x, y, xp, yp = self._buffers()
         try:
             x[:] = values  # ctypes refuses a sequence of another length
         except (ValueError, TypeError):
-            raise LoaderError(f"point() takes {self._n_in} numbers {self.input_names}, got {values!r}") from None
-        if self._eval(xp, yp):  # a bad input: the loader's policy decides
-            return self(np.array([values], dtype=np.float64))[0]
+            return Model.point(self, *values)  # the loader's error
+        if self._eval(xp, yp):  # a bad input: the loader's checks and policy decide
+            return Model.point(self, *values)
+        return y.copy()
+
+    def _point_run(self, values) -> np.ndarray:
+        """Model.point's evaluation of a sample it has checked (and perhaps clipped): the C without checks."""
+        x, y, xp, yp = self._buffers()
+        x[:] = [float(v) for v in values]
+        self._unchecked(1, xp, yp)
         return y.copy()

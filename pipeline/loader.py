@@ -518,8 +518,9 @@ class Model:
 
 
 def load(path: str | os.PathLike | bytes, backend: str = "onnxruntime", **kwargs) -> Model:
-    """backend "onnxruntime" (numpy and onnxruntime only) or "c": the generated C compiled on first use and called
-    through ctypes, the same API, ~10x cheaper per call (pipeline/cbackend.py; needs a C compiler and `onnx`)."""
+    """backend "onnxruntime" (numpy and onnxruntime only) or "c": the generated C compiled on first use (batches
+    through ctypes, point() through a CPython extension built with it), the same API, ~10x cheaper per call
+    (pipeline/cbackend.py; needs a C compiler and `onnx`)."""
     if backend == "c":
         from .cbackend import CModel
         return CModel(path, **kwargs)
