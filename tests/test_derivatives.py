@@ -90,3 +90,19 @@ def test_derivatives_need_a_callable(write_spec, tmp_path):
     raw["derivatives"] = {"gate": 0.05}
     with pytest.raises(SpecError, match="derivatives need a callable reference"):
         spec.parse(raw)
+
+
+def test_report_only_outputs_are_reported_not_gated(write_spec):
+    """An output whose reference has a kink can be exempted by name; its slopes stay in the card."""
+    s = load(write_spec, '[derivatives]\ngate = 1e-9\nreport_only = ["z"]\n')
+    d = data.build(s)
+    surrogate = Surrogate(s, d.y_train)
+    module = surrogate.export_model()
+    from pipeline.verify import verify
+    report = verify(s, lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy(), d,
+                    lambda X: derivatives.report(s, surrogate, module, X))
+    assert not [r for r in report.rows if r.set == "slopes"]
+    found = report.plan["derivatives"]
+    assert found["passed"] and found["report_only"] == ["z"] and found["errors"]["z"]["x"] > 1e-9
+    with pytest.raises(SpecError, match="report_only names 'k'"):
+        load(write_spec, '[derivatives]\nreport_only = ["k"]\n')

@@ -91,3 +91,17 @@ def test_water_T_max_is_saturation_minus_2_K():
     # at the bound itself the liquid properties exist (PropsSI raises only within 1e-4 % of saturation)
     rho = PropsSI("Dmass", "T", got, "P", p, "Water")
     assert np.isfinite(rho).all() and (rho > 500).all()
+
+
+def test_coolprop_conductivity_has_a_slope_jump_at_its_critical_enhancement_onset():
+    """Why water's dk/dT and dk/dp are reported, not gated: IAPWS 2011 (CoolProp) switches its critical
+    enhancement on with a square-root onset along T ~ 430-439 K, so dk/dT jumps there (at 12 bar: from -2.9e-4
+    to +2.7e-4 W/m/K^2 between two 0.025 K steps; finer steps see larger jumps, the onset's slope is infinite), a
+    slope no smooth surrogate can follow."""
+    from CoolProp.CoolProp import PropsSI
+    T = np.linspace(430.0, 431.5, 61)
+    k = PropsSI("L", "T", T, "P", np.full_like(T, 1.2e6), "Water")
+    slope = np.diff(k) / np.diff(T)
+    assert slope[0] < -2.5e-4 and slope.max() > 2e-4  # falling, then a jump to rising within the window
+    smooth = np.diff(PropsSI("L", "T", T - 20.0, "P", np.full_like(T, 1.2e6), "Water")) / np.diff(T)
+    assert np.ptp(smooth) < 0.05 * np.ptp(slope)  # 20 K lower the same window is smooth
