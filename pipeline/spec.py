@@ -155,7 +155,7 @@ class TrainingSpec:
     max_steps: int = 0
     """budget in optimizer steps (LM steps are full-batch); 0: 2000 for LM, 20000 for Adam"""
     max_seconds: float = 0.0
-    """budget in wall seconds, a safety cap (a run cut by it is not bit-reproducible); 0: 60 + 60 per input"""
+    """budget in wall seconds, a safety cap (a run cut by it is not bit-reproducible); 0: 120 + 120 per input"""
     seed: int = 0
     """seed of the weight initialization"""
     device: str = "auto"
@@ -331,7 +331,7 @@ def resolve_defaults(spec: Spec) -> Spec:
     if t.max_steps == 0:
         t.max_steps = 2000 if t.trainer == "lm" else 20000
     if t.max_seconds == 0:
-        t.max_seconds = 60.0 + 60.0 * d
+        t.max_seconds = 120.0 + 120.0 * d
     v = spec.verification
     if v.search_evaluations == 0:
         v.search_evaluations = 40 * (d + 1)
