@@ -90,7 +90,7 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.set_num_threads(spec.training.threads)
     try:
-        with threadpool_limits(limits=spec.training.threads, user_api="blas"):  # scipy's BLAS, used by gram()
+        with threadpool_limits(limits=spec.training.threads, user_api="blas"):  # scipy's BLAS, used by gram_upper()
             return _train(spec, data, device, progress)
     finally:  # for this run only, not for the rest of the process
         torch.use_deterministic_algorithms(previous[0])
