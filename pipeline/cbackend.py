@@ -87,9 +87,9 @@ class CModel(Model):
             raise LoaderError(f"precision must be 'float' or 'double', got {precision!r}")
         super().__init__(path, **kwargs)
         self.precision = precision
-        self.library = build(self.path, self.card["name"], precision)
+        self.library = build(self.path, self.card.name, precision)
         lib = ctypes.CDLL(str(self.library))
-        n = self.card["name"]
+        n = self.card.name
         ptr, size = ctypes.c_void_p, ctypes.c_size_t
         self._batch = self._fn(lib, f"{n}_eval_batch", ctypes.c_int, [size, ptr, ptr])
         self._unchecked = self._fn(lib, f"{n}_eval_batch_unchecked", None, [size, ptr, ptr])
