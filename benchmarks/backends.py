@@ -31,46 +31,26 @@ CORES = os.cpu_count() or 1
 SLOW_REFERENCE_MAX_BATCH = 4096
 
 
-def _fluids_colebrook_loop(X):
-    from fluids.friction import Colebrook
-    return [Colebrook(Re, eD) for Re, eD in X.tolist()]
-
-
-def _gnielinski_loop(X):
-    from fluids.friction import friction_factor
-    from ht.conv_internal import turbulent_Gnielinski
-    return [turbulent_Gnielinski(Re, Pr, friction_factor(Re, eD=0.0)) for Re, Pr in X.tolist()]
-
-
 def _propssi_loop(X):
     from CoolProp.CoolProp import PropsSI
     return [[PropsSI(p, "T", T, "P", P, "Water") for p in references.WATER_PROPERTIES] for T, P in X.tolist()]
 
 
 @functools.lru_cache(maxsize=None)
-def _abstract_state(backend: str):
-    import CoolProp
-    return CoolProp.AbstractState(backend, "Water")  # BICUBIC builds its tables on first use (seconds, cached)
+def _water_state(backend: str):
+    return references.water_state(backend)  # BICUBIC builds its tables on first use (seconds, cached)
 
 
 def _abstract_state_loop(backend: str):
-    import CoolProp
-    state = _abstract_state(backend)
-
-    def loop(X):
-        out = []
-        for T, P in X.tolist():
-            state.update(CoolProp.PT_INPUTS, P, T)
-            out.append((state.rhomass(), state.viscosity(), state.conductivity(), state.cpmass()))
-        return out
-    return loop
+    props = _water_state(backend)
+    return lambda X: [props(T, P) for T, P in X.tolist()]
 
 
 # name -> {backend: (fn, max batch or None)}; the first entry is the spec's own reference.
 REFERENCES = {
     "paraboloid": {"ref: numpy": (references.paraboloid, None)},
-    "colebrook": {"ref: fluids Colebrook, scalar loop": (_fluids_colebrook_loop, SLOW_REFERENCE_MAX_BATCH)},
-    "gnielinski": {"ref: ht Gnielinski + fluids, scalar loop": (_gnielinski_loop, SLOW_REFERENCE_MAX_BATCH)},
+    "colebrook": {"ref: fluids Colebrook, scalar loop": (references.colebrook, SLOW_REFERENCE_MAX_BATCH)},
+    "gnielinski": {"ref: ht Gnielinski + fluids, scalar loop": (references.gnielinski, SLOW_REFERENCE_MAX_BATCH)},
     "water": {
         "ref: CoolProp PropsSI, vectorized": (references.water, SLOW_REFERENCE_MAX_BATCH),
         "ref: CoolProp PropsSI, scalar loop": (_propssi_loop, 64),

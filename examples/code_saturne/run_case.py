@@ -102,9 +102,11 @@ def valid_temperatures(card: Card) -> tuple[float, float]:
 
 
 def coolprop(T: np.ndarray) -> np.ndarray:
-    """(len(T), 4): rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] of water at (T, P0), CoolProp."""
-    from CoolProp.CoolProp import PropsSI
-    return np.stack([PropsSI(q, "T", T, "P", P0, "Water") for q in ("D", "V", "C", "L")], axis=1)
+    """(len(T), 4): rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] of water at (T, P0), from the surrogate's own
+    reference (pipeline/references.py: CoolProp), reordered for the case."""
+    from pipeline.references import water
+    T = np.asarray(T, dtype=np.float64).reshape(-1)
+    return water(np.stack([T, np.full_like(T, P0)], axis=1))[:, [0, 1, 3, 2]]
 
 
 def reference_table(t_min: float, t_max: float) -> tuple[str, float, float]:
