@@ -94,6 +94,7 @@ def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
     cost, so this one is not trained. Its inputs are x, y in [0, 1].
     """
     import torch
+
     from pipeline.card import Card, Input, Output
     from pipeline.export import to_onnx
     from pipeline.loader import CARD_KEY, seal

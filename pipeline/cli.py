@@ -64,6 +64,7 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
     """A run that ended before its gates were met with margin: if the held-out samples fail them, the table and
     what to try next, exit 1 (otherwise verify decides)."""
     import torch
+
     from . import checkpoint, data
     from .verify import gate_report, next_step
     module = checkpoint.load(folder, spec).export_model()
@@ -80,6 +81,7 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
 
 def cmd_verify(args) -> int:
     import torch
+
     from . import checkpoint, data, derivatives, spec as spec_mod
     from .verify import next_step, verify
     status = 0
@@ -152,6 +154,7 @@ def cmd_fmu(args) -> int:
 
 def cmd_search(args) -> int:
     import json
+
     from . import search, spec as spec_mod
     from .files import atomic_write
     for name in args.names:

@@ -40,12 +40,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from . import codegen_c
+from . import codegen_c, loader
+from .card import Card, CardError
 from .codegen_c import ident
 from .codegen_text import check_name, fortran_comment
-from . import loader
 from .files import atomic_write
-from .card import Card, CardError
 from .loader import CARD_KEY
 from .spec import PipelineError
 

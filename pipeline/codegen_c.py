@@ -223,7 +223,6 @@ def _unrolled(graph, p: str, t: _Types, vector: bool, x: str, y: str, to_out: st
     if any(s.op == "Gemm" and graph.constants[s.args[1]].size > limit for s in graph.steps):
         return None
     T = f"{p}_vec" if vector else f"{p}_real"
-    sfx = "_v" if vector else ""
     L = t.lit
     splat = (lambda v: f"({p}_zero + {v})") if vector else (lambda v: v)  # noqa: E731
     value = {graph.input: [f"{x}[{k}]" for k in range(graph.n_in)]}
@@ -469,14 +468,14 @@ def source(graph, precision: str) -> str:
         forward = "\n".join([f"    {p}_real xr[{graph.n_in}];", "    int k;",
                               f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];", *unrolled])
     else:  # each value an array over a layer's neurons
-        forward = "\n".join([f"    int j, k;", f"    {p}_real {x_}[{graph.n_in}];", *(f"    {d}" for d in decls),
+        forward = "\n".join(["    int j, k;", f"    {p}_real {x_}[{graph.n_in}];", *(f"    {d}" for d in decls),
                               f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];", *body,
                               f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];"])
     unrolled_v = _unrolled(graph, p, t, True, x_, "y", "")
     if unrolled_v:
         forward_v = "\n".join(unrolled_v)
     else:
-        forward_v = "\n".join([f"    int j, k;", *(f"    {d}" for d in vdecls), *vbody,
+        forward_v = "\n".join(["    int j, k;", *(f"    {d}" for d in vdecls), *vbody,
                                 f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];", "    (void)k;"])
     x, last = ident(graph.input), ident(graph.steps[-1].out)
     nl, ind = "\n", "\n    "

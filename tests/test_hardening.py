@@ -20,8 +20,17 @@ from onnx import numpy_helper
 from pipeline import data, domain, spec
 from pipeline.cli import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE
 from pipeline.files import replace_model
-from pipeline.loader import (CARD_KEY, DIGEST_KEY, LoaderError, card_path, digest_entry, load, pending_card_path,
-                             seal, verify_integrity)
+from pipeline.loader import (
+    CARD_KEY,
+    DIGEST_KEY,
+    LoaderError,
+    card_path,
+    digest_entry,
+    load,
+    pending_card_path,
+    seal,
+    verify_integrity,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"
@@ -415,6 +424,7 @@ def test_search_before_is_the_specs_own_network_or_nothing(write_spec, tmp_path)
     """A spec with unequal widths cannot be a trial of the search (equal widths only): "before" used to be
     whichever random trial came first."""
     import optuna
+
     from pipeline import search, spec as spec_mod
     s = spec_mod.load(write_spec())  # widths [8, 8], tanh, 500 samples
 
