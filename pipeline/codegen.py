@@ -18,7 +18,7 @@ column-major batches and `dydx(n_outputs, n_inputs)`):
     int NAME_eval_soa(size_t n, const double *const *x, double *const *y);   /* one array per input and output */
 
 They return NAME_OK (0), NAME_ERR_NONFINITE (1) for a NaN or infinite input, or NAME_ERR_RANGE (2) for an input
-outside the card's valid range or beyond one of its domain bounds (card["domain"], pipeline/domain.py); a failing
+outside the card's valid range or beyond one of its domain bounds (card.bounds, pipeline/domain.py); a failing
 row's outputs are set to NaN (the batch returns the first error and goes on with the other rows).
 
 The C computes in float with the model's float32 weights, as onnxruntime does (`--precision double`: in double),

@@ -21,7 +21,7 @@ it is the one that matches: so readers during an export, and after an export kil
 model with its own card; any other mismatch is refused. One export of a name at a time.
 
 Inputs are checked against the card before they reach the network, its box and, where the card has
-card["domain"]["bounds"] (see domain.py), its bounds:
+card.bounds (see card.py and domain.py), its bounds:
   out_of_range = "error" (default: LoaderError naming the column or bound and the first bad value),
                  "clip" (move the point onto the box and the bounds), "warn" (evaluate, and warn with the count),
                  or "allow";
