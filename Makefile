@@ -12,14 +12,18 @@ ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) 
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench test gate seed examples codegen fmu code-saturne search clean
+.PHONY: help venv list train verify export bench readme lint format test gate seed examples codegen fmu code-saturne \
+	search clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-$(VENV)/.installed: requirements.txt
+# The pinned set, then this checkout itself as an editable package (no dependencies: they are the pinned ones), so
+# that tests, examples and benchmarks import the installed `pipeline` as a user's code would, with no sys.path edits.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with the pinned dependencies
@@ -38,20 +42,31 @@ export: venv ## write exported/NAME.onnx and NAME.json (checked: onnx.checker, p
 	@$(ENSURE_TRAINED)
 	$(PY) -m pipeline export $(SURROGATES)
 
-bench: venv ## benchmark onnxruntime vs PyTorch vs the reference; tables, plots, README block
+bench: venv ## benchmark onnxruntime vs PyTorch vs the reference: benchmarks/results/ (tables, plots); README untouched
 	@$(ENSURE_TRAINED)
 	@$(ENSURE_EXPORTED)
 	mkdir -p benchmarks/results
 	BENCH_SURROGATES="$(SURROGATES)" $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-min-rounds=5 \
 		--benchmark-max-time=0.5 \
 		--benchmark-json=$(BENCH_JSON) --benchmark-columns=median,iqr,rounds
-	$(PY) -m benchmarks.summarize $(BENCH_JSON) --readme README.md
+	$(PY) -m benchmarks.summarize $(BENCH_JSON)
+
+readme: venv ## rewrite README.md's results block from benchmarks/results/bench.json and the exported cards
+	$(PY) -m benchmarks.summarize benchmarks/results/bench.json --readme README.md --readme-only
 
 gate: venv ## retrain every surrogate from scratch with its seed and verify all gates (CI)
 	$(PY) -m pipeline gate --runs runs/gate --quiet $(SURROGATES)
 
-test: venv ## run the test suite
+lint: venv ## ruff: lint and format check (the rules are in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv ## ruff format: rewrite the code in the project's format
+	$(VENV)/bin/ruff format .
+
+test: venv ## the test suite, then make lint
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory lint
 
 examples: venv ## worked examples: bring-your-own callable and CSV; the heated pipe in Python, C and Fortran
 	$(PY) -m pipeline gate --quiet --runs runs/examples $(EXAMPLE_SPECS)

@@ -1,5 +1,12 @@
 """The ways a surrogate can be evaluated, each prepared once and returned as `fn(X)` for the benchmark to time.
 
+Each backend has a kind, recorded with its timings, which is what the summary goes by (not the name):
+  "reference"     the reference library (per surrogate, REFERENCES)
+  "framework"     the training framework running the exported module
+  "onnx-runtime"  a runtime executing the exported .onnx file (the summary's "best runtime" is the fastest of these)
+  "generated"     the generated code (python -m pipeline codegen), called from Python
+A new backend is a prepare function and one line in BACKENDS.
+
 - ref: ...             the reference library as a solver would really call it: a scalar loop, and the library's
                        vectorized form where it has one (see REFERENCES), on float64 inputs
 - torch                PyTorch eager: the float32 module that was exported, under inference_mode
@@ -17,31 +24,20 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
 import torch
 
 from pipeline import checkpoint, data, references, spec as spec_mod
-from pipeline.loader import Model
+from pipeline.loader import Model, load
 
-SURROGATE_BACKENDS = ["torch", "onnxruntime", "onnxruntime-point", "onnxruntime-parallel", "onnxruntime-default",
-                      "c-backend", "c-backend-point"]
 CORES = os.cpu_count() or 1
 # Scalar loops and property calls cost microseconds per sample: beyond this batch they only make `make bench` long.
 SLOW_REFERENCE_MAX_BATCH = 4096
-
-
-def _fluids_colebrook_loop(X):
-    from fluids.friction import Colebrook
-    return [Colebrook(Re, eD) for Re, eD in X.tolist()]
-
-
-def _gnielinski_loop(X):
-    from fluids.friction import friction_factor
-    from ht.conv_internal import turbulent_Gnielinski
-    return [turbulent_Gnielinski(Re, Pr, friction_factor(Re, eD=0.0)) for Re, Pr in X.tolist()]
 
 
 def _propssi_loop(X):
@@ -50,29 +46,20 @@ def _propssi_loop(X):
 
 
 @functools.lru_cache(maxsize=None)
-def _abstract_state(backend: str):
-    import CoolProp
-    return CoolProp.AbstractState(backend, "Water")  # BICUBIC builds its tables on first use (seconds, cached)
+def _water_state(backend: str):
+    return references.water_state(backend)  # BICUBIC builds its tables on first use (seconds, cached)
 
 
 def _abstract_state_loop(backend: str):
-    import CoolProp
-    state = _abstract_state(backend)
-
-    def loop(X):
-        out = []
-        for T, P in X.tolist():
-            state.update(CoolProp.PT_INPUTS, P, T)
-            out.append((state.rhomass(), state.viscosity(), state.conductivity(), state.cpmass()))
-        return out
-    return loop
+    props = _water_state(backend)
+    return lambda X: [props(T, P) for T, P in X.tolist()]
 
 
 # name -> {backend: (fn, max batch or None)}; the first entry is the spec's own reference.
 REFERENCES = {
     "paraboloid": {"ref: numpy": (references.paraboloid, None)},
-    "colebrook": {"ref: fluids Colebrook, scalar loop": (_fluids_colebrook_loop, SLOW_REFERENCE_MAX_BATCH)},
-    "gnielinski": {"ref: ht Gnielinski + fluids, scalar loop": (_gnielinski_loop, SLOW_REFERENCE_MAX_BATCH)},
+    "colebrook": {"ref: fluids Colebrook, scalar loop": (references.colebrook, SLOW_REFERENCE_MAX_BATCH)},
+    "gnielinski": {"ref: ht Gnielinski + fluids, scalar loop": (references.gnielinski, SLOW_REFERENCE_MAX_BATCH)},
     "water": {
         "ref: CoolProp PropsSI, vectorized": (references.water, SLOW_REFERENCE_MAX_BATCH),
         "ref: CoolProp PropsSI, scalar loop": (_propssi_loop, 64),
@@ -95,13 +82,17 @@ def _references(name: str) -> dict:
 
 
 def backends(name: str) -> list[str]:
-    return [*_references(name), *SURROGATE_BACKENDS]
+    return [*_references(name), *BACKENDS]
+
+
+def kind(name: str, backend: str) -> str:
+    return "reference" if backend in _references(name) else BACKENDS[backend].kind
 
 
 def skip_reason(name: str, backend: str, batch: int) -> str | None:
     if backend == "torch" and not Path(checkpoint.run_dir(name), "checkpoint.pt").is_file():
         return f"no checkpoint for {name} (runs/{name}): `make train SURROGATES={name}`"
-    if backend.endswith("-point") and batch != 1:
+    if backend in BACKENDS and BACKENDS[backend].one_sample and batch != 1:
         return "point() evaluates one sample per call"
     limit = _references(name).get(backend, (None, None))[1]
     if limit is not None and batch > limit:
@@ -133,31 +124,49 @@ def torch_module(name: str):
     return checkpoint.load(checkpoint.run_dir(name), spec).export_model()
 
 
+def _torch(name: str, X: np.ndarray):
+    module = torch_module(name)
+
+    def run_torch(x):
+        with torch.inference_mode():
+            return module(torch.from_numpy(x)).numpy()
+    return run_torch, np.ascontiguousarray(X, dtype=np.float32)
+
+
+def _session(session: ort.InferenceSession, X: np.ndarray):
+    return (lambda x: session.run(["y"], {"x": x})[0]), np.ascontiguousarray(X, dtype=np.float32)
+
+
+def _point(model, X: np.ndarray):
+    return (lambda row: model.point(*row)), X[0].tolist()
+
+
+@dataclass(frozen=True)
+class Backend:
+    kind: str
+    """"framework", "onnx-runtime" or "generated" (see the module's docstring)"""
+    prepare: Callable[[str, Path, np.ndarray], tuple]
+    """(surrogate name, its .onnx, float64 inputs) -> (fn, argument): anything to convert is converted here, untimed"""
+    one_sample: bool = False
+    """one sample per call (batch 1 only)"""
+
+
+BACKENDS = {
+    "torch": Backend("framework", lambda name, path, X: _torch(name, X)),
+    "onnxruntime": Backend("onnx-runtime", lambda name, path, X: (Model(path), np.ascontiguousarray(X, np.float32))),
+    "onnxruntime-point": Backend("onnx-runtime", lambda name, path, X: _point(Model(path), X), one_sample=True),
+    "onnxruntime-parallel": Backend("onnx-runtime", lambda name, path, X: _session(Model(path, threads=CORES).session,
+                                                                                   X)),
+    "onnxruntime-default": Backend("onnx-runtime", lambda name, path, X: _session(
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), X)),
+    "c-backend": Backend("generated", lambda name, path, X: (load(path, backend="c"), X)),
+    "c-backend-point": Backend("generated", lambda name, path, X: _point(load(path, backend="c"), X), one_sample=True),
+}
+
+
 def prepare(name: str, backend: str, batch: int):
     """(fn, argument) for the benchmark; inputs are converted ahead for backends that take float32."""
     X = inputs(name, batch)
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    path = Path("exported", f"{name}.onnx")
-    if backend.startswith("ref: "):
+    if backend in _references(name):
         return _references(name)[backend][0], X
-    if backend == "torch":
-        module = torch_module(name)
-
-        def run_torch(x):
-            with torch.inference_mode():
-                return module(torch.from_numpy(x)).numpy()
-        return run_torch, X32
-    if backend == "onnxruntime-point":
-        model = Model(path)
-        return (lambda row: model.point(*row)), X[0].tolist()
-    if backend == "onnxruntime":
-        return Model(path), X32
-    if backend.startswith("c-backend"):
-        from pipeline.loader import load
-        model = load(path, backend="c")
-        return ((lambda row: model.point(*row)), X[0].tolist()) if backend.endswith("-point") else (model, X)
-    if backend == "onnxruntime-default":
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    else:
-        session = Model(path, threads=CORES).session
-    return (lambda x: session.run(["y"], {"x": x})[0]), X32
+    return BACKENDS[backend].prepare(name, Path("exported", f"{name}.onnx"), X)

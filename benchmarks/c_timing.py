@@ -94,6 +94,8 @@ def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
     cost, so this one is not trained. Its inputs are x, y in [0, 1].
     """
     import torch
+
+    from pipeline.card import Card, Input, Output
     from pipeline.export import to_onnx
     from pipeline.loader import CARD_KEY, seal
     from pipeline.model import ExportModel
@@ -105,10 +107,9 @@ def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
     # relative part of the codegen tolerance meaningless.
     weights[-1][1].add_(1.0)
     proto = to_onnx(ExportModel(weights, "tanh", [0.0, 0.0], [0.0]), 2)
-    card = {"name": path.stem, "description": f"reference net 2-{'-'.join(map(str, widths))}-1 tanh (random)",
-            "inputs": [{"name": n, "unit": "1", "min": 0.0, "max": 1.0} for n in ("x", "y")],
-            "outputs": [{"name": "z", "unit": "1"}]}
+    card = Card(name=path.stem, description=f"reference net 2-{'-'.join(map(str, widths))}-1 tanh (random)",
+                inputs=[Input(n, "1", 0.0, 1.0) for n in ("x", "y")], outputs=[Output("z", "1")])
     entry = proto.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, json.dumps(card)
+    entry.key, entry.value = CARD_KEY, json.dumps(card.to_dict())
     path.write_bytes(seal(proto.SerializeToString()))  # with its digest, as export writes models
     return path

@@ -2,6 +2,9 @@
 
     python -m benchmarks.summarize benchmarks/results/raw.json [--readme README.md]
 
+It reads the benchmark JSON and the exported model cards (pipeline/card.py), nothing else: not runs/, which is a
+stage's private workspace. `make bench` writes benchmarks/results/; only `make readme` passes --readme.
+
 The raw pytest-benchmark file keeps every round; benchmarks/results/bench.json keeps the statistics only (the
 file that is committed beside the summary it produced).
 
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import matplotlib
 
+from pipeline.card import Card
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -27,6 +32,20 @@ C_BACKEND = "C -O3 -march=native"  # builds without a "build" label were timed s
 C_BUILDS = ["C -O2", "C -O3 -march=native", "C double -O2"]
 
 
+KINDS: dict[str, str] = {}
+"""backend -> its kind (benchmarks/backends.py: reference, framework, onnx-runtime, generated), as load() found it"""
+
+
+def _legacy_kind(backend: str) -> str:
+    """The kind of a backend timed before timings recorded their kind (the committed results of earlier runs)."""
+    return ("reference" if backend.startswith("ref: ") else "onnx-runtime" if backend.startswith("onnxruntime")
+            else "framework" if backend == "torch" else "generated")
+
+
+def of_kind(times: dict, kind: str) -> list[str]:
+    return [b for b in backends_of(times) if KINDS.get(b, _legacy_kind(b)) == kind]
+
+
 def load(path: Path) -> dict:
     raw = json.loads(path.read_text())
     inference, errors, loops, rate, reference_net, c_worst = {}, {}, [], None, None, {}
@@ -34,6 +53,7 @@ def load(path: Path) -> dict:
         info, median = b["extra_info"], b["stats"]["median"]
         if info.get("kind") == "inference":
             inference.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = median / info["batch"]
+            KINDS[info["backend"]] = info.get("backend_kind") or _legacy_kind(info["backend"])
             if "max_rel_error" in info:
                 errors.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = info
         elif info.get("kind") == "generated_c" and "onnxruntime_point_seconds" in info:
@@ -52,14 +72,9 @@ def load(path: Path) -> dict:
             "cores": raw.get("machine_info", {}).get("cpu", {}).get("count"), "datetime": raw.get("datetime", "")}
 
 
-def card(name: str) -> dict:
+def card(name: str) -> Card | None:
     path = Path("exported", f"{name}.json")
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def train_metrics(name: str) -> dict:
-    path = Path("runs", name, "metrics.json")
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return Card.from_dict(json.loads(path.read_text()), str(path)) if path.is_file() else None
 
 
 def fmt_time(seconds: float) -> str:
@@ -85,7 +100,8 @@ def batches_of(times: dict) -> list[int]:
 
 
 def floor_per_sample(name: str, rate: float | None) -> float | None:
-    flops = card(name).get("architecture", {}).get("flops_per_sample")
+    c = card(name)
+    flops = c.architecture.flops_per_sample if c and c.architecture else None
     return flops / rate if flops and rate else None
 
 
@@ -93,7 +109,8 @@ def error_of(name: str, info: dict | None) -> str:
     """Max error against the spec's reference: relative where the gates are relative, else absolute."""
     if not info:
         return ""
-    relative = any(m.endswith("_rel") for m in card(name).get("gates", {"max_rel": 0}))
+    c = card(name)
+    relative = any(m.endswith("_rel") for m in (c.gates if c else {"max_rel": 0}))
     return f"{info['max_rel_error']:.2g} rel" if relative else f"{info['max_abs_error']:.2g} abs"
 
 
@@ -109,7 +126,7 @@ def surrogate_table(name: str, times: dict, errors: dict, rate: float | None) ->
             if t is None:
                 continue
             vs_torch = speed(torch_t / t) if torch_t and backend != "torch" else ""
-            vs_floor = f"{t / floor:.1f}x" if floor and not backend.startswith("ref: ") else ""
+            vs_floor = f"{t / floor:.1f}x" if floor and backend not in of_kind(times, "reference") else ""
             lines.append(f"| {batch:,} | {backend} | {fmt_time(t)} | {1 / t:,.0f} | {vs_torch} | {vs_floor} | "
                          f"{error_of(name, errors.get((backend, batch)))} |")
     return lines
@@ -118,8 +135,8 @@ def surrogate_table(name: str, times: dict, errors: dict, rate: float | None) ->
 def headline(name: str, times: dict, rate: float | None) -> list[str]:
     """Compact table for the README: per batch, reference vs PyTorch vs onnxruntime."""
     floor = floor_per_sample(name, rate)
-    ort = [b for b in backends_of(times) if b.startswith("onnxruntime")]
-    reference = next((b for b in backends_of(times) if b.startswith("ref: ")), "")
+    ort = of_kind(times, "onnx-runtime")
+    reference = next(iter(of_kind(times, "reference")), "")
     c_fast = "c-backend-point" if ("c-backend-point", 1) in times else C_BACKEND
     lines = [f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (loader) | onnxruntime (best) | "
              "best vs PyTorch | best vs reference | best / floor | generated C (batch 1: from Python) |",
@@ -144,9 +161,9 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
 
 def versus_references(name: str, times: dict, errors: dict) -> list[str]:
     """Plain sentences: the surrogate against each way of calling its reference library."""
-    ort = [b for b in backends_of(times) if b.startswith("onnxruntime")]
+    ort = of_kind(times, "onnx-runtime")
     lines = []
-    for ref in (b for b in backends_of(times) if b.startswith("ref: ")):
+    for ref in of_kind(times, "reference"):
         batches = [n for n in batches_of(times) if (ref, n) in times]
         parts = []
         for batch in sorted({batches[0], batches[-1]}):
@@ -168,21 +185,22 @@ def accuracy_table(names: list[str]) -> list[str]:
     lines = ["| surrogate | network | gate | threshold | achieved (domain: grid, or sample + search) | "
              "achieved (held-out) | training |", "|---|---|---|---:|---:|---:|---|"]
     for name in names:
-        c, m = card(name), train_metrics(name)
+        c = card(name)
         if not c:
             continue
-        arch = c["architecture"]
-        net = f"{len(c['inputs'])}-{'-'.join(map(str, arch['widths']))}-{len(c['outputs'])} {arch['activation']}"
-        train = f"{m.get('steps', '?')} {m.get('trainer', '')} steps, {m.get('train_seconds', '?')} s on {m.get('device', '?')}"
-        for out in c["outputs"]:
-            for metric, threshold in c["gates"].items():
-                got = {s: c["achieved"].get(s, {}).get(out["name"], {}).get(metric)
+        arch = c.architecture
+        net = f"{len(c.inputs)}-{'-'.join(map(str, arch.widths))}-{len(c.outputs)} {arch.activation}"
+        t = c.training
+        train = f"{t.get('steps', '?')} {t.get('trainer', '')} steps ({t.get('stop_reason', '?')})"
+        for out in c.outputs:
+            for metric, threshold in c.gates.items():
+                got = {s: c.achieved.get(s, {}).get(out.name, {}).get(metric)
                        for s in ("grid", "domain", "holdout")}
                 cell = lambda v: f"{v:.3g}" if v is not None else "–"  # noqa: E731
                 domain = got["grid"] if got["grid"] is not None else got["domain"]
-                lines.append(f"| {name} | {net} | {out['name']} {metric} | {threshold:.3g} | {cell(domain)} | "
+                lines.append(f"| {name} | {net} | {out.name} {metric} | {threshold:.3g} | {cell(domain)} | "
                              f"{cell(got['holdout'])} | {train} |")
-            slopes = (c.get("derivatives") or {})
+            slopes = c.derivatives or {}
             if slopes.get("gate"):
                 worst = max(v for per_input in slopes["errors"].values() for v in per_input.values())
                 lines.append(f"| {name} | {net} | every slope, max/rms | {slopes['gate']:.3g} | {worst:.3g} | – | "
@@ -215,7 +233,7 @@ SIDE_BY_SIDE = [("onnxruntime", "onnxruntime (1 thread; batch 1: point())"), ("C
 def side_by_side(name: str, times: dict, worst: dict) -> list[str]:
     """Per batch size: onnxruntime on one thread, each C build (timed from C), the Python C backend and each
     reference, time per sample (batch 1: per call), with the ratio to onnxruntime."""
-    refs = [b for b in backends_of(times) if b.startswith("ref: ")]
+    refs = of_kind(times, "reference")
     cols = [(key, label) for key, label in SIDE_BY_SIDE if any(k == key or k == f"{key}-point" for k, _ in times)]
     cols += [(r, r.removeprefix("ref: ")) for r in refs]
     if not any(key.startswith("C ") for key, _ in cols):
@@ -226,7 +244,7 @@ def side_by_side(name: str, times: dict, worst: dict) -> list[str]:
         cells = []
         for key, _ in cols:
             t = times.get((f"{key}-point" if batch == 1 and key in ("onnxruntime", "c-backend") else key, batch))
-            ratio = f" ({ort / t:.2g}x)" if t and ort and key != "onnxruntime" and not key.startswith("ref: ") else ""
+            ratio = f" ({ort / t:.2g}x)" if t and ort and key != "onnxruntime" and key not in refs else ""
             cells.append(f"{fmt_time(t)}{ratio}" if t else "–")
         lines.append(f"| {batch:,} | " + " | ".join(cells) + " |")
     tol = ", ".join(f"{b} {worst[(name, b)]:.2f}x" for b in C_BUILDS if (name, b) in worst)
@@ -267,29 +285,8 @@ def generated_c_lines(results: dict) -> list[str]:
     return lines
 
 
-def search_lines() -> list[str]:
-    """Before and after `make search` (benchmarks/results/search_NAME.json), measured side by side by the search."""
-    rows = []
-    for path in sorted(RESULTS.glob("search_*.json")):
-        r = json.loads(path.read_text())
-        for label, t in (("before", r["before"]), ("after", r["after"])):
-            if not t:
-                continue
-            ns = t.get("ort_ns") or {}
-            rows.append(f"| {r['surrogate']} | {label} | {'-'.join(map(str, t['widths']))} {t['activation']} | "
-                        f"{t['parameters']} | {t['flops']} | {t['worst_gate_ratio']:.3g} | "
-                        f"{fmt_time(ns['batch1'] * 1e-9) if ns else '–'} | "
-                        f"{fmt_time(ns['batch4096'] * 1e-9) if ns else '–'} |")
-    if not rows:
-        return []
-    return ["The same gates before and after `make search` (worst gate ratio: largest achieved/threshold, ≤ 1 "
-            "passes; onnxruntime times per sample, measured by the search in one process):", "",
-            "| surrogate | | network | parameters | FLOPs/sample | worst gate ratio | onnxruntime, batch 1 | "
-            "onnxruntime, batch 4096 |", "|---|---|---|---:|---:|---:|---:|---:|", *rows]
-
-
-def summary(results: dict) -> tuple[str, str]:
-    """(full summary.md, the README block)."""
+def summary(results: dict, plots: bool = True) -> tuple[str, str]:
+    """(full summary.md, the README block); plots: also write one plot per surrogate to RESULTS."""
     rate = results["rate"]
     names = sorted(results["inference"])
     head = [f"Measured on {results['cpu']} ({results['cores']} cores), {results['datetime'][:10]}; medians. "
@@ -299,9 +296,10 @@ def summary(results: dict) -> tuple[str, str]:
               "### Speed (time per sample; `make bench`)", "", *head, ""]
     for name in names:
         times = results["inference"][name]
-        plot(name, times, rate, RESULTS / f"{name}.png")
+        if plots:
+            plot(name, times, rate, RESULTS / f"{name}.png")
         floor = floor_per_sample(name, rate)
-        floor_line = f"Floor: {card(name)['architecture']['flops_per_sample']} FLOPs/sample -> {fmt_time(floor)}." \
+        floor_line = f"Floor: {card(name).architecture.flops_per_sample} FLOPs/sample -> {fmt_time(floor)}." \
             if floor else ""
         errors = results["errors"].get(name, {})
         plain = versus_references(name, times, errors)
@@ -311,10 +309,6 @@ def summary(results: dict) -> tuple[str, str]:
         full += [f"## {name}", "", floor_line, "", *plain, "", *sbs, *surrogate_table(name, times, errors, rate), "",
                  f"![{name}]({name}.png)", ""]
         readme += [f"**{name}**. {floor_line}", "", *plain, "", *headline(name, times, rate), "", *sbs]
-    searched = search_lines()
-    if searched:
-        full += ["## Architecture search", "", *searched, ""]
-        readme += ["**Architecture search.**", "", *searched, ""]
     c_lines = generated_c_lines(results)
     if c_lines:
         full += ["## Generated C", "", *c_lines, ""]
@@ -335,15 +329,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("json", type=Path)
     p.add_argument("--readme", type=Path, help="replace the README's results block")
+    p.add_argument("--readme-only", action="store_true",
+                   help="write the README block only, not benchmarks/results/ (`make readme`)")
     args = p.parse_args()
-    full, block = summary(load(args.json))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    raw = json.loads(args.json.read_text())
-    for b in raw["benchmarks"]:
-        b["stats"].pop("data", None)
-    (RESULTS / "bench.json").write_text(json.dumps(raw, indent=1) + "\n")
-    (RESULTS / "summary.md").write_text(full)
-    print(full)
+    full, block = summary(load(args.json), plots=not args.readme_only)
+    if not args.readme_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        raw = json.loads(args.json.read_text())
+        for b in raw["benchmarks"]:
+            b["stats"].pop("data", None)
+        (RESULTS / "bench.json").write_text(json.dumps(raw, indent=1) + "\n")
+        (RESULTS / "summary.md").write_text(full)
+        print(full)
     if args.readme:
         text = args.readme.read_text()
         if BEGIN not in text or END not in text:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.backends import CORES, backends, inputs, prepare, reference_values, skip_reason, surrogates
+from benchmarks.backends import CORES, backends, inputs, kind, prepare, reference_values, skip_reason, surrogates
 from benchmarks.c_timing import BUILDS as C_BUILDS
 from pipeline.loader import make_session
 
@@ -28,7 +28,8 @@ def test_inference(benchmark, name, backend, batch):
         pytest.skip(reason)
     fn, arg = prepare(name, backend, batch)
     benchmark.group = f"{name} batch={batch}"
-    benchmark.extra_info.update(kind="inference", surrogate=name, backend=backend, batch=batch)
+    benchmark.extra_info.update(kind="inference", surrogate=name, backend=backend, backend_kind=kind(name, backend),
+                                batch=batch)
     out = np.asarray(benchmark(fn, arg), dtype=np.float64).reshape(batch, -1)
     assert np.all(np.isfinite(out))
     if batch <= ACCURACY_MAX_BATCH:  # how far this backend is from the spec's reference, on the same inputs

@@ -217,15 +217,15 @@ class CModel(Model):
             raise LoaderError(f"precision must be 'float' or 'double', got {precision!r}")
         super().__init__(path, **kwargs)
         self.precision = precision
-        self.library, why_not = build(self.path, self.card["name"], precision)
+        self.library, why_not = build(self.path, self.card.name, precision)
         if why_not is None:  # imported before ctypes opens the same file: a failing extension leaves ctypes alone
             try:
                 extension = load_extension(self.library)
             except ImportError as e:
                 why_not = f"the point() extension does not import: {str(e).splitlines()[0][:300]}"
-                self.library, _ = build(self.path, self.card["name"], precision, extension=False)
+                self.library, _ = build(self.path, self.card.name, precision, extension=False)
         lib = ctypes.CDLL(str(self.library))
-        n = self.card["name"]
+        n = self.card.name
         ptr, size = ctypes.c_void_p, ctypes.c_size_t
         self._batch = self._fn(lib, f"{n}_eval_batch", ctypes.c_int, [size, ptr, ptr])
         self._unchecked = self._fn(lib, f"{n}_eval_batch_unchecked", None, [size, ptr, ptr])

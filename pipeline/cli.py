@@ -64,6 +64,7 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
     """A run that ended before its gates were met with margin: if the held-out samples fail them, the table and
     what to try next, exit 1 (otherwise verify decides)."""
     import torch
+
     from . import checkpoint, data
     from .verify import gate_report, next_step
     module = checkpoint.load(folder, spec).export_model()
@@ -80,6 +81,7 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
 
 def cmd_verify(args) -> int:
     import torch
+
     from . import checkpoint, data, derivatives, spec as spec_mod
     from .verify import next_step, verify
     status = 0
@@ -109,7 +111,7 @@ def cmd_export(args) -> int:
         dataset = data.build(spec)  # once: export and the report both need it
         path, card = export.export(spec, args.runs, args.out, dataset)
         print(f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
-              f"(sha256 {card['onnx_sha256'][:12]}…, parity and gates checked)")
+              f"(sha256 {card.onnx_sha256[:12]}…, parity and gates checked)")
         print(f"{spec.name}: report in {path.with_name(spec.name + '_report')}")
     return 0
 
@@ -152,6 +154,7 @@ def cmd_fmu(args) -> int:
 
 def cmd_search(args) -> int:
     import json
+
     from . import search, spec as spec_mod
     from .files import atomic_write
     for name in args.names:
@@ -172,8 +175,7 @@ def cmd_search(args) -> int:
             atomic_write(spec.path, search.apply(spec, best).encode())
             record = {"surrogate": spec.name, "gates": spec.gates, "before": before, "after": best,
                       "completed_trials": summary["completed_trials"]}
-            atomic_write(Path("benchmarks/results") / f"search_{spec.name}.json",
-                         (json.dumps(record, indent=1) + "\n").encode())
+            atomic_write(search.SEARCH_DIR / spec.name / "applied.json", (json.dumps(record, indent=1) + "\n").encode())
             print(f"{spec.name}: rewrote {spec.path}; now `make train export bench SURROGATES={spec.name}`")
         elif args.apply:
             print(f"{spec.name}: the spec's network is already the cheapest passing one; left as it is")
@@ -205,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("report", parents=[named], help="write the plots and summary beside an exported model"
                    ).set_defaults(fn=cmd_report)
     gen = sub.add_parser("codegen", parents=[named], help="generate C99 or Fortran 2008 code from exported/NAME.onnx")
-    gen.add_argument("--lang", choices=["c", "fortran"], required=True)
+    gen.add_argument("--lang", required=True, help="c or fortran: a name in codegen.LANGUAGES")
     gen.add_argument("--precision", choices=["float", "double"], default="float",
                      help="C: compute in float like onnxruntime (default) or in double (Fortran: always double)")
     gen.add_argument("--dest", type=Path, default=Path("generated"), help="output folder (default: generated/)")

@@ -18,7 +18,7 @@ column-major batches and `dydx(n_outputs, n_inputs)`):
     int NAME_eval_soa(size_t n, const double *const *x, double *const *y);   /* one array per input and output */
 
 They return NAME_OK (0), NAME_ERR_NONFINITE (1) for a NaN or infinite input, or NAME_ERR_RANGE (2) for an input
-outside the card's valid range or beyond one of its domain bounds (card["domain"], pipeline/domain.py); a failing
+outside the card's valid range or beyond one of its domain bounds (card.bounds, pipeline/domain.py); a failing
 row's outputs are set to NaN (the batch returns the first error and goes on with the other rows).
 
 The C computes in float with the model's float32 weights, as onnxruntime does (`--precision double`: in double),
@@ -40,10 +40,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from . import codegen_c
+from . import codegen_c, loader
+from .card import Card, CardError
 from .codegen_c import ident
 from .codegen_text import check_name, fortran_comment
-from . import loader
 from .files import atomic_write
 from .loader import CARD_KEY
 from .spec import PipelineError
@@ -79,11 +79,11 @@ class Graph:
     """Gemm weights stored [in][out] (so the inner loop runs over outputs), biases and elementwise constants"""
     lo: list[float]
     hi: list[float]
-    card: dict
+    card: Card
     sha256: str
 
 
-def verify(path: Path, blob: bytes, card: dict, expected_name: str | None = None) -> None:
+def verify(path: Path, blob: bytes, card: Card, expected_name: str | None = None) -> None:
     """Refuse a model file that is not the one its card describes, before any code is generated from it.
 
     The checks the loader makes: the name inside the model's card against the name asked for (or the file's stem),
@@ -92,7 +92,7 @@ def verify(path: Path, blob: bytes, card: dict, expected_name: str | None = None
     the loader has it (loader.verify_integrity), the digest the model carries inside itself.
     """
     path = Path(path)
-    name = card.get("name")
+    name = card.name
     expected = expected_name or path.stem
     if name != expected:
         raise PipelineError(f"{path}: the model inside is '{name}', not '{expected}': refusing to generate its code "
@@ -115,24 +115,21 @@ def verify(path: Path, blob: bytes, card: dict, expected_name: str | None = None
             raise PipelineError(f"{path}: {e}") from None
 
 
-def _check_numbers(path: Path, card: dict) -> None:
+def _check_numbers(path: Path, card: Card) -> None:
     """Numbers from the card become C and Fortran literals: each must be a finite number (inf or NaN would be
     written as an undefined name), and each range must not be empty."""
     try:
-        for i in card["inputs"]:
-            lo, hi = float(i["min"]), float(i["max"])
+        for i in card.inputs:
+            lo, hi = float(i.min), float(i.max)
             if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-                raise ValueError(f"input '{i.get('name')}' has the range [{lo}, {hi}]")
-        for b in (card.get("domain") or {}).get("bounds") or []:
+                raise ValueError(f"input '{i.name}' has the range [{lo}, {hi}]")
+        for b in card.bounds:
             tab = b["table"]
             values = np.asarray(tab["values"], dtype=float)
             lo, hi = float(tab["lo"]), float(tab["hi"])
             usable = len(values) >= 2 and np.isfinite(values).all() and lo < hi and tab["scale"] in ("log", "linear")
             if not usable or (tab["scale"] == "log" and lo <= 0):
                 raise ValueError(f"the domain bound on '{b.get('input')}' has a table that is not usable")
-            names = [i["name"] for i in card["inputs"]]
-            if b["input"] not in names or b["of"] not in names or b["side"] not in ("min", "max"):
-                raise ValueError(f"the domain bound {b.get('input')!r} of {b.get('of')!r} names unknown inputs or side")
     except (KeyError, TypeError, ValueError) as e:
         raise PipelineError(f"{path}: the model card cannot be turned into code: {e}") from None
 
@@ -150,17 +147,17 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
         meta = {p.key: p.value for p in model.metadata_props}
         if CARD_KEY not in meta:
             raise PipelineError(f"{path}: no '{CARD_KEY}' metadata: not exported by this pipeline")
-        card = json.loads(meta[CARD_KEY])
-        if not isinstance(card, dict) or not isinstance(card.get("inputs"), list):
-            raise PipelineError(f"{path}: the '{CARD_KEY}' metadata is not a model card")
+        card = Card.from_dict(json.loads(meta[CARD_KEY]), str(path))
         model = shape_inference.infer_shapes(model)
     except PipelineError:
         raise
+    except CardError as e:
+        raise PipelineError(str(e)) from None
     except Exception as e:  # protobuf's DecodeError, a truncated file, JSON errors: one line, not a traceback
         raise PipelineError(f"{path}: not a readable ONNX model ({type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})") from None
     verify(path, blob, card, expected_name)
-    check_name(card["name"])
+    check_name(card.name)
     _check_numbers(path, card)
     g = model.graph
     inits = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
@@ -194,11 +191,11 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
         else:
             raise PipelineError(f"{path}: operator {node.op_type} (node {node.name}) is not supported by codegen; "
                                 f"supported: Gemm, {', '.join([*UNARY, *BINARY])}")
-    if len(card["inputs"]) != sizes[g.input[0].name]:
-        raise PipelineError(f"{path}: the card names {len(card['inputs'])} inputs, the graph takes "
+    if len(card.inputs) != sizes[g.input[0].name]:
+        raise PipelineError(f"{path}: the card names {len(card.inputs)} inputs, the graph takes "
                             f"{sizes[g.input[0].name]}")
-    return Graph(card["name"], g.input[0].name, sizes[g.input[0].name], sizes[g.output[0].name], steps, constants,
-                 [v["min"] for v in card["inputs"]], [v["max"] for v in card["inputs"]], card,
+    return Graph(card.name, g.input[0].name, sizes[g.input[0].name], sizes[g.output[0].name], steps, constants,
+                 [v.min for v in card.inputs], [v.max for v in card.inputs], card,
                  hashlib.sha256(blob).hexdigest())
 
 
@@ -266,8 +263,7 @@ def _f_jacobian(graph: Graph) -> tuple[list[str], list[str]]:
 
 def _f_bounds(graph: Graph) -> tuple[list[str], list[str]]:
     """Functions and checks for the card's domain bounds (pipeline/domain.py), as in the C."""
-    bounds = (graph.card.get("domain") or {}).get("bounds") or []
-    names = [i["name"] for i in graph.card["inputs"]]
+    bounds, names = graph.card.bounds, graph.card.input_names
     funcs, checks = [], []
     for m, b in enumerate(bounds):
         tab = b["table"]
@@ -299,11 +295,10 @@ def _f_bounds(graph: Graph) -> tuple[list[str], list[str]]:
 def fortran_code(graph: Graph) -> str:
     n = graph.name
     card = graph.card
-    doc_lines = [f"x({k + 1}) {i['name']} [{i['unit']}] in [{i['min']:g}, {i['max']:g}]" for k, i in
-                 enumerate(card["inputs"])] + [f"y({k + 1}) {o['name']} [{o['unit']}]" for k, o in
-                                               enumerate(card["outputs"])]
+    doc_lines = [f"x({k + 1}) {i.name} [{i.unit}] in [{i.min:g}, {i.max:g}]" for k, i in
+                 enumerate(card.inputs)] + [f"y({k + 1}) {o.name} [{o.unit}]" for k, o in enumerate(card.outputs)]
     doc = "\n".join(f"  !   {part}" for line in doc_lines for part in fortran_comment(line))
-    description = "\n".join(f"! {part}" for part in fortran_comment(f"{n}: {card.get('description', '')}"))
+    description = "\n".join(f"! {part}" for part in fortran_comment(f"{n}: {card.description}"))
     consts = "\n".join(_f_array(name, v) for name, v in graph.constants.items())
     decls = "\n".join(sorted({f"    real(dp) :: {ident(s.out)}({s.size})" for s in graph.steps}))
     body = []
@@ -320,7 +315,7 @@ def fortran_code(graph: Graph) -> str:
             body.append(f"    {out} = {ident(s.args[0])} {BINARY[s.op]} {ident(s.args[1])}")
     jdecls, jbody = _f_jacobian(graph)
     bound_funcs, bound_checks = _f_bounds(graph)
-    bounds = (card.get("domain") or {}).get("bounds") or []
+    bounds = card.bounds
     last = ident(graph.steps[-1].out)
     tables = "\n".join(_f_array(name, np.array(v, dtype=float)) for name, v in
                        (("lo", graph.lo), ("hi", graph.hi), ("ta", TANH_A), ("tb", TANH_B),
@@ -448,20 +443,28 @@ def generate(model_path: Path, lang: str, out_dir: Path, precision: str = "float
 
     C: NAME.h, NAME.c, NAME-config.cmake (a CMake package) and NAME.pc (pkg-config). Fortran: NAME_surrogate.f90.
     """
-    if lang not in ("c", "fortran"):
-        raise PipelineError(f"--lang must be c or fortran, got {lang!r}")
+    if lang not in LANGUAGES:
+        raise PipelineError(f"--lang must be one of {', '.join(LANGUAGES)}, got {lang!r}")
     if precision not in PRECISIONS:
         raise PipelineError(f"--precision must be float or double, got {precision!r}")
     graph = read_graph(model_path, expected_name)
-    out_dir = Path(out_dir)
-    if lang == "c":
-        header, source = c_code(graph, precision)
-        files = {out_dir / f"{graph.name}.h": header,
-                 out_dir / f"{graph.name}.c": source,
-                 out_dir / f"{graph.name}-config.cmake": codegen_c.cmake_config(graph.name),
-                 out_dir / f"{graph.name}.pc": codegen_c.pkg_config(graph)}
-    else:
-        files = {out_dir / f"{graph.name}_surrogate.f90": fortran_code(graph)}
+    files = {Path(out_dir) / name: text for name, text in LANGUAGES[lang](graph, precision).items()}
     for path, text in files.items():
         atomic_write(path, text.encode())
     return list(files)
+
+
+def c_files(graph: Graph, precision: str) -> dict[str, str]:
+    """NAME.h, NAME.c, a CMake package file and a pkg-config file."""
+    header, source = c_code(graph, precision)
+    return {f"{graph.name}.h": header, f"{graph.name}.c": source,
+            f"{graph.name}-config.cmake": codegen_c.cmake_config(graph.name), f"{graph.name}.pc": codegen_c.pkg_config(graph)}
+
+
+def fortran_files(graph: Graph, precision: str) -> dict[str, str]:
+    """One Fortran 2008 module, NAME_surrogate.f90 (computes in double whatever the precision)."""
+    return {f"{graph.name}_surrogate.f90": fortran_code(graph)}
+
+
+LANGUAGES = {"c": c_files, "fortran": fortran_files}
+"""codegen languages: name -> fn(graph, precision) -> {file name: text}; `--lang` offers each one"""

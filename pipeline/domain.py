@@ -88,11 +88,11 @@ def clip(bounds: list[dict], names: list[str], X: np.ndarray) -> np.ndarray:
     return X
 
 
-def describe(bounds: list[dict], inputs: list[dict], x_row) -> str:
+def describe(bounds: list[dict], inputs: list, x_row) -> str:
     """The first broken bound of one point, in words:
-    'T = 455.1 K is above T_sat(p) - 2 K = 451.0 K at p = 1.0e+06 Pa'."""
-    names = [i["name"] for i in inputs]
-    units = {i["name"]: i["unit"] for i in inputs}
+    'T = 455.1 K is above T_sat(p) - 2 K = 451.0 K at p = 1.0e+06 Pa'. inputs: the card's (card.Input: name, unit)."""
+    names = [i.name for i in inputs]
+    units = {i.name: i.unit for i in inputs}
     for b in bounds:
         i, j = names.index(b["input"]), names.index(b["of"])
         limit = float(bound_value(b, np.array([x_row[j]]))[0])

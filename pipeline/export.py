@@ -21,6 +21,7 @@ folder the export ran in, so the same checkpoint gives the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ import onnx.reference
 import torch
 
 from . import checkpoint, data as data_mod, derivatives, report as report_mod
+from .card import Architecture, Card, Domain, Input, OnnxInterface, Output
 from .files import replace_model
 from .loader import CARD_KEY, Model, make_session, seal
 from .model import ExportModel, flops_per_sample, parameter_count
@@ -42,7 +44,6 @@ from .spec import PipelineError, Spec
 from .verify import verify
 
 OPSET = 18
-CARD_VERSION = 1
 PARITY_RTOL = 1e-5
 PARITY_ATOL = 1e-6
 EXPORTED_DIR = Path("exported")
@@ -86,41 +87,40 @@ def parity(name: str, outputs: dict[str, np.ndarray]) -> dict[str, float]:
     return report
 
 
-def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> dict:
+def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> Card:
     widths, n_in, n_out = spec.model.widths, len(spec.inputs), len(spec.outputs)
     spec_json = json.dumps(spec.to_dict(), sort_keys=True).encode()
-    return {
-        "card_version": CARD_VERSION,
-        "name": spec.name,
-        "description": spec.description,
-        "inputs": [{"name": i.name, "unit": i.unit, "min": i.min, "max": i.max, "scale": i.scale} for i in spec.inputs],
-        "outputs": [{"name": o.name, "unit": o.unit, "transform": o.transform} for o in spec.outputs],
-        "onnx": {"opset": OPSET, "dtype": "float32", "input": "x", "output": "y",
-                 "input_shape": ["batch", n_in], "output_shape": ["batch", n_out]},
-        "architecture": {"widths": widths, "activation": spec.model.activation,
-                         "parameters": parameter_count(widths, n_in, n_out),
-                         "flops_per_sample": flops_per_sample(widths, n_in, n_out)},
-        "reference": spec.reference.callable or spec.reference.data,
-        "domain": {"bounds": data_mod.bounds(spec)},
-        "training": {k: metrics.get(k) for k in ("trainer", "steps", "stop_reason", "initial_samples", "train_samples",
-                                                 "refinement_rounds", "dropped_rows", "reference_failures")}
+    return Card(
+        name=spec.name,
+        description=spec.description,
+        inputs=[Input(i.name, i.unit, i.min, i.max, i.scale) for i in spec.inputs],
+        outputs=[Output(o.name, o.unit, o.transform) for o in spec.outputs],
+        onnx=OnnxInterface(opset=OPSET, dtype="float32", input="x", output="y", input_shape=["batch", n_in],
+                           output_shape=["batch", n_out]),
+        architecture=Architecture(widths=widths, activation=spec.model.activation,
+                                  parameters=parameter_count(widths, n_in, n_out),
+                                  flops_per_sample=flops_per_sample(widths, n_in, n_out)),
+        reference=spec.reference.callable or spec.reference.data,
+        domain=Domain(bounds=data_mod.bounds(spec)),
+        training={k: metrics.get(k) for k in ("trainer", "steps", "stop_reason", "initial_samples", "train_samples",
+                                              "refinement_rounds", "dropped_rows", "reference_failures")}
         | {"seed": spec.training.seed, "sampling_seed": spec.sampling.seed},
-        "gates": spec.gates,
-        "achieved": report.achieved(),
-        "gates_passed": report.passed,
-        "verification": {k: v for k, v in report.plan.items() if k != "derivatives"} | {"worst": report.worst()},
-        "derivatives": report.plan.get("derivatives"),
-        "parity": {"rtol": PARITY_RTOL, "atol_fraction_of_max": PARITY_ATOL} | parity_report,
-        "spec_sha256": hashlib.sha256(spec_json).hexdigest(),
-        "versions": {p: version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")}
+        gates=spec.gates,
+        achieved=report.achieved(),
+        gates_passed=report.passed,
+        verification={k: v for k, v in report.plan.items() if k != "derivatives"} | {"worst": report.worst()},
+        derivatives=report.plan.get("derivatives"),
+        parity={"rtol": PARITY_RTOL, "atol_fraction_of_max": PARITY_ATOL} | parity_report,
+        spec_sha256=hashlib.sha256(spec_json).hexdigest(),
+        versions={p: version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")}
         | {"python": platform.python_version()},
-    }
+    )
 
 
 def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
-           data: data_mod.Dataset | None = None, with_report: bool = True) -> tuple[Path, dict]:
+           data: data_mod.Dataset | None = None, with_report: bool = True) -> tuple[Path, Card]:
     """Export a trained surrogate to out_dir/NAME.onnx, NAME.json and the report folder NAME_report/; returns the
-    model path and its card.
+    model path and its card (with onnx_sha256).
 
     `data` is the spec's dataset when the caller has it already (building it evaluates the reference on the grid).
     """
@@ -159,8 +159,8 @@ def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
     return write_model(spec, proto, card, out_dir, runs, data if with_report else None)
 
 
-def write_model(spec: Spec, proto: onnx.ModelProto, card: dict, out_dir: Path, runs: Path | None,
-                data: data_mod.Dataset | None) -> tuple[Path, dict]:
+def write_model(spec: Spec, proto: onnx.ModelProto, card: Card, out_dir: Path, runs: Path | None,
+                data: data_mod.Dataset | None) -> tuple[Path, Card]:
     """Seal the model with its card and digest, render the report (unless data is None), then write them.
 
     Everything that can fail on the model's side runs first, and the report is written before the model: a folder
@@ -168,16 +168,16 @@ def write_model(spec: Spec, proto: onnx.ModelProto, card: dict, out_dir: Path, r
     the model and its card file so that no reader meets a mixed pair.
     """
     entry = proto.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, json.dumps(card, sort_keys=True)
+    entry.key, entry.value = CARD_KEY, json.dumps(card.to_dict(), sort_keys=True)
     blob = seal(proto.SerializeToString())
     # The digest entry must stay the last field when the model is re-serialized (see loader's docstring).
     if onnx.load_from_string(blob).SerializeToString() != blob:
         raise PipelineError(f"{spec.name}: the sealed model does not re-serialize to the same bytes")
-    card_file = card | {"onnx_sha256": hashlib.sha256(blob).hexdigest()}
+    card_file = dataclasses.replace(card, onnx_sha256=hashlib.sha256(blob).hexdigest())
     model_path = out_dir / f"{spec.name}.onnx"
     if data is not None:
         model = Model(blob)  # the report describes the sealed bytes, checked like any load
         report_mod.write_files(model_path.with_name(f"{spec.name}_report"),
                                report_mod.render(spec, model, model_path.name, runs, data))
-    replace_model(model_path, blob, (json.dumps(card_file, indent=2, sort_keys=True) + "\n").encode())
+    replace_model(model_path, blob, (json.dumps(card_file.to_dict(), indent=2, sort_keys=True) + "\n").encode())
     return model_path, card_file

@@ -18,7 +18,7 @@ The model has no states: outputs are algebraic functions of the inputs. fmi2DoSt
 fmi2GetReal of an output (both interfaces) evaluate the network for the current inputs.
 
 Out-of-domain policy: an input outside the card's range [min, max], or beyond one of the card's domain bounds
-(card["domain"]["bounds"], e.g. T <= T_sat(p) - 2 K, pipeline/domain.py), or not finite, makes that evaluation
+(card.bounds, e.g. T <= T_sat(p) - 2 K, pipeline/domain.py), or not finite, makes that evaluation
 return fmi2Error, with one logged message (category logStatusError) naming the input, its value and the limit; the
 outputs are NaN. The check runs when outputs are needed, not in fmi2SetReal, so that an importer may set the
 inputs of a bounded pair in any order.
@@ -41,6 +41,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from . import codegen, domain
+from .card import Card, Input
 from .files import atomic_write
 from .spec import PipelineError
 
@@ -72,41 +73,40 @@ def platform_dir() -> tuple[str, str]:
     raise PipelineError(f"building an FMU binary on {sys.platform}/{machine} is not supported (linux64, darwin64)")
 
 
-def start_values(card: dict) -> list[float]:
+def start_values(card: Card) -> list[float]:
     """In-domain start values: the middle of each input's range (geometric for log-scaled inputs), where a domain
     bound narrows the range at the other inputs' start values. Raises if the point is still outside."""
-    inputs, bounds = card["inputs"], card.get("domain", {}).get("bounds", [])
-    names = [i["name"] for i in inputs]
+    inputs, bounds, names = card.inputs, card.bounds, card.input_names
 
-    def middle(i: dict, lo: float, hi: float) -> float:
-        return float(np.sqrt(lo * hi)) if i.get("scale") == "log" and lo > 0 else 0.5 * (lo + hi)
+    def middle(i: Input, lo: float, hi: float) -> float:
+        return float(np.sqrt(lo * hi)) if i.scale == "log" and lo > 0 else 0.5 * (lo + hi)
 
-    start = [middle(i, i["min"], i["max"]) for i in inputs]
+    start = [middle(i, i.min, i.max) for i in inputs]
     bounded = {b["input"] for b in bounds}
     for k, i in enumerate(inputs):
-        if i["name"] not in bounded:
+        if i.name not in bounded:
             continue
-        lo, hi = i["min"], i["max"]
-        for b in (b for b in bounds if b["input"] == i["name"]):
+        lo, hi = i.min, i.max
+        for b in (b for b in bounds if b["input"] == i.name):
             limit = float(domain.bound_value(b, np.array([start[names.index(b["of"])]]))[0])
             lo, hi = (lo, min(hi, limit)) if b["side"] == "max" else (max(lo, limit), hi)
         start[k] = middle(i, lo, hi)
     X = np.array([start])
-    if domain.violations(bounds, names, X).any() or (X < [i["min"] for i in inputs]).any() \
-            or (X > [i["max"] for i in inputs]).any():
-        raise PipelineError(f"{card['name']}: found no in-domain start point ({dict(zip(names, start))})")
+    if domain.violations(bounds, names, X).any() or (X < [i.min for i in inputs]).any() \
+            or (X > [i.max for i in inputs]).any():
+        raise PipelineError(f"{card.name}: found no in-domain start point ({dict(zip(names, start))})")
     return start
 
 
-def model_description(card: dict, identifier: str, sources: list[str], guid: str) -> str:
+def model_description(card: Card, identifier: str, sources: list[str], guid: str) -> str:
     """modelDescription.xml for FMI 2.0: value references 0..n_in-1 are the inputs, then the outputs."""
-    inputs, outputs = card["inputs"], card["outputs"]
-    units = sorted({v["unit"] for v in (*inputs, *outputs) if v.get("unit")})
+    inputs, outputs = card.inputs, card.outputs
+    units = sorted({v.unit for v in (*inputs, *outputs) if v.unit})
     files = "".join(f"\n      <File name={quoteattr(f)}/>" for f in sources)
     source_files = f"\n    <SourceFiles>{files}\n    </SourceFiles>\n  "
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<fmiModelDescription fmiVersion="2.0" modelName={quoteattr(card["name"])} '
-             f'guid={quoteattr(guid)} description={quoteattr(card["description"])} '
+             f'<fmiModelDescription fmiVersion="2.0" modelName={quoteattr(card.name)} '
+             f'guid={quoteattr(guid)} description={quoteattr(card.description)} '
              f'generationTool="surrogate pipeline (python -m pipeline fmu)" variableNamingConvention="flat" '
              f'numberOfEventIndicators="0">',
              f'  <ModelExchange modelIdentifier={quoteattr(identifier)} canNotUseMemoryManagementFunctions="false">'
@@ -121,14 +121,14 @@ def model_description(card: dict, identifier: str, sources: list[str], guid: str
              '  <DefaultExperiment startTime="0" stopTime="1"/>',
              '  <ModelVariables>']
     for vr, (i, start) in enumerate(zip(inputs, start_values(card))):
-        unit = f' unit={quoteattr(i["unit"])}' if i.get("unit") else ""
-        lines += [f'    <ScalarVariable name={quoteattr(i["name"])} valueReference="{vr}" causality="input" '
+        unit = f' unit={quoteattr(i.unit)}' if i.unit else ""
+        lines += [f'    <ScalarVariable name={quoteattr(i.name)} valueReference="{vr}" causality="input" '
                   f'variability="continuous" description={quoteattr(_describe_input(card, i))}>',
-                  f'      <Real{unit} min="{i["min"]!r}" max="{i["max"]!r}" start="{start!r}"/>',
+                  f'      <Real{unit} min="{i.min!r}" max="{i.max!r}" start="{start!r}"/>',
                   '    </ScalarVariable>']
     for k, o in enumerate(outputs):
-        unit = f' unit={quoteattr(o["unit"])}' if o.get("unit") else ""
-        lines += [f'    <ScalarVariable name={quoteattr(o["name"])} valueReference="{len(inputs) + k}" '
+        unit = f' unit={quoteattr(o.unit)}' if o.unit else ""
+        lines += [f'    <ScalarVariable name={quoteattr(o.name)} valueReference="{len(inputs) + k}" '
                   f'causality="output" variability="continuous" initial="calculated">',
                   f'      <Real{unit}/>',
                   '    </ScalarVariable>']
@@ -142,10 +142,10 @@ def model_description(card: dict, identifier: str, sources: list[str], guid: str
     return "\n".join(lines)
 
 
-def _describe_input(card: dict, i: dict) -> str:
-    text = f"{i['name']} [{i.get('unit', '')}] valid in [{i['min']:g}, {i['max']:g}]"
-    for b in card.get("domain", {}).get("bounds", []):
-        if b["input"] == i["name"]:
+def _describe_input(card: Card, i: Input) -> str:
+    text = f"{i.name} [{i.unit}] valid in [{i.min:g}, {i.max:g}]"
+    for b in card.bounds:
+        if b["input"] == i.name:
             text += f", {'<=' if b['side'] == 'max' else '>='} {b['label']}"
     return text
 
@@ -158,12 +158,10 @@ def _c_doubles(values) -> str:
     return "{" + ", ".join(repr(float(v)) for v in values) + "}"
 
 
-def wrapper_code(card: dict, guid: str) -> str:
+def wrapper_code(card: Card, guid: str) -> str:
     """fmu_NAME.c: the FMI 2.0 functions over NAME_eval, with the range and domain checks named per input."""
-    n, N = card["name"], card["name"].upper()
-    inputs, outputs = card["inputs"], card["outputs"]
-    names = [i["name"] for i in inputs]
-    bounds = card.get("domain", {}).get("bounds", [])
+    n, N = card.name, card.name.upper()
+    inputs, outputs, names, bounds = card.inputs, card.outputs, card.input_names, card.bounds
     tables = "\n".join(f"static const double bound{k}_values[{len(b['table']['values'])}] = "
                        f"{_c_doubles(b['table']['values'])};" for k, b in enumerate(bounds))
     rows = ",\n    ".join(
@@ -174,9 +172,9 @@ def wrapper_code(card: dict, guid: str) -> str:
     rows = rows or "{0, 0, 0, 0, 0, 0.0, 0.0, 0, \"\"}"
     return WRAPPER.format(
         n=n, N=N, n_in=len(inputs), n_out=len(outputs), n_bounds=len(bounds), tables=tables, rows=rows,
-        names=", ".join(_c_string(i["name"]) for i in inputs),
-        units=", ".join(_c_string(i.get("unit", "")) for i in inputs),
-        lo=_c_doubles(i["min"] for i in inputs), hi=_c_doubles(i["max"] for i in inputs),
+        names=", ".join(_c_string(i.name) for i in inputs),
+        units=", ".join(_c_string(i.unit) for i in inputs),
+        lo=_c_doubles(i.min for i in inputs), hi=_c_doubles(i.max for i in inputs),
         start=_c_doubles(start_values(card)), guid=_c_string(guid))
 
 
@@ -208,18 +206,18 @@ def build(model_path: Path, dest: Path) -> Path:
             for name, text in sources.items():
                 z.writestr(f"sources/{name}", text)
             z.write(binary, f"binaries/{folder}/{n}{suffix}")
-            card_text = json.dumps({**card, "onnx_sha256": graph.sha256}, indent=1, sort_keys=True) + "\n"
+            card_text = json.dumps({**card.to_dict(), "onnx_sha256": graph.sha256}, indent=1, sort_keys=True) + "\n"
             z.writestr(f"resources/{n}.json", card_text)
     path = Path(dest) / f"{n}.fmu"
     atomic_write(path, blob.getvalue())
     return path
 
 
-def summary(card: dict) -> str:
+def summary(card: Card) -> str:
     """'inputs T [K], p [Pa]; outputs rho [kg/m3], ...' for the CLI."""
     def fmt(vs):
-        return ", ".join(f"{v['name']} [{v.get('unit', '')}]" for v in vs)
-    return f"inputs {fmt(card['inputs'])}; outputs {fmt(card['outputs'])}"
+        return ", ".join(f"{v.name} [{v.unit}]" for v in vs)
+    return f"inputs {fmt(card.inputs)}; outputs {fmt(card.outputs)}"
 
 
 WRAPPER = r"""/* FMI 2.0 wrapper (co-simulation and model exchange) around {n}_eval.

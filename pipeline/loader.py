@@ -3,7 +3,7 @@
     from pipeline.loader import load
     f = load("exported/paraboloid.onnx")
     f(np.array([[0.3, 0.4]]))            # -> array([[0.25]])  shape (N, n_outputs), physical units
-    f.card["inputs"]                     # names, units, valid ranges
+    f.card.inputs                        # names, units, valid ranges (a pipeline.card.Card)
 
     f.named(T=[300.0, 310.0], p=1e6)      # -> {"rho": array([...]), ...}: named columns, broadcast
     f.point(0.3, 0.4)                    # one sample through pre-bound buffers: the fastest single call
@@ -21,7 +21,7 @@ it is the one that matches: so readers during an export, and after an export kil
 model with its own card; any other mismatch is refused. One export of a name at a time.
 
 Inputs are checked against the card before they reach the network, its box and, where the card has
-card["domain"]["bounds"] (see domain.py), its bounds:
+card.bounds (see card.py and domain.py), its bounds:
   out_of_range = "error" (default: LoaderError naming the column or bound and the first bad value),
                  "clip" (move the point onto the box and the bounds), "warn" (evaluate, and warn with the count),
                  or "allow";
@@ -54,6 +54,7 @@ import numpy as np
 import onnxruntime as ort
 
 from . import domain
+from .card import Card, CardError
 
 CARD_KEY = "surrogate_card"
 DIGEST_KEY = "surrogate_digest"
@@ -146,7 +147,8 @@ def seal(body: bytes) -> bytes:
 
 
 def _check_sealed(blob: bytes, name: str) -> dict:
-    """The card inside a sealed model, after checking its digest; LoaderError naming what is wrong otherwise."""
+    """The card inside a sealed model (as JSON), after checking its digest; LoaderError naming what is wrong
+    otherwise."""
     try:
         entries = _metadata(blob)
     except (ValueError, UnicodeDecodeError):
@@ -238,7 +240,15 @@ def _read_pair(path: Path) -> tuple[bytes, dict | None]:
                       f"({str(side.get('onnx_sha256'))[:12]}…): the model and card are out of step; export again")
 
 
-def _verified(source: str | os.PathLike | bytes, expected_name: str | None) -> tuple[bytes, dict, str]:
+def parse_card(d: dict, name: str) -> Card:
+    """A card as JSON -> Card (pipeline/card.py), with its version checked; LoaderError in one line otherwise."""
+    try:
+        return Card.from_dict(d, name)
+    except CardError as e:
+        raise LoaderError(str(e)) from None
+
+
+def _verified(source: str | os.PathLike | bytes, expected_name: str | None) -> tuple[bytes, Card, str]:
     """(bytes, card, display name) of a model whose digest, card file and name check out."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         blob, side, name = bytes(source), None, "model"
@@ -252,12 +262,13 @@ def _verified(source: str | os.PathLike | bytes, expected_name: str | None) -> t
     if side is not None and {k: v for k, v in side.items() if k != "onnx_sha256"} != card:
         raise LoaderError(f"{name}: its card file {card_path(name).name} says something else than the card inside "
                           f"the model (edited by hand?); export it again, or delete the card file")
-    if expected_name is not None and card.get("name") != expected_name:
-        raise LoaderError(f"{name}: holds surrogate {card.get('name')!r}, not {expected_name!r}")
-    return blob, card, name
+    parsed = parse_card(card, name)
+    if expected_name is not None and parsed.name != expected_name:
+        raise LoaderError(f"{name}: holds surrogate {parsed.name!r}, not {expected_name!r}")
+    return blob, parsed, name
 
 
-def verify_integrity(path_or_bytes: str | os.PathLike | bytes, expected_name: str | None = None) -> dict:
+def verify_integrity(path_or_bytes: str | os.PathLike | bytes, expected_name: str | None = None) -> Card:
     """Check a model's embedded digest (and, given a path, its card file NAME.json where there is one); returns its
     card. Raises LoaderError in one line naming what is wrong.
 
@@ -287,11 +298,11 @@ def make_session(model: str | os.PathLike | bytes, threads: int = 1, spinning: b
     return ort.InferenceSession(source, session_options(threads, spinning), providers=["CPUExecutionProvider"])
 
 
-def read_card(session: ort.InferenceSession) -> dict:
+def read_card(session: ort.InferenceSession) -> Card:
     meta = session.get_modelmeta().custom_metadata_map
     if CARD_KEY not in meta:
         raise LoaderError(f"the model has no '{CARD_KEY}' metadata: not exported by this pipeline")
-    return json.loads(meta[CARD_KEY])
+    return parse_card(json.loads(meta[CARD_KEY]), "model")
 
 
 def _fmt(v: float) -> str:
@@ -368,16 +379,15 @@ class Model:
             raise LoaderError(f"{self.name}: onnxruntime cannot load it: {str(e).strip().splitlines()[0]}") from None
         if read_card(self.session) != self.card:  # the same bytes, so only a parser of ours could differ
             raise LoaderError(f"{self.name}: onnxruntime reads another card than the one checked")
-        self.input_names = [i["name"] for i in self.card["inputs"]]
-        self.output_names = [o["name"] for o in self.card["outputs"]]
-        self.lo = np.array([i["min"] for i in self.card["inputs"]], dtype=np.float64)
-        self.hi = np.array([i["max"] for i in self.card["inputs"]], dtype=np.float64)
+        self.input_names, self.output_names = self.card.input_names, self.card.output_names
+        self.lo = np.array([i.min for i in self.card.inputs], dtype=np.float64)
+        self.hi = np.array([i.max for i in self.card.inputs], dtype=np.float64)
         self._lo, self._hi = self.lo.tolist(), self.hi.tolist()
         # float32 inputs are compared with the bounds as float32 rounds them: 0.05 arrives as 0.0500000007.
         self._lo32, self._hi32 = self.lo.astype(np.float32), self.hi.astype(np.float32)
         self._lo32w = np.minimum(self.lo, self._lo32.astype(np.float64))
         self._hi32w = np.maximum(self.hi, self._hi32.astype(np.float64))
-        self.bounds = list((self.card.get("domain") or {}).get("bounds") or [])
+        self.bounds = self.card.bounds
         self._point_bounds = [_PointBound(b, self.input_names) for b in self.bounds]
         # point()'s one-sample buffers, bound to the session once per thread (see _point_run)
         self._local = threading.local()
@@ -455,7 +465,7 @@ class Model:
                                   f"is outside its valid range [{_fmt(self.lo[col])}, {_fmt(self.hi[col])}]; "
                                   f"{n_bad} row(s) out of range")
             row = int(np.argmax(dom_rows))
-            raise LoaderError(f"{self.name}: {domain.describe(self.bounds, self.card['inputs'], X[row])} (row {row}), "
+            raise LoaderError(f"{self.name}: {domain.describe(self.bounds, self.card.inputs, X[row])} (row {row}), "
                               f"outside the model's domain; {n_bad} row(s) out of range")
         if self.out_of_range == "clip":
             X = np.clip(X, self.lo, self.hi)

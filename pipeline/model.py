@@ -11,19 +11,55 @@ separate scaling nodes for a runtime to execute.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 import torch
 from torch import nn
 
 from .spec import Spec
 
-ACTIVATIONS = {"tanh": nn.Tanh, "silu": nn.SiLU, "relu": nn.ReLU}
+
+@dataclass(frozen=True)
+class Activation:
+    module: type[nn.Module]
+    slope: Callable[[torch.Tensor], torch.Tensor]
+    """d act / da at pre-activations a: LM builds its Jacobian by explicit backpropagation (train.py)"""
+    smooth: bool
+    """a continuous slope: offered by the architecture search (search.py), which gates on slopes too"""
+
+
+def _tanh_slope(a: torch.Tensor) -> torch.Tensor:
+    t = torch.tanh(a)
+    return 1 - t * t
+
+
+def _silu_slope(a: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(a)
+    return s * (1 + a * (1 - s))
+
+
+ACTIVATIONS = {
+    "tanh": Activation(nn.Tanh, _tanh_slope, smooth=True),
+    "silu": Activation(nn.SiLU, _silu_slope, smooth=True),
+    "relu": Activation(nn.ReLU, lambda a: (a > 0).to(a.dtype), smooth=False),
+}
+"""model.activation -> its module and slope. spec.py accepts these names; the exported ONNX operators must be ones
+codegen handles (codegen.UNARY/BINARY: Tanh, Sigmoid, Relu, Mul, ...)."""
+
+
+def activation_of(module: nn.Module) -> Activation:
+    for entry in ACTIVATIONS.values():
+        if type(module) is entry.module:
+            return entry
+    raise ValueError(f"no registered activation for {type(module).__name__}")
 
 
 def mlp(n_in: int, widths: list[int], n_out: int, activation: str) -> nn.Sequential:
     layers: list[nn.Module] = []
     for w in widths:
-        layers += [nn.Linear(n_in, w), ACTIVATIONS[activation]()]
+        layers += [nn.Linear(n_in, w), ACTIVATIONS[activation].module()]
         n_in = w
     layers.append(nn.Linear(n_in, n_out))
     return nn.Sequential(*layers)
@@ -101,7 +137,7 @@ class ExportModel(nn.Module):
             layer.weight.data = W.to(torch.float32).contiguous()
             layer.bias.data = b.to(torch.float32).contiguous()
             self.layers.append(layer)
-        self.act = ACTIVATIONS[activation]()
+        self.act = ACTIVATIONS[activation].module()
         # Which columns are log-scaled decides the graph's shape: all (one Log node), none, or a masked mix.
         self.in_mode, self.in_mask = _mode(in_log)
         self.out_mode, self.out_mask = _mode(out_log)

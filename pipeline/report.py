@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from . import checkpoint, data as data_mod, domain as domain_mod  # noqa: E402
+from .card import Card  # noqa: E402
 from .files import atomic_write  # noqa: E402
 from .loader import load  # noqa: E402
 from .spec import Spec  # noqa: E402
@@ -128,10 +129,10 @@ def influential_inputs(spec: Spec, model, n: int = 2048) -> list[int]:
     return sorted(range(d), key=lambda i: -effect[i])
 
 
-def error_slice(spec: Spec, model, card: dict, points: int = 61) -> tuple[bytes, str]:
+def error_slice(spec: Spec, model, card: Card, points: int = 61) -> tuple[bytes, str]:
     """Past 2 inputs: the error over the two most influential inputs, the others held at the worst point."""
     i, j = sorted(influential_inputs(spec, model)[:2])
-    worst = max(((w["value"] / card["gates"][metric], w["at"]) for out in card["verification"]["worst"].values()
+    worst = max(((w["value"] / card.gates[metric], w["at"]) for out in card.verification["worst"].values()
                  for metric, w in out.items()), key=lambda t: t[0])[1]
     u_worst = _to_unit(spec, np.array([[worst[n] for n in spec.input_names]]))[0]  # the slice goes through it
     axis = np.linspace(0.0, 1.0, points)
@@ -243,20 +244,20 @@ def render(spec: Spec, model, model_name: str, runs: Path | None = None,
 
     card = model.card
     lines = [f"# {spec.name}", "", spec.description, "",
-             f"Model: `{model_name}` ({card['architecture']['parameters']} parameters, "
+             f"Model: `{model_name}` ({card.architecture.parameters} parameters, "
              f"{'-'.join(map(str, [len(spec.inputs), *spec.model.widths, len(spec.outputs)]))} "
-             f"{spec.model.activation}); reference: `{card['reference']}`.", "",
+             f"{spec.model.activation}); reference: `{card.reference}`.", "",
              "| input | unit | range | scale |", "|---|---|---|---|",
              *(f"| {i.name} | {i.unit} | {i.min:g} – {i.max:g} | {i.scale} |" for i in spec.inputs), "",
              "| set | output | metric | gate | achieved (onnxruntime) |", "|---|---|---|---:|---:|"]
-    for set_name, outputs in card["achieved"].items():
+    for set_name, outputs in card.achieved.items():
         for out, metrics in outputs.items():
             lines += [f"| {set_name} | {out} | {m} | {spec.gates.get(m, spec.derivatives.gate):.3g} | {v:.3g} |"
                       for m, v in metrics.items()]
-    if card.get("verification", {}).get("plan"):
-        lines += ["", describe_plan(card["verification"]) + "."]
-    if card.get("derivatives"):
-        slopes = card["derivatives"]
+    if card.verification.get("plan"):
+        lines += ["", describe_plan(card.verification) + "."]
+    if card.derivatives:
+        slopes = card.derivatives
         gate_text = f" (gate {slopes['gate']:g})" if slopes.get("gate") else ""
         lines += ["", f"Slopes on {slopes['points']:,} points: the largest |dS/dx - dR/dx| as a share of the rms "
                   f"of dR/dx"

@@ -10,8 +10,9 @@ per sample is measured too (recorded, not optimized: timings are noisy, FLOPs ar
 
 The first trial is always the spec's own architecture, so the study measures "before" beside every candidate.
 `--apply` rewrites pipeline/specs/NAME.toml (model and sample count only, comments kept) with the cheapest
-passing trial if it is cheaper than the current network, and writes benchmarks/results/search_NAME.json with the
-before/after figures; then `make train export bench` ships it like any other spec.
+passing trial if it is cheaper than the current network, and writes runs/search/NAME/applied.json with the
+before/after figures (the search's own output folder: data flows forward, never into benchmarks/); then
+`make train export bench` ships it like any other spec.
 
 The study lives in a SQLite file (runs/search/NAME.db) unless --storage names a database URL, e.g.
 postgresql+psycopg2://user:password@host/db for many machines (psycopg2-binary is in requirements.txt). Workers,
@@ -36,12 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from . import data as data_mod, spec as spec_mod
-from .model import flops_per_sample, parameter_count
+from .model import ACTIVATIONS as ALL_ACTIVATIONS, flops_per_sample, parameter_count
 from .spec import PipelineError, Spec
 
 WIDTHS = [4, 6, 8, 10, 12, 16, 20, 24]
 DEPTHS = [1, 2]
-ACTIVATIONS = ["tanh", "silu"]
+ACTIVATIONS = [name for name, a in ALL_ACTIVATIONS.items() if a.smooth]
 SAMPLE_COUNTS = [1000, 2000, 4000]
 RATIO_CAP = 1e6  # a diverged trial's gate ratio, kept finite for the sampler
 SEARCH_DIR = Path("runs/search")
@@ -56,6 +57,7 @@ def storage_url(name: str, storage: str | None) -> str:
 
 def open_study(name: str, url: str, seed: int, heartbeat: int):
     import warnings
+
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
@@ -117,6 +119,7 @@ def ort_ns_per_sample(module, n_inputs: int, X: np.ndarray) -> dict[str, float]:
 def objective_for(spec: Spec, trial_seconds: float):
     """Optuna objective: train the candidate, return (FLOPs per sample, worst gate ratio)."""
     import torch
+
     from .train import train
     from .verify import gate_report
     datasets: dict[int, data_mod.Dataset] = {}

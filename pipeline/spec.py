@@ -480,9 +480,11 @@ def _check(spec: Spec, where: str) -> None:
     m = spec.model
     if any(not isinstance(w, int) or w < 1 for w in m.widths):
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")
-    _one_of(m.activation, ("tanh", "silu", "relu"), f"{where}: model.activation")
+    from .model import ACTIVATIONS  # the registries (torch): a spec is validated to be trained
+    from .train import TRAINERS
+    _one_of(m.activation, tuple(ACTIVATIONS), f"{where}: model.activation")
     t = spec.training
-    _one_of(t.trainer, ("lm", "adam"), f"{where}: training.trainer")
+    _one_of(t.trainer, tuple(TRAINERS), f"{where}: training.trainer")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}: training.device")
     if t.max_steps < 0:
         raise SpecError(f"{where}: training.max_steps must be >= 1 (or 0 for the default), got {t.max_steps}")

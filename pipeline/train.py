@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from .data import Dataset
-from .model import Surrogate
+from .model import Surrogate, activation_of
 from .spec import PipelineError, Spec
 from .verify import KIND, pointwise, worst_ratio
 
@@ -128,7 +128,7 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
     while True:
         u = model.features(torch.as_tensor(x_train, device=dev))
         z = model.targets(torch.as_tensor(y_train, device=dev))
-        steps = lm_steps(model, u, z, t.lm_memory_gb, slopes) if trainer == "lm" else adam_steps(model, u, z, t)
+        steps = TRAINERS[trainer](model, u, z, t, slopes)
         reason, round_start = "", step
         while not reason:
             loss, stuck = next(steps)
@@ -299,15 +299,7 @@ def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor) -> torch.Tenso
 
 
 def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
-    if isinstance(act, torch.nn.Tanh):
-        t = torch.tanh(a)
-        return 1 - t * t
-    if isinstance(act, torch.nn.SiLU):
-        s = torch.sigmoid(a)
-        return s * (1 + a * (1 - s))
-    if isinstance(act, torch.nn.ReLU):
-        return (a > 0).to(a.dtype)
-    raise ValueError(f"no derivative for activation {type(act).__name__}")
+    return activation_of(act).slope(a)
 
 
 def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0, slopes: tuple | None = None):
@@ -469,6 +461,14 @@ def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
         opt.step()
         sched.step()
         yield float(loss.detach()), False
+
+
+TRAINERS = {
+    "lm": lambda model, u, z, t, slopes: lm_steps(model, u, z, t.lm_memory_gb, slopes),
+    "adam": lambda model, u, z, t, slopes: adam_steps(model, u, z, t),
+}
+"""training.trainer -> fn(model, features u, targets z, spec.training, slope targets or None): a generator that
+takes one step per next() and yields (loss, stuck); the loop above owns rounds, stopping and refinement."""
 
 
 def summary(spec: Spec, data: Dataset, result: TrainResult) -> dict:

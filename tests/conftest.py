@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+# `pipeline` is imported as installed: `make venv` installs this checkout editable (pip install -e . --no-deps), and
+# `python -m pytest` run from the checkout finds it in the working directory; no test edits sys.path.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PARABOLOID = """
 spec_version = 1

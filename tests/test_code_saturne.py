@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 from pipeline import domain
+from pipeline.card import Card
 from pipeline.loader import CARD_KEY, DIGEST_KEY, seal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,15 +107,15 @@ def test_valid_range_is_read_from_the_card(run_case):
     for b in card.get("domain", {}).get("bounds", []):
         assert (b["input"], b["side"], b["of"]) == ("T", "max", "p")  # the shipped water's bound
         T_max = min(T_max, float(domain.bound_value(b, np.array([run_case.P0]))[0]))
-    assert run_case.valid_temperatures(card) == (card["inputs"][0]["min"], T_max)
+    assert run_case.valid_temperatures(Card.from_dict(card)) == (card["inputs"][0]["min"], T_max)
     # a domain bound T <= T_max(p) narrows the range at the case pressure...
     p_lo, p_hi = card["inputs"][1]["min"], card["inputs"][1]["max"]
     card["domain"] = {"bounds": [{"input": "T", "side": "max", "of": "p", "label": "T_max(p)",
                                   "table": {"scale": "linear", "lo": p_lo, "hi": p_hi, "values": [380.0, 380.0]},
                                   "interpolation_error": 0.0}]}
-    assert run_case.valid_temperatures(card)[1] == 380.0
+    assert run_case.valid_temperatures(Card.from_dict(card))[1] == 380.0
     # ...and a model with no valid temperature at the case's pressure is refused, in one line
     card["domain"]["bounds"][0]["table"]["values"] = [270.0, 270.0]
     with pytest.raises(SystemExit) as stop:
-        run_case.valid_temperatures(card)
+        run_case.valid_temperatures(Card.from_dict(card))
     assert stop.value.code == 2

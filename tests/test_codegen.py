@@ -392,7 +392,7 @@ def test_unsupported_operator_is_named(tmp_path):
                               [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 1])],
                               [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 1])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    helper.set_model_props(model, {CARD_KEY: '{"name": "c", "inputs": [{"name": "x", "min": 0, "max": 1}]}'})
+    helper.set_model_props(model, {CARD_KEY: '{"card_version": 1, "name": "c", "inputs": [{"name": "x", "unit": "1", "min": 0, "max": 1}], "outputs": [{"name": "y", "unit": "1"}]}'})
     path = save_model(model, tmp_path / "c.onnx")
     with pytest.raises(PipelineError, match="operator Cos \\(node cosine\\) is not supported by codegen"):
         codegen.generate(path, "c", tmp_path)

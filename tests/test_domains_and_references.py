@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline import data, domain, spec
+from pipeline.card import Card
 from pipeline.cli import EXIT_BAD_INPUT
 from pipeline.spec import PipelineError
 
@@ -182,13 +183,13 @@ def test_domain_in_card_and_report(cli, tmp_path):
     assert cli("train", path)[0] == 0
     status, out, err = cli("export", path)
     assert status == 0, err
-    card = json.loads((tmp_path / "exported" / "t.json").read_text())
-    (bound,) = card["domain"]["bounds"]
+    card = Card.from_dict(json.loads((tmp_path / "exported" / "t.json").read_text()))
+    (bound,) = card.bounds
     assert bound["input"] == "a" and bound["of"] == "b" and bound["side"] == "max"
     assert bound["label"] == "1.5 K + log10(b)" and bound["interpolation_error"] >= 0
     x = np.array([[2.9, 2.0]])  # a = 2.9 > 1.5 + log10(2) = 1.80
-    assert domain.violations(card["domain"]["bounds"], ["a", "b"], x)[0, 0]
-    assert domain.describe(card["domain"]["bounds"], card["inputs"], x[0]).startswith(
+    assert domain.violations(card.bounds, ["a", "b"], x)[0, 0]
+    assert domain.describe(card.bounds, card.inputs, x[0]).startswith(
         "a = 2.9 K is above 1.5 K + log10(b) = 1.80")
     assert (tmp_path / "exported" / "t_report" / "error_map.png").is_file()
 

@@ -53,7 +53,7 @@ def test_card_in_file_and_metadata(exported):
     blob = (out / "tiny.onnx").read_bytes()
     assert card["onnx_sha256"] == hashlib.sha256(blob).hexdigest()
     embedded = read_card(make_session(out / "tiny.onnx"))
-    assert embedded == {k: v for k, v in card.items() if k != "onnx_sha256"}
+    assert embedded.to_dict() == {k: v for k, v in card.items() if k != "onnx_sha256"}
     assert card["inputs"][0] == {"name": "x", "unit": "1", "min": 0.0, "max": 1.0, "scale": "linear"}
     assert card["onnx"]["opset"] == 18 and card["onnx"]["dtype"] == "float32"
     assert card["gates"] == {"rmse": 1e-3, "max_abs": 1e-2}

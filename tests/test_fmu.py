@@ -66,7 +66,7 @@ def test_fmpy_finds_no_problem(built, name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_simulation_matches_onnxruntime(built, name, fmi_type):
     model = load(EXPORTED / f"{name}.onnx")
-    card = model.card
+    card = model.card.to_dict()
     X = random_inputs(card, 40, seed=len(name))
     result = simulate(built[name], card, X, fmi_type)
     names = [i["name"] for i in card["inputs"]]
@@ -127,7 +127,7 @@ def with_domain(tmp_path: Path) -> Path:
 def test_domain_bounds_give_in_domain_start_values_and_named_errors(tmp_path):
     path = fmu.build(with_domain(tmp_path), tmp_path / "out")
     assert validate_fmu(str(path)) == []
-    card = codegen.read_graph(tmp_path / "water.onnx").card
+    card = codegen.read_graph(tmp_path / "water.onnx").card.to_dict()
     md = fmpy.read_model_description(str(path))
     start = np.array([[float(v.start) for v in md.modelVariables if v.causality == "input"]])
     assert not domain.violations(card["domain"]["bounds"], ["T", "p"], start).any()

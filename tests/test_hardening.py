@@ -20,8 +20,17 @@ from onnx import numpy_helper
 from pipeline import data, domain, spec
 from pipeline.cli import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE
 from pipeline.files import replace_model
-from pipeline.loader import (CARD_KEY, DIGEST_KEY, LoaderError, card_path, digest_entry, load, pending_card_path,
-                             seal, verify_integrity)
+from pipeline.loader import (
+    CARD_KEY,
+    DIGEST_KEY,
+    LoaderError,
+    card_path,
+    digest_entry,
+    load,
+    pending_card_path,
+    seal,
+    verify_integrity,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"
@@ -54,7 +63,7 @@ def shift_output(proto, delta: float) -> None:
 
 def card_file_for(blob: bytes) -> bytes:
     card = verify_integrity(blob)
-    return (json.dumps(card | {"onnx_sha256": hashlib.sha256(blob).hexdigest()}, indent=2, sort_keys=True)
+    return (json.dumps(card.to_dict() | {"onnx_sha256": hashlib.sha256(blob).hexdigest()}, indent=2, sort_keys=True)
             + "\n").encode()
 
 
@@ -67,7 +76,8 @@ def test_shipped_models_are_sealed_with_their_digest_last():
         proto = onnx.load_from_string(blob)
         assert proto.metadata_props[-1].key == DIGEST_KEY and proto.SerializeToString() == blob
         assert blob.endswith(digest_entry(proto.metadata_props[-1].value))
-        assert card == {k: v for k, v in json.loads(card_path(path).read_text()).items() if k != "onnx_sha256"}
+        assert card.to_dict() == {k: v for k, v in json.loads(card_path(path).read_text()).items()
+                                  if k != "onnx_sha256"}
 
 
 def test_tampered_weights_are_refused_without_the_card_file(tmp_path):
@@ -120,7 +130,7 @@ def test_card_file_must_parse_and_agree_with_the_model(tmp_path):
 
 
 def test_expected_name():
-    assert verify_integrity(PARABOLOID.read_bytes(), expected_name="paraboloid")["name"] == "paraboloid"
+    assert verify_integrity(PARABOLOID.read_bytes(), expected_name="paraboloid").name == "paraboloid"
     with pytest.raises(LoaderError, match="holds surrogate 'paraboloid', not 'water'"):
         verify_integrity(PARABOLOID, expected_name="water")
 
@@ -150,7 +160,7 @@ def test_killed_between_the_renames_still_loads(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert model.read_bytes() == new and json.loads(card_path(model).read_text())["description"] != "v2"
     f = load(model)
-    assert f.card["description"] == "v2" and abs(f([[0.3, 0.4]])[0, 0] - 1.25) < 1e-3
+    assert f.card.description == "v2" and abs(f([[0.3, 0.4]])[0, 0] - 1.25) < 1e-3
     pending_card_path(model).unlink()  # without the pending card, the mismatch is a real one
     with pytest.raises(LoaderError, match="out of step"):
         load(model)
@@ -170,7 +180,7 @@ def test_readers_never_fail_or_mix_while_the_model_is_replaced(tmp_path):
         while not stop.is_set():
             try:
                 f = load(model)
-                k = int(f.card["description"][1:])
+                k = int(f.card.description[1:])
                 if abs(f.point(0.3, 0.4)[0] - (0.25 + k)) > 1e-3:
                     failures.append(f"v{k} answers {f.point(0.3, 0.4)[0]}")
                 loads.append(k)
@@ -203,7 +213,7 @@ end = time.monotonic() + seconds
 while time.monotonic() < end:
     try:
         f = load(path)
-        k = int(f.card["description"][1:])
+        k = int(f.card.description[1:])
         if abs(f.point(0.3, 0.4)[0] - (0.25 + k)) > 1e-3:
             failures.append(f"v{k} answers {f.point(0.3, 0.4)[0]}")
         loads += 1
@@ -405,7 +415,7 @@ def test_export_whose_report_cannot_be_written_replaces_nothing(cli, write_spec,
     assert (out / "tiny.onnx").read_bytes() == b"the model before"
     assert sorted(p.name for p in out.iterdir()) == ["tiny.onnx", "tiny_report"]
     (out / "tiny_report").unlink()
-    assert cli("export", path)[0] == 0 and load(out / "tiny.onnx").card["name"] == "tiny"
+    assert cli("export", path)[0] == 0 and load(out / "tiny.onnx").card.name == "tiny"
 
 
 # --- the search's "before" ----------------------------------------------------------------------------------------
@@ -414,6 +424,7 @@ def test_search_before_is_the_specs_own_network_or_nothing(write_spec, tmp_path)
     """A spec with unequal widths cannot be a trial of the search (equal widths only): "before" used to be
     whichever random trial came first."""
     import optuna
+
     from pipeline import search, spec as spec_mod
     s = spec_mod.load(write_spec())  # widths [8, 8], tanh, 500 samples
 

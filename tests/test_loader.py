@@ -25,8 +25,8 @@ def test_imports_without_torch():
 
 def test_out_of_range_policies():
     card = load(WATER).card
-    T, p = card["inputs"]
-    bounds = card["domain"]["bounds"]  # T <= T_sat(p) - 2 K
+    T, p = (vars(i) for i in card.inputs)
+    bounds = card.bounds  # T <= T_sat(p) - 2 K
     # outside the box: T above its max
     X = np.array([[300.0, 1e6], [T["max"] + 80.0, 1e6]])
     with pytest.raises(LoaderError, match=re.escape(f"input 'T' = {T['max'] + 80.0:g} (row 1) is outside its valid "

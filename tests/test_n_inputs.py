@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline import data, spec, train, verify
-from pipeline.cli import EXIT_BAD_INPUT, EXIT_GATES_FAILED
+from pipeline.cli import EXIT_GATES_FAILED
 from pipeline.spec import SpecError
 
 

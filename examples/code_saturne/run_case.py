@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import codegen, domain  # noqa: E402
+from pipeline.card import Card  # noqa: E402
 from pipeline.spec import PipelineError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -81,14 +82,14 @@ def write_mesh(path: Path) -> int:
     return NX * NY
 
 
-def valid_temperatures(card: dict) -> tuple[float, float]:
+def valid_temperatures(card: Card) -> tuple[float, float]:
     """The surrogate's valid temperature range at P0: the card's box for T, narrowed by its domain bounds."""
-    names = [i["name"] for i in card["inputs"]]
-    T, p = (card["inputs"][names.index(n)] for n in ("T", "p"))
-    if not p["min"] <= P0 <= p["max"]:
-        fail(f"the case pressure {P0:g} Pa is outside the model's p range [{p['min']:g}, {p['max']:g}] Pa")
-    lo, hi = float(T["min"]), float(T["max"])
-    for b in card.get("domain", {}).get("bounds", []):
+    names = card.input_names
+    T, p = (card.inputs[names.index(n)] for n in ("T", "p"))
+    if not p.min <= P0 <= p.max:
+        fail(f"the case pressure {P0:g} Pa is outside the model's p range [{p.min:g}, {p.max:g}] Pa")
+    lo, hi = float(T.min), float(T.max)
+    for b in card.bounds:
         if b["input"] != "T":
             continue
         if b["of"] != "p":
@@ -101,9 +102,11 @@ def valid_temperatures(card: dict) -> tuple[float, float]:
 
 
 def coolprop(T: np.ndarray) -> np.ndarray:
-    """(len(T), 4): rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] of water at (T, P0), CoolProp."""
-    from CoolProp.CoolProp import PropsSI
-    return np.stack([PropsSI(q, "T", T, "P", P0, "Water") for q in ("D", "V", "C", "L")], axis=1)
+    """(len(T), 4): rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] of water at (T, P0), from the surrogate's own
+    reference (pipeline/references.py: CoolProp), reordered for the case."""
+    from pipeline.references import water
+    T = np.asarray(T, dtype=np.float64).reshape(-1)
+    return water(np.stack([T, np.full_like(T, P0)], axis=1))[:, [0, 1, 3, 2]]
 
 
 def reference_table(t_min: float, t_max: float) -> tuple[str, float, float]:
@@ -127,10 +130,9 @@ def reference_table(t_min: float, t_max: float) -> tuple[str, float, float]:
     return text, (t_max - t_min) / (n - 1), err
 
 
-def case_header(card: dict, surrogate: bool, steps: int, t_range: tuple[float, float]) -> str:
+def case_header(card: Card, surrogate: bool, steps: int, t_range: tuple[float, float]) -> str:
     """water_case.h: the case's numbers, and where the card puts each input and output."""
-    ins = [i["name"] for i in card["inputs"]]
-    outs = [o["name"] for o in card["outputs"]]
+    ins, outs = card.input_names, card.output_names
     rho0, mu0, cp0, k0 = (float(v) for v in coolprop(np.array([T_IN]))[0])
     eps = 1e-6
     defs = {
@@ -146,7 +148,7 @@ def case_header(card: dict, surrogate: bool, steps: int, t_range: tuple[float, f
         "CASE_H_MINUS_EPS_STR": f'"{HEIGHT - eps:.9f}"', "CASE_W_MINUS_EPS_STR": f'"{THICKNESS - eps:.9f}"',
     }
     body = "\n".join(f"#define {k} {v!r}" if isinstance(v, float) else f"#define {k} {v}" for k, v in defs.items())
-    return (f"/* Written by examples/code_saturne/run_case.py for model '{card['name']}' (sha256 of the .onnx in "
+    return (f"/* Written by examples/code_saturne/run_case.py for model '{card.name}' (sha256 of the .onnx in "
             f"water.h): do not edit.\n * CASE_T_MIN..CASE_T_MAX is the card's valid temperature range at CASE_P0, "
             f"domain bounds included. */\n#ifndef WATER_CASE_H\n#define WATER_CASE_H\n{body}\n#endif\n")
 
@@ -233,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(str(e))
     card = graph.card
     for kind, names in NEEDED.items():
-        missing = [n for n in names if n not in [v["name"] for v in card[kind]]]
+        missing = [n for n in names if n not in [v.name for v in getattr(card, kind)]]
         if missing:
             fail(f"{args.model.name}: the case needs {kind} {', '.join(names)}; the card lacks {', '.join(missing)}")
     t_range = valid_temperatures(card)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # a script run from a checkout; `make venv` also installs the package (pip install -e .)
 VOLUME, P, MDOT, T_IN = 0.05, 1.0e6, 0.1, 290.0      # m3, Pa, kg/s, K
 HEATER_W, HEATER_OFF_S = 20e3, 2400.0                # W, s
 DT, END = 10.0, 3600.0                               # s
@@ -87,8 +88,10 @@ class WaterFMU:
 
 
 def coolprop(t: float, T: float) -> tuple[float, float]:
-    from CoolProp.CoolProp import PropsSI
-    return PropsSI("D", "T", T, "P", P, "Water"), PropsSI("C", "T", T, "P", P, "Water")
+    """rho, cp from the water surrogate's own reference (pipeline/references.py: CoolProp)."""
+    from pipeline.references import water
+    rho, _, _, cp = water(np.array([[T, P]]))[0]
+    return float(rho), float(cp)
 
 
 def plot(path: Path, t, T_fmu, T_ref, props):

@@ -51,16 +51,10 @@ def surrogates():
 
 
 def references():
-    """CoolProp's AbstractState (HEOS), fluids' Colebrook, ht's Gnielinski with fluids' smooth-pipe friction."""
-    import CoolProp
-    from fluids.friction import Colebrook, friction_factor
-    from ht.conv_internal import turbulent_Gnielinski
-    state = CoolProp.AbstractState("HEOS", "Water")
-
-    def props(T, p):
-        state.update(CoolProp.PT_INPUTS, p, T)
-        return state.rhomass(), state.viscosity(), state.conductivity(), state.cpmass()
-    return props, Colebrook, lambda Re, Pr: turbulent_Gnielinski(Re, Pr, friction_factor(Re, eD=0.0))
+    """The surrogates' own references, one point a call (pipeline/references.py): CoolProp's AbstractState (HEOS),
+    fluids' Colebrook, ht's Gnielinski with fluids' smooth-pipe friction."""
+    from pipeline import references as ref
+    return ref.water_state("HEOS"), ref.colebrook_fd, ref.gnielinski_nu
 
 
 def main() -> None:
