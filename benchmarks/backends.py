@@ -42,6 +42,7 @@ SLOW_REFERENCE_MAX_BATCH = 4096
 
 def _propssi_loop(X):
     from CoolProp.CoolProp import PropsSI
+
     return [[PropsSI(p, "T", T, "P", P, "Water") for p in references.WATER_PROPERTIES] for T, P in X.tolist()]
 
 
@@ -64,11 +65,14 @@ REFERENCES = {
         "ref: CoolProp PropsSI, vectorized": (references.water, SLOW_REFERENCE_MAX_BATCH),
         "ref: CoolProp PropsSI, scalar loop": (_propssi_loop, 64),
         "ref: AbstractState HEOS, scalar loop": (lambda X: _abstract_state_loop("HEOS")(X), SLOW_REFERENCE_MAX_BATCH),
-        "ref: AbstractState BICUBIC&HEOS, scalar loop": (lambda X: _abstract_state_loop("BICUBIC&HEOS")(X),
-                                                         SLOW_REFERENCE_MAX_BATCH),
+        "ref: AbstractState BICUBIC&HEOS, scalar loop": (
+            lambda X: _abstract_state_loop("BICUBIC&HEOS")(X),
+            SLOW_REFERENCE_MAX_BATCH,
+        ),
     },
-    "rough_pipe_nu": {"ref: ht Gnielinski + fluids Colebrook, scalar loop": (references.rough_pipe_nu,
-                                                                             SLOW_REFERENCE_MAX_BATCH)},
+    "rough_pipe_nu": {
+        "ref: ht Gnielinski + fluids Colebrook, scalar loop": (references.rough_pipe_nu, SLOW_REFERENCE_MAX_BATCH)
+    },
     "friedel": {"ref: fluids Friedel, scalar loop": (references.friedel, SLOW_REFERENCE_MAX_BATCH)},
 }
 
@@ -130,6 +134,7 @@ def _torch(name: str, X: np.ndarray):
     def run_torch(x):
         with torch.inference_mode():
             return module(torch.from_numpy(x)).numpy()
+
     return run_torch, np.ascontiguousarray(X, dtype=np.float32)
 
 
@@ -155,10 +160,13 @@ BACKENDS = {
     "torch": Backend("framework", lambda name, path, X: _torch(name, X)),
     "onnxruntime": Backend("onnx-runtime", lambda name, path, X: (Model(path), np.ascontiguousarray(X, np.float32))),
     "onnxruntime-point": Backend("onnx-runtime", lambda name, path, X: _point(Model(path), X), one_sample=True),
-    "onnxruntime-parallel": Backend("onnx-runtime", lambda name, path, X: _session(Model(path, threads=CORES).session,
-                                                                                   X)),
-    "onnxruntime-default": Backend("onnx-runtime", lambda name, path, X: _session(
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), X)),
+    "onnxruntime-parallel": Backend(
+        "onnx-runtime", lambda name, path, X: _session(Model(path, threads=CORES).session, X)
+    ),
+    "onnxruntime-default": Backend(
+        "onnx-runtime",
+        lambda name, path, X: _session(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), X),
+    ),
     "c-backend": Backend("generated", lambda name, path, X: (load(path, backend="c"), X)),
     "c-backend-point": Backend("generated", lambda name, path, X: _point(load(path, backend="c"), X), one_sample=True),
 }

@@ -17,8 +17,11 @@ import numpy as np
 
 from pipeline import codegen
 
-BUILDS = {"C -O2": (["-O2"], "float"), "C -O3 -march=native": (["-O3", "-march=native"], "float"),
-          "C double -O2": (["-O2"], "double")}
+BUILDS = {
+    "C -O2": (["-O2"], "float"),
+    "C -O3 -march=native": (["-O3", "-march=native"], "float"),
+    "C double -O2": (["-O2"], "double"),
+}
 
 DRIVER = r"""
 #include <stdio.h>
@@ -64,22 +67,35 @@ int main(int argc, char **argv) {{
 """
 
 
-def time_generated_c(model_path: Path, X: np.ndarray, batches: list[int], work: Path, flags=("-O3", "-march=native"),
-                     precision: str = "float") -> tuple[dict[int, float], float]:
+def time_generated_c(
+    model_path: Path,
+    X: np.ndarray,
+    batches: list[int],
+    work: Path,
+    flags=("-O3", "-march=native"),
+    precision: str = "float",
+) -> tuple[dict[int, float], float]:
     """Seconds per sample of the generated C ({1: single call, batch: eval_batch}), and how close this very build
     came to onnxruntime on the largest batch, as the worst |c - ort| over the codegen tolerance (<= 1 passes)."""
     from pipeline.codegen import ATOL_FRACTION, RTOL
     from pipeline.loader import load
+
     name = model_path.stem
     work.mkdir(parents=True, exist_ok=True)
     codegen.generate(model_path, "c", work, precision)
     (work / "timing.c").write_text(DRIVER.format(n=name, N=name.upper()))
     exe = work / f"{name}_timing"
-    subprocess.run(["gcc", *flags, "-I", str(work),
-                    str(work / f"{name}.c"), str(work / "timing.c"), "-lm", "-o", str(exe)], check=True)
+    subprocess.run(
+        ["gcc", *flags, "-I", str(work), str(work / f"{name}.c"), str(work / "timing.c"), "-lm", "-o", str(exe)],
+        check=True,
+    )
     np.ascontiguousarray(X, dtype=np.float64).tofile(work / "inputs.bin")
-    out = subprocess.run([str(exe), str(work / "inputs.bin"), str(len(X)), str(work / "outputs.bin"), *map(str, batches)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [str(exe), str(work / "inputs.bin"), str(len(X)), str(work / "outputs.bin"), *map(str, batches)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     n = batches[-1]
     ref = load(model_path)(X[:n])
     Y = np.fromfile(work / "outputs.bin", dtype=np.float64).reshape(n, -1)
@@ -99,16 +115,23 @@ def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
     from pipeline.export import to_onnx
     from pipeline.loader import CARD_KEY, seal
     from pipeline.model import ExportModel
+
     gen = torch.Generator().manual_seed(seed)
     sizes = [2, *widths, 1]
-    weights = [(torch.randn(o, i, generator=gen) / i ** 0.5, torch.randn(o, generator=gen) * 0.1)
-               for i, o in zip(sizes[:-1], sizes[1:])]
+    weights = [
+        (torch.randn(o, i, generator=gen) / i**0.5, torch.randn(o, generator=gen) * 0.1)
+        for i, o in zip(sizes[:-1], sizes[1:])
+    ]
     # An output offset of 1, as a de-standardized physical output has: a zero-crossing output would make the
     # relative part of the codegen tolerance meaningless.
     weights[-1][1].add_(1.0)
     proto = to_onnx(ExportModel(weights, "tanh", [0.0, 0.0], [0.0]), 2)
-    card = Card(name=path.stem, description=f"reference net 2-{'-'.join(map(str, widths))}-1 tanh (random)",
-                inputs=[Input(n, "1", 0.0, 1.0) for n in ("x", "y")], outputs=[Output("z", "1")])
+    card = Card(
+        name=path.stem,
+        description=f"reference net 2-{'-'.join(map(str, widths))}-1 tanh (random)",
+        inputs=[Input(n, "1", 0.0, 1.0) for n in ("x", "y")],
+        outputs=[Output("z", "1")],
+    )
     entry = proto.metadata_props.add()
     entry.key, entry.value = CARD_KEY, json.dumps(card.to_dict())
     path.write_bytes(seal(proto.SerializeToString()))  # with its digest, as export writes models

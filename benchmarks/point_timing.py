@@ -40,6 +40,7 @@ def prepare_timer(name: str, way: str) -> timeit.Timer:
     as benchmarks/backends.py calls it at batch 1."""
     if way.endswith("-point"):
         from pipeline.loader import load
+
         model = load(Path("exported", f"{name}.onnx"), backend="c" if way.startswith("c-") else "onnxruntime")
         return timeit.Timer("f.point(*row)", globals={"f": model, "row": inputs(name, 1)[0].tolist()})
     fn, arg = prepare(name, way, 1)
@@ -66,9 +67,13 @@ def us(t: float) -> str:
 
 
 def table(results: dict[str, list[dict[str, float]]]) -> str:
-    lines = [("| surrogate | C backend point() [µs] | onnxruntime point() [µs] | onnxruntime / C | reference [µs] "
-              "| reference / C | ≤ 1 µs and ≥ 4x |"),
-             "|---|---:|---:|---:|---|---:|---|"]
+    lines = [
+        (
+            "| surrogate | C backend point() [µs] | onnxruntime point() [µs] | onnxruntime / C | reference [µs] "
+            "| reference / C | ≤ 1 µs and ≥ 4x |"
+        ),
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
     for n, rounds in results.items():
         c = [r["c-backend-point"] for r in rounds]
         o = [r["onnxruntime-point"] for r in rounds]
@@ -76,9 +81,11 @@ def table(results: dict[str, list[dict[str, float]]]) -> str:
         ok = all(ci <= TARGET_SECONDS and oi / ci >= TARGET_RATIO for ci, oi in zip(c, o))
         ref_cells = "; ".join(f"{w[5:]}: {', '.join(us(r[w]) for r in rounds)}" for w in refs)
         ref_ratio = "; ".join(", ".join(f"{r[w] / r['c-backend-point']:.3g}x" for r in rounds) for w in refs)
-        lines.append(f"| {n} | {', '.join(map(us, c))} | {', '.join(map(us, o))} "
-                     f"| {', '.join(f'{oi / ci:.3g}x' for ci, oi in zip(c, o))} | {ref_cells} | {ref_ratio} "
-                     f"| {'yes' if ok else 'NO'} |")
+        lines.append(
+            f"| {n} | {', '.join(map(us, c))} | {', '.join(map(us, o))} "
+            f"| {', '.join(f'{oi / ci:.3g}x' for ci, oi in zip(c, o))} | {ref_cells} | {ref_ratio} "
+            f"| {'yes' if ok else 'NO'} |"
+        )
     return "\n".join(lines)
 
 
@@ -89,9 +96,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     names = args.names or surrogates()
     from pipeline.loader import load
+
     path = load(f"exported/{names[0]}.onnx", backend="c").point_path
-    print(f"{len(names)} surrogate(s), {args.repeats} rounds (one value per round), {os.cpu_count()} CPU(s); "
-          f"C backend point(): {path}\n")
+    print(
+        f"{len(names)} surrogate(s), {args.repeats} rounds (one value per round), {os.cpu_count()} CPU(s); "
+        f"C backend point(): {path}\n"
+    )
     print(table(measure(names, args.repeats)))
 
 

@@ -38,8 +38,15 @@ KINDS: dict[str, str] = {}
 
 def _legacy_kind(backend: str) -> str:
     """The kind of a backend timed before timings recorded their kind (the committed results of earlier runs)."""
-    return ("reference" if backend.startswith("ref: ") else "onnx-runtime" if backend.startswith("onnxruntime")
-            else "framework" if backend == "torch" else "generated")
+    return (
+        "reference"
+        if backend.startswith("ref: ")
+        else "onnx-runtime"
+        if backend.startswith("onnxruntime")
+        else "framework"
+        if backend == "torch"
+        else "generated"
+    )
 
 
 def of_kind(times: dict, kind: str) -> list[str]:
@@ -68,8 +75,17 @@ def load(path: Path) -> dict:
         elif info.get("kind") == "solver_loop":
             loops.append((info["config"], median, info.get("cpu_per_wall", float("nan"))))
     cpu = raw.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
-    return {"inference": inference, "errors": errors, "rate": rate, "loops": loops, "cpu": cpu, "net": reference_net, "c_worst": c_worst,
-            "cores": raw.get("machine_info", {}).get("cpu", {}).get("count"), "datetime": raw.get("datetime", "")}
+    return {
+        "inference": inference,
+        "errors": errors,
+        "rate": rate,
+        "loops": loops,
+        "cpu": cpu,
+        "net": reference_net,
+        "c_worst": c_worst,
+        "cores": raw.get("machine_info", {}).get("cpu", {}).get("count"),
+        "datetime": raw.get("datetime", ""),
+    }
 
 
 def card(name: str) -> Card | None:
@@ -117,8 +133,10 @@ def error_of(name: str, info: dict | None) -> str:
 def surrogate_table(name: str, times: dict, errors: dict, rate: float | None) -> list[str]:
     """Long table: every backend at every batch size."""
     floor = floor_per_sample(name, rate)
-    lines = ["| batch | backend | per sample | samples/s | vs PyTorch | time / floor | max error vs spec reference |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| batch | backend | per sample | samples/s | vs PyTorch | time / floor | max error vs spec reference |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for batch in batches_of(times):
         torch_t = times.get(("torch", batch))
         for backend in backends_of(times):
@@ -127,8 +145,10 @@ def surrogate_table(name: str, times: dict, errors: dict, rate: float | None) ->
                 continue
             vs_torch = speed(torch_t / t) if torch_t and backend != "torch" else ""
             vs_floor = f"{t / floor:.1f}x" if floor and backend not in of_kind(times, "reference") else ""
-            lines.append(f"| {batch:,} | {backend} | {fmt_time(t)} | {1 / t:,.0f} | {vs_torch} | {vs_floor} | "
-                         f"{error_of(name, errors.get((backend, batch)))} |")
+            lines.append(
+                f"| {batch:,} | {backend} | {fmt_time(t)} | {1 / t:,.0f} | {vs_torch} | {vs_floor} | "
+                f"{error_of(name, errors.get((backend, batch)))} |"
+            )
     return lines
 
 
@@ -138,24 +158,30 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
     ort = of_kind(times, "onnx-runtime")
     reference = next(iter(of_kind(times, "reference")), "")
     c_fast = "c-backend-point" if ("c-backend-point", 1) in times else C_BACKEND
-    lines = [f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (loader) | onnxruntime (best) | "
-             "best vs PyTorch | best vs reference | best / floor | generated C (batch 1: from Python) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (loader) | onnxruntime (best) | "
+        "best vs PyTorch | best vs reference | best / floor | generated C (batch 1: from Python) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for batch in batches_of(times):
         measured = [b for b in ort if (b, batch) in times]
         if not measured:
             continue
         best_backend = min(measured, key=lambda b: times[(b, batch)])
         best = times[(best_backend, batch)]
-        cells = [fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in (reference, "torch", "onnxruntime")]
+        cells = [
+            fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in (reference, "torch", "onnxruntime")
+        ]
         ref, tor = times.get((reference, batch)), times.get(("torch", batch))
         vs_torch = speed(tor / best) if tor else "–"
         vs_ref = speed(ref / best) if ref else "–"
         vs_floor = f"{best / floor:.1f}x" if floor else "–"
         config = best_backend.removeprefix("onnxruntime").strip("-") or "solver"
         c_time = times.get((c_fast if batch == 1 else C_BACKEND, batch))
-        lines.append(f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
-                     f"| {vs_floor} | {fmt_time(c_time) if c_time else '–'} |")
+        lines.append(
+            f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
+            f"| {vs_floor} | {fmt_time(c_time) if c_time else '–'} |"
+        )
     return lines
 
 
@@ -171,19 +197,27 @@ def versus_references(name: str, times: dict, errors: dict) -> list[str]:
             candidates = ["c-backend-point"] if batch == 1 and ("c-backend-point", 1) in times else ort
             best = min((b for b in candidates if (b, batch) in times), key=lambda b: times[(b, batch)])
             per = "per call" if batch == 1 else "per sample"
-            parts.append(f"at batch {batch:,} the surrogate ({best}, {fmt_time(times[(best, batch)])} {per}) is "
-                         f"**{speed(times[(ref, batch)] / times[(best, batch)])}** than {ref.removeprefix('ref: ')} "
-                         f"({fmt_time(times[(ref, batch)])} {per})")
+            parts.append(
+                f"at batch {batch:,} the surrogate ({best}, {fmt_time(times[(best, batch)])} {per}) is "
+                f"**{speed(times[(ref, batch)] / times[(best, batch)])}** than {ref.removeprefix('ref: ')} "
+                f"({fmt_time(times[(ref, batch)])} {per})"
+            )
         err = error_of(name, errors.get((ref, min(4096, batches[-1]))))
-        note = f"; that reference path itself differs from the spec's reference by {err}" if err and \
-            not err.startswith("0 ") else ""
+        note = (
+            f"; that reference path itself differs from the spec's reference by {err}"
+            if err and not err.startswith("0 ")
+            else ""
+        )
         lines.append(f"- {'; '.join(parts)}{note}.")
     return lines
 
 
 def accuracy_table(names: list[str]) -> list[str]:
-    lines = ["| surrogate | network | gate | threshold | achieved (domain: grid, or sample + search) | "
-             "achieved (held-out) | training |", "|---|---|---|---:|---:|---:|---|"]
+    lines = [
+        "| surrogate | network | gate | threshold | achieved (domain: grid, or sample + search) | "
+        "achieved (held-out) | training |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
     for name in names:
         c = card(name)
         if not c:
@@ -194,17 +228,19 @@ def accuracy_table(names: list[str]) -> list[str]:
         train = f"{t.get('steps', '?')} {t.get('trainer', '')} steps ({t.get('stop_reason', '?')})"
         for out in c.outputs:
             for metric, threshold in c.gates.items():
-                got = {s: c.achieved.get(s, {}).get(out.name, {}).get(metric)
-                       for s in ("grid", "domain", "holdout")}
+                got = {s: c.achieved.get(s, {}).get(out.name, {}).get(metric) for s in ("grid", "domain", "holdout")}
                 cell = lambda v: f"{v:.3g}" if v is not None else "–"  # noqa: E731
                 domain = got["grid"] if got["grid"] is not None else got["domain"]
-                lines.append(f"| {name} | {net} | {out.name} {metric} | {threshold:.3g} | {cell(domain)} | "
-                             f"{cell(got['holdout'])} | {train} |")
+                lines.append(
+                    f"| {name} | {net} | {out.name} {metric} | {threshold:.3g} | {cell(domain)} | "
+                    f"{cell(got['holdout'])} | {train} |"
+                )
             slopes = c.derivatives or {}
             if slopes.get("gate"):
                 worst = max(v for per_input in slopes["errors"].values() for v in per_input.values())
-                lines.append(f"| {name} | {net} | every slope, max/rms | {slopes['gate']:.3g} | {worst:.3g} | – | "
-                             f"{train} |")
+                lines.append(
+                    f"| {name} | {net} | every slope, max/rms | {slopes['gate']:.3g} | {worst:.3g} | – | {train} |"
+                )
     return lines
 
 
@@ -216,8 +252,13 @@ def plot(name: str, times: dict, rate: float | None, path: Path) -> None:
     floor = floor_per_sample(name, rate)
     if floor:
         ax.axhline(floor * 1e9, color="k", linestyle="--", label="floor (FLOPs / matmul rate)")
-    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="time per sample [ns]",
-           title=f"{name}: time per sample (median)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="batch size",
+        ylabel="time per sample [ns]",
+        title=f"{name}: time per sample (median)",
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -225,9 +266,13 @@ def plot(name: str, times: dict, rate: float | None, path: Path) -> None:
     plt.close(fig)
 
 
-SIDE_BY_SIDE = [("onnxruntime", "onnxruntime (1 thread; batch 1: point())"), ("C -O2", "C -O2"),
-                ("C -O3 -march=native", "C -O3 -march=native"), ("C double -O2", "C double -O2"),
-                ("c-backend", "Python C backend (batch 1: point())")]
+SIDE_BY_SIDE = [
+    ("onnxruntime", "onnxruntime (1 thread; batch 1: point())"),
+    ("C -O2", "C -O2"),
+    ("C -O3 -march=native", "C -O3 -march=native"),
+    ("C double -O2", "C double -O2"),
+    ("c-backend", "Python C backend (batch 1: point())"),
+]
 
 
 def side_by_side(name: str, times: dict, worst: dict) -> list[str]:
@@ -249,8 +294,11 @@ def side_by_side(name: str, times: dict, worst: dict) -> list[str]:
         lines.append(f"| {batch:,} | " + " | ".join(cells) + " |")
     tol = ", ".join(f"{b} {worst[(name, b)]:.2f}x" for b in C_BUILDS if (name, b) in worst)
     if tol:
-        lines += ["", f"Largest deviation from onnxruntime at the largest batch, in units of the codegen tolerance "
-                      f"(≤ 1 passes): {tol}."]
+        lines += [
+            "",
+            f"Largest deviation from onnxruntime at the largest batch, in units of the codegen tolerance "
+            f"(≤ 1 passes): {tol}.",
+        ]
     return lines
 
 
@@ -265,23 +313,34 @@ def generated_c_lines(results: dict) -> list[str]:
         parts = []
         for build in C_BUILDS:
             if (build, 65536) in times:
-                parts.append(f"{build} {fmt_time(times[(build, 65536)])}/sample "
-                             f"({speed(ort_batch / times[(build, 65536)])})")
+                parts.append(
+                    f"{build} {fmt_time(times[(build, 65536)])}/sample ({speed(ort_batch / times[(build, 65536)])})"
+                )
         if not parts:
             continue
         c_point = times.get(("c-backend-point", 1))
-        py = (f"; from Python, the C backend's point() {fmt_time(c_point)} a call vs onnxruntime point() "
-              f"{fmt_time(point)} ({speed(point / c_point)})") if c_point else ""
-        lines.append(f"- {name}: batch 65,536 on one core, vs onnxruntime (1 thread) {fmt_time(ort_batch)}/sample: "
-                     f"{'; '.join(parts)}{py}.")
+        py = (
+            (
+                f"; from Python, the C backend's point() {fmt_time(c_point)} a call vs onnxruntime point() "
+                f"{fmt_time(point)} ({speed(point / c_point)})"
+            )
+            if c_point
+            else ""
+        )
+        lines.append(
+            f"- {name}: batch 65,536 on one core, vs onnxruntime (1 thread) {fmt_time(ort_batch)}/sample: "
+            f"{'; '.join(parts)}{py}."
+        )
     net = results.get("net")
     if net:
         per = net["seconds_per_sample"]
-        lines.append(f"- {net['surrogate']}, the size issue #4 states its targets for (≤ 150 ns a call, ≤ 30 ns/sample "
-                     f"batched), C -O3 -march=native: one call {fmt_time(per['1'])}, batched "
-                     f"{fmt_time(per['65536'])}/sample; onnxruntime point() {fmt_time(net['onnxruntime_point_seconds'])}"
-                     f" a call; largest deviation from onnxruntime {net['worst_over_tolerance']:.2f}x the codegen "
-                     f"tolerance.")
+        lines.append(
+            f"- {net['surrogate']}, the size issue #4 states its targets for (≤ 150 ns a call, ≤ 30 ns/sample "
+            f"batched), C -O3 -march=native: one call {fmt_time(per['1'])}, batched "
+            f"{fmt_time(per['65536'])}/sample; onnxruntime point() {fmt_time(net['onnxruntime_point_seconds'])}"
+            f" a call; largest deviation from onnxruntime {net['worst_over_tolerance']:.2f}x the codegen "
+            f"tolerance."
+        )
     return lines
 
 
@@ -289,36 +348,78 @@ def summary(results: dict, plots: bool = True) -> tuple[str, str]:
     """(full summary.md, the README block); plots: also write one plot per surrogate to RESULTS."""
     rate = results["rate"]
     names = sorted(results["inference"])
-    head = [f"Measured on {results['cpu']} ({results['cores']} cores), {results['datetime'][:10]}; medians. "
-            f"float32 matmul rate (2048², all threads): {rate / 1e9:.0f} GFLOP/s." if rate else ""]
+    head = [
+        f"Measured on {results['cpu']} ({results['cores']} cores), {results['datetime'][:10]}; medians. "
+        f"float32 matmul rate (2048², all threads): {rate / 1e9:.0f} GFLOP/s."
+        if rate
+        else ""
+    ]
     full = ["# Benchmark summary", "", *head, "", "Regenerate with `make bench`.", ""]
-    readme = ["### Accuracy (from the exported model cards, evaluated in onnxruntime)", "", *accuracy_table(names), "",
-              "### Speed (time per sample; `make bench`)", "", *head, ""]
+    readme = [
+        "### Accuracy (from the exported model cards, evaluated in onnxruntime)",
+        "",
+        *accuracy_table(names),
+        "",
+        "### Speed (time per sample; `make bench`)",
+        "",
+        *head,
+        "",
+    ]
     for name in names:
         times = results["inference"][name]
         if plots:
             plot(name, times, rate, RESULTS / f"{name}.png")
         floor = floor_per_sample(name, rate)
-        floor_line = f"Floor: {card(name).architecture.flops_per_sample} FLOPs/sample -> {fmt_time(floor)}." \
-            if floor else ""
+        floor_line = (
+            f"Floor: {card(name).architecture.flops_per_sample} FLOPs/sample -> {fmt_time(floor)}." if floor else ""
+        )
         errors = results["errors"].get(name, {})
         plain = versus_references(name, times, errors)
         sbs = side_by_side(name, times, results["c_worst"])
-        sbs = ["Side by side (time per sample; batch 1: per call; in brackets: onnxruntime's time over this one):",
-               "", *sbs, ""] if sbs else []
-        full += [f"## {name}", "", floor_line, "", *plain, "", *sbs, *surrogate_table(name, times, errors, rate), "",
-                 f"![{name}]({name}.png)", ""]
+        sbs = (
+            [
+                "Side by side (time per sample; batch 1: per call; in brackets: onnxruntime's time over this one):",
+                "",
+                *sbs,
+                "",
+            ]
+            if sbs
+            else []
+        )
+        full += [
+            f"## {name}",
+            "",
+            floor_line,
+            "",
+            *plain,
+            "",
+            *sbs,
+            *surrogate_table(name, times, errors, rate),
+            "",
+            f"![{name}]({name}.png)",
+            "",
+        ]
         readme += [f"**{name}**. {floor_line}", "", *plain, "", *headline(name, times, rate), "", *sbs]
     c_lines = generated_c_lines(results)
     if c_lines:
         full += ["## Generated C", "", *c_lines, ""]
-        readme += ["**Generated C** (`python -m pipeline codegen`, timed from C; builds in benchmarks/c_timing.py).", "",
-                   *c_lines, ""]
+        readme += [
+            "**Generated C** (`python -m pipeline codegen`, timed from C; builds in benchmarks/c_timing.py).",
+            "",
+            *c_lines,
+            "",
+        ]
     if results["loops"]:
         loop = ["| onnxruntime session | time per loop | CPU seconds per wall second |", "|---|---:|---:|"]
         loop += [f"| {c} | {fmt_time(t)} | {r:.2f} |" for c, t, r in results["loops"]]
-        text = ["", "A solver's loop (50 x: a batch of 4096 through the surrogate, then the solver's own "
-                "single-threaded work). Spinning workers burn a second core while the solver works:", "", *loop, ""]
+        text = [
+            "",
+            "A solver's loop (50 x: a batch of 4096 through the surrogate, then the solver's own "
+            "single-threaded work). Spinning workers burn a second core while the solver works:",
+            "",
+            *loop,
+            "",
+        ]
         full += ["## Session options in a solver loop", *text]
         readme += ["**Session options in a solver loop.**", *text]
     readme += ["Full tables and plots: [benchmarks/results/summary.md](benchmarks/results/summary.md)."]
@@ -329,8 +430,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("json", type=Path)
     p.add_argument("--readme", type=Path, help="replace the README's results block")
-    p.add_argument("--readme-only", action="store_true",
-                   help="write the README block only, not benchmarks/results/ (`make readme`)")
+    p.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="write the README block only, not benchmarks/results/ (`make readme`)",
+    )
     args = p.parse_args()
     full, block = summary(load(args.json), plots=not args.readme_only)
     if not args.readme_only:

@@ -28,8 +28,9 @@ def test_inference(benchmark, name, backend, batch):
         pytest.skip(reason)
     fn, arg = prepare(name, backend, batch)
     benchmark.group = f"{name} batch={batch}"
-    benchmark.extra_info.update(kind="inference", surrogate=name, backend=backend, backend_kind=kind(name, backend),
-                                batch=batch)
+    benchmark.extra_info.update(
+        kind="inference", surrogate=name, backend=backend, backend_kind=kind(name, backend), batch=batch
+    )
     out = np.asarray(benchmark(fn, arg), dtype=np.float64).reshape(batch, -1)
     assert np.all(np.isfinite(out))
     if batch <= ACCURACY_MAX_BATCH:  # how far this backend is from the spec's reference, on the same inputs
@@ -43,12 +44,15 @@ def test_matmul_rate(benchmark):
     n = 2048
     a, b = torch.rand(n, n), torch.rand(n, n)
     benchmark.group = "floor"
-    benchmark.extra_info.update(kind="matmul", flops=2 * n ** 3, threads=torch.get_num_threads())
+    benchmark.extra_info.update(kind="matmul", flops=2 * n**3, threads=torch.get_num_threads())
     benchmark.pedantic(torch.mm, args=(a, b), rounds=5, warmup_rounds=1)
 
 
-SOLVER_CONFIGS = {"1 thread, no spin (loader default)": (1, False), f"{CORES} threads, no spin": (CORES, False),
-                  f"{CORES} threads, spinning (onnxruntime default)": (CORES, True)}
+SOLVER_CONFIGS = {
+    "1 thread, no spin (loader default)": (1, False),
+    f"{CORES} threads, no spin": (CORES, False),
+    f"{CORES} threads, spinning (onnxruntime default)": (CORES, True),
+}
 
 
 @pytest.mark.parametrize("config", list(SOLVER_CONFIGS))
@@ -75,21 +79,34 @@ def test_solver_loop(benchmark, name, config):
     benchmark.pedantic(loop, rounds=3, warmup_rounds=1)
 
 
-
 @pytest.mark.parametrize("build", list(C_BUILDS))
 @pytest.mark.parametrize("name", NAMES)
 def test_generated_c(benchmark, name, build, tmp_path):
     """The generated C, timed from C, per build (flags, precision); pytest-benchmark records the driver's own
     per-sample medians."""
     from benchmarks.c_timing import time_generated_c
+
     X = inputs(name, BATCHES[-1])
     flags, precision = C_BUILDS[build]
     result = {}
     benchmark.group = "generated C"
-    benchmark.pedantic(lambda: result.update(zip(("times", "worst"), time_generated_c(
-        Path(f"exported/{name}.onnx"), X, BATCHES[1:], tmp_path, flags, precision))), rounds=1, iterations=1)
-    benchmark.extra_info.update(kind="generated_c", surrogate=name, build=build, seconds_per_sample=result["times"],
-                                worst_over_tolerance=result["worst"])
+    benchmark.pedantic(
+        lambda: result.update(
+            zip(
+                ("times", "worst"),
+                time_generated_c(Path(f"exported/{name}.onnx"), X, BATCHES[1:], tmp_path, flags, precision),
+            )
+        ),
+        rounds=1,
+        iterations=1,
+    )
+    benchmark.extra_info.update(
+        kind="generated_c",
+        surrogate=name,
+        build=build,
+        seconds_per_sample=result["times"],
+        worst_over_tolerance=result["worst"],
+    )
     assert result["worst"] <= 1.0, "the benchmarked build disagrees with onnxruntime beyond the codegen tolerance"
 
 
@@ -97,17 +114,25 @@ def test_generated_c_reference_net(benchmark, tmp_path):
     """The generated C for a 2-32-32-1 tanh network, the size issue #4 states its targets for."""
     from benchmarks.c_timing import reference_net, time_generated_c
     from pipeline.loader import load
+
     model = reference_net(tmp_path / "mlp_2_32_32_1.onnx")
     X = np.random.default_rng(7).random((BATCHES[-1], 2))
     result = {}
     benchmark.group = "generated C"
-    benchmark.pedantic(lambda: result.update(zip(("times", "worst"), time_generated_c(
-        model, X, BATCHES[1:], tmp_path / "c"))), rounds=1, iterations=1)
+    benchmark.pedantic(
+        lambda: result.update(zip(("times", "worst"), time_generated_c(model, X, BATCHES[1:], tmp_path / "c"))),
+        rounds=1,
+        iterations=1,
+    )
     assert result["worst"] <= 1.0, "the benchmarked build disagrees with onnxruntime beyond the codegen tolerance"
     single_ort = load(model).point
     t0 = time.perf_counter()
     for row in X[:20000]:
         single_ort(*row)
-    benchmark.extra_info.update(kind="generated_c", surrogate="mlp_2_32_32_1 (reference net)",
-                                seconds_per_sample=result["times"], worst_over_tolerance=result["worst"],
-                                onnxruntime_point_seconds=(time.perf_counter() - t0) / 20000)
+    benchmark.extra_info.update(
+        kind="generated_c",
+        surrogate="mlp_2_32_32_1 (reference net)",
+        seconds_per_sample=result["times"],
+        worst_over_tolerance=result["worst"],
+        onnxruntime_point_seconds=(time.perf_counter() - t0) / 20000,
+    )

@@ -16,10 +16,16 @@ import pytest
 from pipeline.loader import CARD_KEY, load, seal
 
 WATER = Path(__file__).resolve().parents[1] / "exported" / "water.onnx"
-T_LIM = {"input": "T", "side": "max", "of": "p", "label": "T_lim(p)", "interpolation_error": 0.0,
-         "table": {"scale": "log", "lo": 5e5, "hi": 1e7, "values": [330.0, 350.0, 365.0, 380.0, 392.0, 400.0]}}
+T_LIM = {
+    "input": "T",
+    "side": "max",
+    "of": "p",
+    "label": "T_lim(p)",
+    "interpolation_error": 0.0,
+    "table": {"scale": "log", "lo": 5e5, "hi": 1e7, "values": [330.0, 350.0, 365.0, 380.0, 392.0, 400.0]},
+}
 POINT = (320.0, 1e6)  # inside the box and the bound, by more than the bound varies: the first step answers
-NEAR = (350.0, 1e6)   # 2.4 K inside the bound (352.35 K there): the interpolation answers
+NEAR = (350.0, 1e6)  # 2.4 K inside the bound (352.35 K there): the interpolation answers
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +40,9 @@ def with_domain(tmp_path_factory):
     return load(path)
 
 
-@pytest.mark.parametrize("case", ["point, box", "point, box and bound", "bound check alone",
-                                  "bound check alone, near the bound"])
+@pytest.mark.parametrize(
+    "case", ["point, box", "point, box and bound", "bound check alone", "bound check alone, near the bound"]
+)
 def test_point_checks(benchmark, with_domain, case):
     benchmark.group = "loader point() checks"
     benchmark.extra_info.update(kind="loader_check", case=case)

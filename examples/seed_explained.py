@@ -33,7 +33,7 @@ N_TRAIN, N_VAL = 1000, 2000
 def make_data(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(N_TRAIN + N_VAL, 2, generator=g)
-    z = x[:, 0] ** 2 + x[:, 1] ** 2            # shape (N,): the shape that trips up the loss
+    z = x[:, 0] ** 2 + x[:, 1] ** 2  # shape (N,): the shape that trips up the loss
     return x[:N_TRAIN], z[:N_TRAIN], x[N_TRAIN:], z[N_TRAIN:]
 
 
@@ -70,14 +70,14 @@ def run(stage: int, steps: int, data) -> float:
         else:
             xb, zb = x, z
         if stage >= 1:
-            opt.zero_grad()                                  # fault 1 fixed
+            opt.zero_grad()  # fault 1 fixed
         if scale is not None:
             xb, zb = scale["x"](xb), scale["z"](zb)
-        pred = model(xb)                                     # (N, 1)
+        pred = model(xb)  # (N, 1)
         if stage >= 2:
             loss = torch.mean((pred.squeeze(-1) - zb) ** 2)  # fault 2 fixed: (N,) vs (N,), averaged
         else:
-            loss = torch.sum((pred - zb) ** 2)               # (N, 1) - (N,) -> (N, N), summed
+            loss = torch.sum((pred - zb) ** 2)  # (N, 1) - (N,) -> (N, N), summed
         loss.backward()
         opt.step()
     return val_rmse(model, x_val, z_val, scale)
@@ -88,6 +88,7 @@ def pipeline_stage() -> tuple[float, str]:
     import numpy as np
 
     from pipeline import data, spec, train
+
     s = spec.load("paraboloid")
     net = "-".join(map(str, [2, *s.model.widths, 1])) + " " + s.model.activation
     d = data.build(s)
@@ -122,8 +123,10 @@ def main() -> None:
     t0 = time.perf_counter()
     rmse, how = pipeline_stage()
     results.append(rmse)
-    print(f"{'5. the pipeline: Levenberg-Marquardt (' + how + ', grid RMSE)':<82} {rmse:>10.2e} "
-          f"{time.perf_counter() - t0:>6.1f}s")
+    print(
+        f"{'5. the pipeline: Levenberg-Marquardt (' + how + ', grid RMSE)':<82} {rmse:>10.2e} "
+        f"{time.perf_counter() - t0:>6.1f}s"
+    )
     print(f"\nfrom the original loop to the pipeline: {results[0] / results[-1]:,.0f}x lower RMSE")
 
 

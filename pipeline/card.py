@@ -133,8 +133,10 @@ class Card:
         if not isinstance(version, int) or isinstance(version, bool):
             raise CardError(f"{where}: the card has no card_version; export the model again")
         if version > CARD_VERSION:
-            raise CardError(f"{where}: card_version {version} is newer than this pipeline reads ({CARD_VERSION}); "
-                            f"upgrade the pipeline")
+            raise CardError(
+                f"{where}: card_version {version} is newer than this pipeline reads ({CARD_VERSION}); "
+                f"upgrade the pipeline"
+            )
         if version < 1:
             raise CardError(f"{where}: card_version {version} is not a version this pipeline wrote")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -143,9 +145,12 @@ class Card:
             raise CardError(f"{where}: unknown card field(s) {unknown} for card_version {version}")
         try:
             parts = dict(d)
-            parts["inputs"] = [_typed(Input, i, f"{where}: inputs[{k}]") for k, i in enumerate(_list(d, "inputs", where))]
-            parts["outputs"] = [_typed(Output, o, f"{where}: outputs[{k}]")
-                                for k, o in enumerate(_list(d, "outputs", where))]
+            parts["inputs"] = [
+                _typed(Input, i, f"{where}: inputs[{k}]") for k, i in enumerate(_list(d, "inputs", where))
+            ]
+            parts["outputs"] = [
+                _typed(Output, o, f"{where}: outputs[{k}]") for k, o in enumerate(_list(d, "outputs", where))
+            ]
             if d.get("onnx") is not None:
                 parts["onnx"] = _typed(OnnxInterface, d["onnx"], f"{where}: onnx")
             if d.get("architecture") is not None:
@@ -157,8 +162,10 @@ class Card:
         names = card.input_names
         for b in card.bounds:
             if b["input"] not in names or b["of"] not in names or b["side"] not in ("min", "max"):
-                raise CardError(f"{where}: the domain bound {b['input']!r} of {b['of']!r} names unknown inputs or "
-                                f"side {b['side']!r}")
+                raise CardError(
+                    f"{where}: the domain bound {b['input']!r} of {b['of']!r} names unknown inputs or "
+                    f"side {b['side']!r}"
+                )
         return card
 
 
@@ -176,8 +183,12 @@ def _typed(cls, d: Any, where: str):
     unknown = sorted(set(d) - set(fields))
     missing = [n for n, f in fields.items() if n not in d and f.default is dataclasses.MISSING]
     if unknown or missing:
-        raise CardError(f"{where}: " + "; ".join(filter(None, (unknown and f"unknown field(s) {unknown}",
-                                                                 missing and f"missing field(s) {missing}"))))
+        raise CardError(
+            f"{where}: "
+            + "; ".join(
+                filter(None, (unknown and f"unknown field(s) {unknown}", missing and f"missing field(s) {missing}"))
+            )
+        )
     for n in ("min", "max"):
         if n in fields and (not isinstance(d[n], (int, float)) or isinstance(d[n], bool)):
             raise CardError(f"{where}: {n} must be a number, got {d[n]!r}")
@@ -195,8 +206,14 @@ def _domain(d: Any, where: str) -> Domain:
         raise CardError(f"{where}: domain must be an object with a list of bounds")
     for k, b in enumerate(d.get("bounds", [])):
         table = b.get("table") if isinstance(b, dict) else None
-        if not isinstance(table, dict) or any(f not in b for f in BOUND_FIELDS) or any(
-                f not in table for f in TABLE_FIELDS) or not isinstance(table["values"], list):
-            raise CardError(f"{where}: domain.bounds[{k}] needs {', '.join(BOUND_FIELDS)} and a table with "
-                            f"{', '.join(TABLE_FIELDS)} (see pipeline/domain.py)")
+        if (
+            not isinstance(table, dict)
+            or any(f not in b for f in BOUND_FIELDS)
+            or any(f not in table for f in TABLE_FIELDS)
+            or not isinstance(table["values"], list)
+        ):
+            raise CardError(
+                f"{where}: domain.bounds[{k}] needs {', '.join(BOUND_FIELDS)} and a table with "
+                f"{', '.join(TABLE_FIELDS)} (see pipeline/domain.py)"
+            )
     return Domain(bounds=list(d.get("bounds", [])))

@@ -127,8 +127,10 @@ def compiler() -> str:
     for candidate in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if candidate and shutil.which(candidate):
             return shutil.which(candidate)
-    raise LoaderError("backend='c' needs a C compiler and none was found ($CC, cc, gcc, clang): install one "
-                      "(e.g. apt-get install gcc) or use backend='onnxruntime'")
+    raise LoaderError(
+        "backend='c' needs a C compiler and none was found ($CC, cc, gcc, clang): install one "
+        "(e.g. apt-get install gcc) or use backend='onnxruntime'"
+    )
 
 
 def python_headers() -> tuple[list[str], str | None]:
@@ -138,8 +140,10 @@ def python_headers() -> tuple[list[str], str | None]:
         return [], "the extension is not built on Windows (it would need the interpreter's import library)"
     include = sysconfig.get_paths().get("include") or ""
     if not Path(include, "Python.h").is_file():
-        return [], (f"no Python.h in {include or 'the interpreter include folder'} (install the interpreter's "
-                    f"development headers, e.g. apt-get install python{sys.version_info[0]}-dev)")
+        return [], (
+            f"no Python.h in {include or 'the interpreter include folder'} (install the interpreter's "
+            f"development headers, e.g. apt-get install python{sys.version_info[0]}-dev)"
+        )
     numpy_include = np.get_include()
     if not Path(numpy_include, "numpy", "arrayobject.h").is_file():
         return [], f"no numpy/arrayobject.h in {numpy_include}"
@@ -151,6 +155,7 @@ def build(path: Path, name: str, precision: str = "float", extension: bool = Tru
     also the point() extension module (named by the library's stem) or the reason why it is not."""
     from . import codegen, codegen_c
     from .spec import PipelineError
+
     cc = compiler()
     try:
         graph = codegen.read_graph(path, expected_name=name)
@@ -176,8 +181,9 @@ def build(path: Path, name: str, precision: str = "float", extension: bool = Tru
         (tmp / f"{graph.name}.c").write_text(source)
         sources = [str(tmp / f"{graph.name}.c")]
         if includes:
-            (tmp / "point.c").write_text(POINT_SOURCE.format(n=graph.name, N=graph.name.upper(),
-                                                             module=module_name(lib)))
+            (tmp / "point.c").write_text(
+                POINT_SOURCE.format(n=graph.name, N=graph.name.upper(), module=module_name(lib))
+            )
             sources.append(str(tmp / "point.c"))
         out = tmp / f"lib{suffix}"
         command = [cc, *flags, "-I", str(tmp), *(f"-I{i}" for i in includes), *sources, "-lm", "-o", str(out)]
@@ -243,8 +249,11 @@ class CModel(Model):
             self.point_path = f"ctypes (slower): {why_not}"
             if why_not not in _warned_ctypes:
                 _warned_ctypes.add(why_not)
-                warnings.warn(f"backend='c': point() goes through ctypes, several times slower: {why_not}",
-                              RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"backend='c': point() goes through ctypes, several times slower: {why_not}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
 
     @staticmethod
     def _fn(lib, name, restype, argtypes):

@@ -18,33 +18,40 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed 
 
 def cmd_list(args) -> int:
     from . import spec as spec_mod
+
     names = spec_mod.available()
     w = max(map(len, names)) + 1
     for name in names:
         s = spec_mod.load(name)
         exported = Path(args.out or "exported", f"{name}.onnx").is_file()
-        ins = ", ".join(f"{i.name} [{i.unit}] {i.min:g}..{i.max:g}{' (log)' if i.scale == 'log' else ''}"
-                        for i in s.inputs)
+        ins = ", ".join(
+            f"{i.name} [{i.unit}] {i.min:g}..{i.max:g}{' (log)' if i.scale == 'log' else ''}" for i in s.inputs
+        )
         ins += "".join(f"; {b.input} {'<=' if b.max else '>='} {b.label}" for b in s.domain)
         outs = ", ".join(f"{o.name} [{o.unit}]" for o in s.outputs)
-        print(f"{name:<{w}} {s.description}\n{'':<{w}} in: {ins}\n{'':<{w}} out: {outs}"
-              f"{'   (exported)' if exported else ''}")
+        print(
+            f"{name:<{w}} {s.description}\n{'':<{w}} in: {ins}\n{'':<{w}} out: {outs}"
+            f"{'   (exported)' if exported else ''}"
+        )
     return 0
 
 
 def cmd_train(args) -> int:
     """Train each spec; exit 1 (after saving the checkpoint) for a run whose budget ended short of its gates."""
     from . import checkpoint, data, spec as spec_mod, train
+
     status = 0
     for name in args.names:
         spec = spec_mod.load(name)
         dataset = data.build(spec, verification=False)
         if dataset.dropped_rows:
-            print(f"{spec.name}: dropped {dataset.dropped_rows} bad data row(s) (reference.bad_rows = \"drop\")")
+            print(f'{spec.name}: dropped {dataset.dropped_rows} bad data row(s) (reference.bad_rows = "drop")')
         for what, (failed, asked) in dataset.failed.items():
             if failed:
-                print(f"{spec.name}: the reference failed on {failed} of {asked} {what} points; excluded "
-                      f"(reference.on_error = \"drop\")")
+                print(
+                    f"{spec.name}: the reference failed on {failed} of {asked} {what} points; excluded "
+                    f'(reference.on_error = "drop")'
+                )
         result = train.train(spec, dataset, device=args.device, progress=not args.quiet)
         if result.note:
             print(f"{spec.name}: {result.note}")
@@ -52,9 +59,11 @@ def cmd_train(args) -> int:
         folder = checkpoint.run_dir(spec.name, args.runs)
         checkpoint.save(folder, spec, result.model, result.history, metrics)
         added = result.train_samples - len(dataset.x_train)
-        print(f"{spec.name}: {result.steps} steps in {result.seconds:.2f} s on {result.device} "
-              f"({result.stop_reason}); {result.train_samples} samples"
-              f"{f' ({added} added where the error was largest)' if added else ''}; checkpoint in {folder}")
+        print(
+            f"{spec.name}: {result.steps} steps in {result.seconds:.2f} s on {result.device} "
+            f"({result.stop_reason}); {result.train_samples} samples"
+            f"{f' ({added} added where the error was largest)' if added else ''}; checkpoint in {folder}"
+        )
         if result.stop_reason != "gates met":
             status = max(status, _short_of_gates(spec, folder, metrics))
     return status
@@ -67,15 +76,21 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
 
     from . import checkpoint, data
     from .verify import gate_report, next_step
+
     module = checkpoint.load(folder, spec).export_model()
     held_out = data.build(spec, verification=False)
     with torch.no_grad():
-        report = gate_report(spec, lambda X: module(torch.as_tensor(X, dtype=torch.float32)).numpy(),
-                             {"holdout": (held_out.x_holdout, held_out.y_holdout)})
+        report = gate_report(
+            spec,
+            lambda X: module(torch.as_tensor(X, dtype=torch.float32)).numpy(),
+            {"holdout": (held_out.x_holdout, held_out.y_holdout)},
+        )
     if report.passed:
         return 0
-    print(f"{report.table()}\n{spec.name}: the training budget ended short of the gates; next step: "
-          f"{next_step(spec, report, metrics)}")
+    print(
+        f"{report.table()}\n{spec.name}: the training budget ended short of the gates; next step: "
+        f"{next_step(spec, report, metrics)}"
+    )
     return EXIT_GATES_FAILED
 
 
@@ -84,6 +99,7 @@ def cmd_verify(args) -> int:
 
     from . import checkpoint, data, derivatives, spec as spec_mod
     from .verify import next_step, verify
+
     status = 0
     for name in args.names:
         spec = spec_mod.load(name)
@@ -106,18 +122,22 @@ def cmd_verify(args) -> int:
 
 def cmd_export(args) -> int:
     from . import data, export, spec as spec_mod
+
     for name in args.names:
         spec = spec_mod.load(name)
         dataset = data.build(spec)  # once: export and the report both need it
         path, card = export.export(spec, args.runs, args.out, dataset)
-        print(f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
-              f"(sha256 {card.onnx_sha256[:12]}…, parity and gates checked)")
+        print(
+            f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
+            f"(sha256 {card.onnx_sha256[:12]}…, parity and gates checked)"
+        )
         print(f"{spec.name}: report in {path.with_name(spec.name + '_report')}")
     return 0
 
 
 def cmd_report(args) -> int:
     from . import export, report, spec as spec_mod
+
     for name in args.names:
         spec = spec_mod.load(name)
         path = Path(args.out or export.EXPORTED_DIR) / f"{spec.name}.onnx"
@@ -129,6 +149,7 @@ def cmd_report(args) -> int:
 
 def cmd_codegen(args) -> int:
     from . import codegen, export, spec as spec_mod
+
     for name in args.names:
         spec = spec_mod.load(name)
         path = Path(args.out or export.EXPORTED_DIR) / f"{spec.name}.onnx"
@@ -141,14 +162,17 @@ def cmd_codegen(args) -> int:
 
 def cmd_fmu(args) -> int:
     from . import codegen, export, fmu, spec as spec_mod
+
     for name in args.names:
         path = Path(args.out or export.EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
         if not path.is_file():
             raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
         written = fmu.build(path, args.dest)
         card = codegen.read_graph(path).card
-        print(f"{name}: wrote {written} (FMI 2.0 co-simulation and model exchange, {fmu.platform_dir()[0]}; "
-              f"{fmu.summary(card)})")
+        print(
+            f"{name}: wrote {written} (FMI 2.0 co-simulation and model exchange, {fmu.platform_dir()[0]}; "
+            f"{fmu.summary(card)})"
+        )
     return 0
 
 
@@ -157,24 +181,42 @@ def cmd_search(args) -> int:
 
     from . import search, spec as spec_mod
     from .files import atomic_write
+
     for name in args.names:
         spec = spec_mod.load(name)
-        study = search.run(name, args.trials, args.workers, args.storage, args.seed, args.heartbeat,
-                           args.trial_seconds, progress=not args.quiet)
+        study = search.run(
+            name,
+            args.trials,
+            args.workers,
+            args.storage,
+            args.seed,
+            args.heartbeat,
+            args.trial_seconds,
+            progress=not args.quiet,
+        )
         summary = search.report(study, spec)
-        print(f"\n{spec.name}: {summary['completed_trials']} completed trials; Pareto front "
-              f"(runs/search/{spec.name}/pareto.md, pareto.png):\n{search.table(summary['pareto_front'])}")
+        print(
+            f"\n{spec.name}: {summary['completed_trials']} completed trials; Pareto front "
+            f"(runs/search/{spec.name}/pareto.md, pareto.png):\n{search.table(summary['pareto_front'])}"
+        )
         best, before = summary["cheapest_passing"], summary["before"]
         if not best:
             print(f"{spec.name}: no trial passes every gate; the spec is left as it is")
             continue
         current = search.flops_per_sample(spec.model.widths, len(spec.inputs), len(spec.outputs))
-        print(f"{spec.name}: cheapest passing network {'-'.join(map(str, best['widths']))} {best['activation']} "
-              f"({best['flops']} FLOPs/sample; the spec's: {current})")
+        print(
+            f"{spec.name}: cheapest passing network {'-'.join(map(str, best['widths']))} {best['activation']} "
+            f"({best['flops']} FLOPs/sample; the spec's: {current})"
+        )
         if args.apply and best["flops"] < current:
             atomic_write(spec.path, search.apply(spec, best).encode())
-            record = {"surrogate": spec.name, "gates": spec.gates, "before": before, "after": best,
-                      "completed_trials": summary["completed_trials"]}
+            record = {
+                "surrogate": spec.name,
+                "gates": spec.gates,
+                "before": before,
+                "after": best,
+                "completed_trials": summary["completed_trials"],
+            }
             atomic_write(search.SEARCH_DIR / spec.name / "applied.json", (json.dumps(record, indent=1) + "\n").encode())
             print(f"{spec.name}: rewrote {spec.path}; now `make train export bench SURROGATES={spec.name}`")
         elif args.apply:
@@ -201,19 +243,26 @@ def parser() -> argparse.ArgumentParser:
     training.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", parents=[common], help="show the shipped surrogates").set_defaults(fn=cmd_list)
     sub.add_parser("train", parents=[named, training], help="train and save a checkpoint").set_defaults(fn=cmd_train)
-    sub.add_parser("verify", parents=[named], help="check the accuracy gates (exit 1 on failure)"
-                   ).set_defaults(fn=cmd_verify)
+    sub.add_parser("verify", parents=[named], help="check the accuracy gates (exit 1 on failure)").set_defaults(
+        fn=cmd_verify
+    )
     sub.add_parser("export", parents=[named], help="write exported/NAME.onnx and its card").set_defaults(fn=cmd_export)
-    sub.add_parser("report", parents=[named], help="write the plots and summary beside an exported model"
-                   ).set_defaults(fn=cmd_report)
+    sub.add_parser("report", parents=[named], help="write the plots and summary beside an exported model").set_defaults(
+        fn=cmd_report
+    )
     gen = sub.add_parser("codegen", parents=[named], help="generate C99 or Fortran 2008 code from exported/NAME.onnx")
     gen.add_argument("--lang", required=True, help="c or fortran: a name in codegen.LANGUAGES")
-    gen.add_argument("--precision", choices=["float", "double"], default="float",
-                     help="C: compute in float like onnxruntime (default) or in double (Fortran: always double)")
+    gen.add_argument(
+        "--precision",
+        choices=["float", "double"],
+        default="float",
+        help="C: compute in float like onnxruntime (default) or in double (Fortran: always double)",
+    )
     gen.add_argument("--dest", type=Path, default=Path("generated"), help="output folder (default: generated/)")
     gen.set_defaults(fn=cmd_codegen)
-    fm = sub.add_parser("fmu", parents=[named], help="build an FMI 2.0 FMU (co-simulation and model exchange) "
-                        "from exported/NAME.onnx")
+    fm = sub.add_parser(
+        "fmu", parents=[named], help="build an FMI 2.0 FMU (co-simulation and model exchange) from exported/NAME.onnx"
+    )
     fm.add_argument("--dest", type=Path, default=Path("runs/fmu"), help="output folder (default: runs/fmu/)")
     fm.set_defaults(fn=cmd_fmu)
     se = sub.add_parser("search", parents=[named], help="Optuna search for the cheapest network that passes the gates")
@@ -223,17 +272,23 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--seed", type=int, default=None, help="sampler seed (default: the spec's training seed)")
     se.add_argument("--apply", action="store_true", help="rewrite the spec with the cheapest passing network")
     se.add_argument("--trial-seconds", type=float, default=60.0, help="training time cap per trial")
-    se.add_argument("--heartbeat", type=int, default=10, help="seconds between worker heartbeats; a trial "
-                    "silent for twice that is failed and retried")
+    se.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help="seconds between worker heartbeats; a trial silent for twice that is failed and retried",
+    )
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     se.set_defaults(fn=cmd_search)
-    sub.add_parser("gate", parents=[named, training], help="train from scratch, then verify (CI)"
-                   ).set_defaults(fn=cmd_gate)
+    sub.add_parser("gate", parents=[named, training], help="train from scratch, then verify (CI)").set_defaults(
+        fn=cmd_gate
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from .spec import PipelineError
+
     args = parser().parse_args(argv)
     try:
         status = args.fn(args)

@@ -49,8 +49,13 @@ from .loader import CARD_KEY
 from .spec import PipelineError
 
 UNARY = ("Tanh", "Sigmoid", "Relu", "Log", "Exp")
-UNARY_F = {"Tanh": "tanh_fast({})", "Sigmoid": "1.0_dp / (1.0_dp + exp(-{}))", "Relu": "max({}, 0.0_dp)",
-           "Log": "log({})", "Exp": "exp({})"}
+UNARY_F = {
+    "Tanh": "tanh_fast({})",
+    "Sigmoid": "1.0_dp / (1.0_dp + exp(-{}))",
+    "Relu": "max({}, 0.0_dp)",
+    "Log": "log({})",
+    "Exp": "exp({})",
+}
 BINARY = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 RTOL, ATOL_FRACTION = 1e-5, 1e-6  # agreement with onnxruntime: |c - ort| <= RTOL |ort| + ATOL_FRACTION max|ort|
 TANH_A, TANH_B = codegen_c.TANH_A, codegen_c.TANH_B
@@ -60,6 +65,7 @@ PRECISIONS = ("float", "double")
 @dataclass
 class Step:
     """One node as the generators see it: an operator on per-sample vectors."""
+
     op: str
     out: str
     size: int
@@ -95,8 +101,9 @@ def verify(path: Path, blob: bytes, card: Card, expected_name: str | None = None
     name = card.name
     expected = expected_name or path.stem
     if name != expected:
-        raise PipelineError(f"{path}: the model inside is '{name}', not '{expected}': refusing to generate its code "
-                            f"under another name")
+        raise PipelineError(
+            f"{path}: the model inside is '{name}', not '{expected}': refusing to generate its code under another name"
+        )
     card_file = path.with_suffix(".json")
     if card_file.is_file():
         try:
@@ -105,8 +112,10 @@ def verify(path: Path, blob: bytes, card: Card, expected_name: str | None = None
             raise PipelineError(f"{card_file}: not a valid card file (JSON)") from None
         actual = hashlib.sha256(blob).hexdigest()
         if recorded != actual:
-            raise PipelineError(f"{path.name}: sha256 {actual[:12]}... does not match its card {card_file.name} "
-                                f"({str(recorded)[:12]}...): the model and card are out of step")
+            raise PipelineError(
+                f"{path.name}: sha256 {actual[:12]}... does not match its card {card_file.name} "
+                f"({str(recorded)[:12]}...): the model and card are out of step"
+            )
     integrity = getattr(loader, "verify_integrity", None)
     if integrity is not None:  # the bytes checked are the bytes the code is generated from
         try:
@@ -154,8 +163,10 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
     except CardError as e:
         raise PipelineError(str(e)) from None
     except Exception as e:  # protobuf's DecodeError, a truncated file, JSON errors: one line, not a traceback
-        raise PipelineError(f"{path}: not a readable ONNX model ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})") from None
+        raise PipelineError(
+            f"{path}: not a readable ONNX model ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})"
+        ) from None
     verify(path, blob, card, expected_name)
     check_name(card.name)
     _check_numbers(path, card)
@@ -178,7 +189,7 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
             if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
                 raise PipelineError(f"{path}: Gemm with transA/alpha/beta other than 0/1/1 is not supported")
             W = inits[node.input[1]]
-            W = W.T if attrs.get("transB", 0) else W      # -> [in][out]
+            W = W.T if attrs.get("transB", 0) else W  # -> [in][out]
             constants[node.input[1]] = W
             bias = node.input[2] if len(node.input) > 2 else None
             if bias:
@@ -189,14 +200,26 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
         elif node.op_type in BINARY:
             steps.append(Step(node.op_type, node.output[0], size, [operand(i, size) for i in node.input]))
         else:
-            raise PipelineError(f"{path}: operator {node.op_type} (node {node.name}) is not supported by codegen; "
-                                f"supported: Gemm, {', '.join([*UNARY, *BINARY])}")
+            raise PipelineError(
+                f"{path}: operator {node.op_type} (node {node.name}) is not supported by codegen; "
+                f"supported: Gemm, {', '.join([*UNARY, *BINARY])}"
+            )
     if len(card.inputs) != sizes[g.input[0].name]:
-        raise PipelineError(f"{path}: the card names {len(card.inputs)} inputs, the graph takes "
-                            f"{sizes[g.input[0].name]}")
-    return Graph(card.name, g.input[0].name, sizes[g.input[0].name], sizes[g.output[0].name], steps, constants,
-                 [v.min for v in card.inputs], [v.max for v in card.inputs], card,
-                 hashlib.sha256(blob).hexdigest())
+        raise PipelineError(
+            f"{path}: the card names {len(card.inputs)} inputs, the graph takes {sizes[g.input[0].name]}"
+        )
+    return Graph(
+        card.name,
+        g.input[0].name,
+        sizes[g.input[0].name],
+        sizes[g.output[0].name],
+        steps,
+        constants,
+        [v.min for v in card.inputs],
+        [v.max for v in card.inputs],
+        card,
+        hashlib.sha256(blob).hexdigest(),
+    )
 
 
 def _num(v: float) -> str:
@@ -204,6 +227,7 @@ def _num(v: float) -> str:
 
 
 # --- Fortran -------------------------------------------------------------------------------------------------------
+
 
 def _f_array(name: str, value: np.ndarray) -> str:
     """A Fortran parameter array; C-order [in][out] data become W(out, in) in column-major, same memory order.
@@ -213,15 +237,17 @@ def _f_array(name: str, value: np.ndarray) -> str:
     items = [f"{v!r}_dp" for v in value.reshape(-1).astype(float).tolist()]
     parts, decls = [], []
     for p, start in enumerate(range(0, len(items), 128)):
-        chunk = items[start:start + 128]
-        lines = ", &\n        ".join(", ".join(chunk[i:i + 4]) for i in range(0, len(chunk), 4))
+        chunk = items[start : start + 128]
+        lines = ", &\n        ".join(", ".join(chunk[i : i + 4]) for i in range(0, len(chunk), 4))
         parts.append(f"{ident(name)}_{p}")
         decls.append(f"  real(dp), parameter :: {parts[-1]}({len(chunk)}) = [ &\n        {lines}]")
     joined = ", &\n        ".join(parts)  # one part a line: free-form Fortran lines end at 132 characters
     if value.ndim == 2:
         rows, cols = value.shape
-        decls.append(f"  real(dp), parameter :: {ident(name)}({cols}, {rows}) = reshape([ &\n        {joined}], "
-                     f"[{cols}, {rows}])")
+        decls.append(
+            f"  real(dp), parameter :: {ident(name)}({cols}, {rows}) = reshape([ &\n        {joined}], "
+            f"[{cols}, {rows}])"
+        )
     else:
         decls.append(f"  real(dp), parameter :: {ident(name)}({value.size}) = [ &\n        {joined}]")
     return "\n".join(decls)
@@ -232,8 +258,12 @@ def _f_jacobian(graph: Graph) -> tuple[list[str], list[str]]:
     n_in = graph.n_in
     deriv = {graph.input: "d_" + ident(graph.input)[2:]}
     decls = [f"    real(dp) :: d_{ident(graph.input)[2:]}({n_in}, {n_in})"]
-    body = [f"    d_{ident(graph.input)[2:]} = 0.0_dp", f"    do i = 1, {n_in}",
-            f"      d_{ident(graph.input)[2:]}(i, i) = 1.0_dp", "    end do"]
+    body = [
+        f"    d_{ident(graph.input)[2:]} = 0.0_dp",
+        f"    do i = 1, {n_in}",
+        f"      d_{ident(graph.input)[2:]}(i, i) = 1.0_dp",
+        "    end do",
+    ]
     for s in graph.steps:
         out = "d_" + ident(s.out)[2:]
         decls.append(f"    real(dp) :: {out}({s.size}, {n_in})")
@@ -243,19 +273,25 @@ def _f_jacobian(graph: Graph) -> tuple[list[str], list[str]]:
         if s.op == "Gemm":
             body.append(f"    {out} = matmul({ident(s.args[1])}, {da})")
             continue
-        factor = {"Tanh": f"(1.0_dp - {y}**2)", "Sigmoid": f"{y} * (1.0_dp - {y})",
-                  "Relu": f"merge(1.0_dp, 0.0_dp, {ident(a)} > 0.0_dp)", "Log": f"1.0_dp / {ident(a)}",
-                  "Exp": y}.get(s.op)
+        factor = {
+            "Tanh": f"(1.0_dp - {y}**2)",
+            "Sigmoid": f"{y} * (1.0_dp - {y})",
+            "Relu": f"merge(1.0_dp, 0.0_dp, {ident(a)} > 0.0_dp)",
+            "Log": f"1.0_dp / {ident(a)}",
+            "Exp": y,
+        }.get(s.op)
         if factor:
             body.append(f"    do i = 1, {n_in}\n      {out}(:, i) = {factor} * {da}(:, i)\n    end do")
             continue
         b = s.args[1]
         db = None if b in graph.constants else deriv.get(b)
         xa, xb = ident(a), ident(b)
-        terms = {"Add": [f"{da}(:, i)" if da else "", f"+ {db}(:, i)" if db else ""],
-                 "Sub": [f"{da}(:, i)" if da else "", f"- {db}(:, i)" if db else ""],
-                 "Mul": [f"{da}(:, i) * {xb}" if da else "", f"+ {xa} * {db}(:, i)" if db else ""],
-                 "Div": [f"{da}(:, i) / {xb}" if da else "", f"- {xa} * {db}(:, i) / {xb}**2" if db else ""]}[s.op]
+        terms = {
+            "Add": [f"{da}(:, i)" if da else "", f"+ {db}(:, i)" if db else ""],
+            "Sub": [f"{da}(:, i)" if da else "", f"- {db}(:, i)" if db else ""],
+            "Mul": [f"{da}(:, i) * {xb}" if da else "", f"+ {xa} * {db}(:, i)" if db else ""],
+            "Div": [f"{da}(:, i) / {xb}" if da else "", f"- {xa} * {db}(:, i) / {xb}**2" if db else ""],
+        }[s.op]
         expr = " ".join(t for t in terms if t).removeprefix("+ ") or "0.0_dp"
         body.append(f"    do i = 1, {n_in}\n      {out}(:, i) = {expr}\n    end do")
     return decls, body + [f"    dydx = {deriv[graph.steps[-1].out]}"]
@@ -272,21 +308,25 @@ def _f_bounds(graph: Graph) -> tuple[list[str], list[str]]:
         s_hi = float(np.log10(tab["hi"])) if log else float(tab["hi"])
         n = len(tab["values"])
         i, j = names.index(b["input"]) + 1, names.index(b["of"]) + 1
-        label = fortran_comment(f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']} "
-                                f"(a function of {b['of']})")
-        funcs.append("\n".join(f"  ! {line}" for line in label) + f"""
+        label = fortran_comment(
+            f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']} (a function of {b['of']})"
+        )
+        funcs.append(
+            "\n".join(f"  ! {line}" for line in label)
+            + f"""
   pure function bound{m}(x_of) result(v)
     real(dp), intent(in) :: x_of
     real(dp) :: v, s, t, w, xc
     integer :: k
-    xc = min(max(x_of, {_num(tab['lo'])}_dp), {_num(tab['hi'])}_dp)
+    xc = min(max(x_of, {_num(tab["lo"])}_dp), {_num(tab["hi"])}_dp)
     s = {"log10(xc)" if log else "xc"}
     t = (s - ({_num(s_lo)}_dp)) / ({_num(s_hi)}_dp - ({_num(s_lo)}_dp)) * {n - 1}
     k = min(max(int(t), 0), {n - 2})
     w = t - k
     v = v_bound{m}(k + 1) + w * (v_bound{m}(k + 2) - v_bound{m}(k + 1))
   end function bound{m}
-""")
+"""
+        )
         op = ">" if b["side"] == "max" else "<"
         checks.append(f"    if (x({i}) {op} bound{m}(x({j}))) status = {graph.name}_err_range")
     return funcs, checks
@@ -295,8 +335,9 @@ def _f_bounds(graph: Graph) -> tuple[list[str], list[str]]:
 def fortran_code(graph: Graph) -> str:
     n = graph.name
     card = graph.card
-    doc_lines = [f"x({k + 1}) {i.name} [{i.unit}] in [{i.min:g}, {i.max:g}]" for k, i in
-                 enumerate(card.inputs)] + [f"y({k + 1}) {o.name} [{o.unit}]" for k, o in enumerate(card.outputs)]
+    doc_lines = [f"x({k + 1}) {i.name} [{i.unit}] in [{i.min:g}, {i.max:g}]" for k, i in enumerate(card.inputs)] + [
+        f"y({k + 1}) {o.name} [{o.unit}]" for k, o in enumerate(card.outputs)
+    ]
     doc = "\n".join(f"  !   {part}" for line in doc_lines for part in fortran_comment(line))
     description = "\n".join(f"! {part}" for part in fortran_comment(f"{n}: {card.description}"))
     consts = "\n".join(_f_array(name, v) for name, v in graph.constants.items())
@@ -307,8 +348,10 @@ def fortran_code(graph: Graph) -> str:
         if s.op == "Gemm":
             src, W, b = s.args
             body.append(f"    {out} = {ident(b) if b else '0.0_dp'}")
-            body.append(f"    do k = 1, {graph.constants[W].shape[0]}\n"
-                        f"      {out} = {out} + {ident(src)}(k) * {ident(W)}(:, k)\n    end do")
+            body.append(
+                f"    do k = 1, {graph.constants[W].shape[0]}\n"
+                f"      {out} = {out} + {ident(src)}(k) * {ident(W)}(:, k)\n    end do"
+            )
         elif s.op in UNARY:
             body.append(f"    {out} = {UNARY_F[s.op].format(ident(s.args[0]))}")
         else:
@@ -317,9 +360,16 @@ def fortran_code(graph: Graph) -> str:
     bound_funcs, bound_checks = _f_bounds(graph)
     bounds = card.bounds
     last = ident(graph.steps[-1].out)
-    tables = "\n".join(_f_array(name, np.array(v, dtype=float)) for name, v in
-                       (("lo", graph.lo), ("hi", graph.hi), ("ta", TANH_A), ("tb", TANH_B),
-                        *((f"bound{m}", b["table"]["values"]) for m, b in enumerate(bounds))))
+    tables = "\n".join(
+        _f_array(name, np.array(v, dtype=float))
+        for name, v in (
+            ("lo", graph.lo),
+            ("hi", graph.hi),
+            ("ta", TANH_A),
+            ("tb", TANH_B),
+            *((f"bound{m}", b["table"]["values"]) for m, b in enumerate(bounds)),
+        )
+    )
     nl = "\n"
     return f"""{description}
 ! Generated by `python -m pipeline codegen {n} --lang fortran` from {n}.onnx (sha256 {graph.sha256}).
@@ -437,8 +487,9 @@ def c_code(graph: Graph, precision: str = "float") -> tuple[str, str]:
     return codegen_c.header(graph, precision), codegen_c.source(graph, precision)
 
 
-def generate(model_path: Path, lang: str, out_dir: Path, precision: str = "float",
-             expected_name: str | None = None) -> list[Path]:
+def generate(
+    model_path: Path, lang: str, out_dir: Path, precision: str = "float", expected_name: str | None = None
+) -> list[Path]:
     """Write the generated files for one exported model (verified first); returns their paths.
 
     C: NAME.h, NAME.c, NAME-config.cmake (a CMake package) and NAME.pc (pkg-config). Fortran: NAME_surrogate.f90.
@@ -457,8 +508,12 @@ def generate(model_path: Path, lang: str, out_dir: Path, precision: str = "float
 def c_files(graph: Graph, precision: str) -> dict[str, str]:
     """NAME.h, NAME.c, a CMake package file and a pkg-config file."""
     header, source = c_code(graph, precision)
-    return {f"{graph.name}.h": header, f"{graph.name}.c": source,
-            f"{graph.name}-config.cmake": codegen_c.cmake_config(graph.name), f"{graph.name}.pc": codegen_c.pkg_config(graph)}
+    return {
+        f"{graph.name}.h": header,
+        f"{graph.name}.c": source,
+        f"{graph.name}-config.cmake": codegen_c.cmake_config(graph.name),
+        f"{graph.name}.pc": codegen_c.pkg_config(graph),
+    }
 
 
 def fortran_files(graph: Graph, precision: str) -> dict[str, str]:

@@ -28,8 +28,15 @@ import numpy as np
 
 from .codegen_text import c_comment
 
-TANH_A = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-          -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
+TANH_A = (
+    4.89352455891786e-03,
+    6.37261928875436e-04,
+    1.48572235717979e-05,
+    5.12229709037114e-08,
+    -8.60467152213735e-11,
+    2.00018790482477e-13,
+    -2.76076847742355e-16,
+)
 TANH_B = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
 # Polynomial degrees. exp: Taylor series of e^r on |r| <= ln2/2 after range reduction; the truncation error is
 # below r^(d+1)/(d+1)! = 5e-9 (float, d = 7) and 2e-17 (double, d = 13). log: 2 atanh(z), z = (m-1)/(m+1) with
@@ -100,7 +107,7 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
         for c in reversed(coefficients[:d]):
             poly = f"({L(c)} + r * {poly})"
         out.append(f"""/* e^x: x = i ln2 + r with |r| <= ln2/2, e^r by its Taylor series to degree {d} (truncation error
-   < {'2e-17' if t.double else '5e-9'} relative), 2^i from the exponent bits; x is clamped to [{t.exp_lo:g}, {t.exp_hi:g}]. */
+   < {"2e-17" if t.double else "5e-9"} relative), 2^i from the exponent bits; x is clamped to [{t.exp_lo:g}, {t.exp_hi:g}]. */
 {fn} {T} {p}_exp{s}({T} x)
 {{
     {I} i;
@@ -121,7 +128,7 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
         mask = f"0x{(1 << t.mant) - 1:x}"
         one = f"0x{t.bias << t.mant:x}"
         out.append(f"""/* log x for a positive normal x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z), z = (m-1)/(m+1),
-   by its series to z^{2 * K + 1} (relative truncation error < {'2e-17' if t.double else '5e-10'}). */
+   by its series to z^{2 * K + 1} (relative truncation error < {"2e-17" if t.double else "5e-10"}). */
 {fn} {T} {p}_log{s}({T} x)
 {{
     const {I} b = {bits("x")};
@@ -179,9 +186,15 @@ def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]
     scalars or of vectors (one lane per sample)."""
     T = f"{p}_vec" if vector else f"{p}_real"
     s = "_v" if vector else ""
-    unary = {"Tanh": f"{p}_tanh{s}({{}})", "Sigmoid": f"{p}_sigmoid{s}({{}})", "Log": f"{p}_log{s}({{}})",
-             "Exp": f"{p}_exp{s}({{}})",
-             "Relu": f"{p.upper()}_SEL({{0}} > {t.lit(0)}, {{0}}, {p}_zero)" if vector else f"({{0}} > {t.lit(0)} ? {{0}} : {t.lit(0)})"}
+    unary = {
+        "Tanh": f"{p}_tanh{s}({{}})",
+        "Sigmoid": f"{p}_sigmoid{s}({{}})",
+        "Log": f"{p}_log{s}({{}})",
+        "Exp": f"{p}_exp{s}({{}})",
+        "Relu": f"{p.upper()}_SEL({{0}} > {t.lit(0)}, {{0}}, {p}_zero)"
+        if vector
+        else f"({{0}} > {t.lit(0)} ? {{0}} : {t.lit(0)})",
+    }
     binary = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}
 
     def at(name: str, i: str = "j") -> str:
@@ -196,18 +209,26 @@ def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]
             init = at(bias) if bias else t.lit(0)
             if vector:
                 init = f"{p}_zero + {init}"
-            body.append(f"    for (j = 0; j < {st.size}; ++j) {{\n"
-                        f"        {T} acc = {init};\n"
-                        f"        for (k = 0; k < {rows}; ++k) acc += {at(src, 'k')} * {p}_{ident(W)}[k * {st.size} + j];\n"
-                        f"        {ident(st.out)}[j] = acc;\n    }}")
+            body.append(
+                f"    for (j = 0; j < {st.size}; ++j) {{\n"
+                f"        {T} acc = {init};\n"
+                f"        for (k = 0; k < {rows}; ++k) acc += {at(src, 'k')} * {p}_{ident(W)}[k * {st.size} + j];\n"
+                f"        {ident(st.out)}[j] = acc;\n    }}"
+            )
         elif st.op in unary and vector and st.op != "Relu":
-            body.append(f"    for (j = 0; j < {st.size}; ++j) {{\n        {ident(st.out)}[j] = {at(st.args[0])};\n"
-                        f"        {p}_{st.op.lower()}_v(&{ident(st.out)}[j]);\n    }}")
+            body.append(
+                f"    for (j = 0; j < {st.size}; ++j) {{\n        {ident(st.out)}[j] = {at(st.args[0])};\n"
+                f"        {p}_{st.op.lower()}_v(&{ident(st.out)}[j]);\n    }}"
+            )
         elif st.op in unary:
-            body.append(f"    for (j = 0; j < {st.size}; ++j) {ident(st.out)}[j] = {unary[st.op].format(at(st.args[0]))};")
+            body.append(
+                f"    for (j = 0; j < {st.size}; ++j) {ident(st.out)}[j] = {unary[st.op].format(at(st.args[0]))};"
+            )
         else:
-            body.append(f"    for (j = 0; j < {st.size}; ++j) {ident(st.out)}[j] = "
-                        f"{at(st.args[0])} {binary[st.op]} {at(st.args[1])};")
+            body.append(
+                f"    for (j = 0; j < {st.size}; ++j) {ident(st.out)}[j] = "
+                f"{at(st.args[0])} {binary[st.op]} {at(st.args[1])};"
+            )
     return decls, body
 
 
@@ -264,8 +285,10 @@ def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
     n_in = graph.n_in
     deriv = {graph.input: f"d_{ident(graph.input)[2:]}"}
     decls, body = [f"{p}_real d_{ident(graph.input)[2:]}[{graph.n_in}][{n_in}];"], []
-    body.append(f"    for (j = 0; j < {n_in}; ++j) for (i = 0; i < {n_in}; ++i) "
-                f"d_{ident(graph.input)[2:]}[j][i] = j == i ? {t.lit(1)} : {t.lit(0)};")
+    body.append(
+        f"    for (j = 0; j < {n_in}; ++j) for (i = 0; i < {n_in}; ++i) "
+        f"d_{ident(graph.input)[2:]}[j][i] = j == i ? {t.lit(1)} : {t.lit(0)};"
+    )
 
     def val(name: str, i: str = "j") -> str:
         return f"{p}_{ident(name)}[{i}]" if name in graph.constants else f"{ident(name)}[{i}]"
@@ -281,10 +304,12 @@ def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
         if st.op == "Gemm":
             src, W, _ = st.args
             rows = graph.constants[W].shape[0]
-            body.append(f"    for (j = 0; j < {st.size}; ++j) for (i = 0; i < {n_in}; ++i) {{\n"
-                        f"        {p}_real acc = {t.lit(0)};\n"
-                        f"        for (k = 0; k < {rows}; ++k) acc += {p}_{ident(W)}[k * {st.size} + j] * {d(src, 'k')};\n"
-                        f"        {out}[j][i] = acc;\n    }}")
+            body.append(
+                f"    for (j = 0; j < {st.size}; ++j) for (i = 0; i < {n_in}; ++i) {{\n"
+                f"        {p}_real acc = {t.lit(0)};\n"
+                f"        for (k = 0; k < {rows}; ++k) acc += {p}_{ident(W)}[k * {st.size} + j] * {d(src, 'k')};\n"
+                f"        {out}[j][i] = acc;\n    }}"
+            )
             continue
         y, x = f"{ident(st.out)}[j]", val(a)
         if st.op == "Tanh":
@@ -314,8 +339,10 @@ def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
                     num = f"-{x} * {db}"
                 expr = f"({num}) / ({xb} * {xb})" if num else zero
         body.append(f"    for (j = 0; j < {st.size}; ++j) for (i = 0; i < {n_in}; ++i) {out}[j][i] = {expr};")
-    return decls, body + [f"    for (j = 0; j < {graph.n_out}; ++j) for (i = 0; i < {n_in}; ++i) "
-                          f"dydx[j * {n_in} + i] = {deriv[graph.steps[-1].out]}[j][i];"]
+    return decls, body + [
+        f"    for (j = 0; j < {graph.n_out}; ++j) for (i = 0; i < {n_in}; ++i) "
+        f"dydx[j * {n_in} + i] = {deriv[graph.steps[-1].out]}[j][i];"
+    ]
 
 
 def _bounds(graph, p: str) -> tuple[str, str]:
@@ -335,7 +362,7 @@ static double {p}_bound{m}(double x)
 {{
     double s, t, w;
     int k;
-    x = x < {float(tab['lo'])!r} ? {float(tab['lo'])!r} : (x > {float(tab['hi'])!r} ? {float(tab['hi'])!r} : x);
+    x = x < {float(tab["lo"])!r} ? {float(tab["lo"])!r} : (x > {float(tab["hi"])!r} ? {float(tab["hi"])!r} : x);
     s = {"log10(x)" if log else "x"};
     t = (s - {s_lo!r}) / ({s_hi!r} - {s_lo!r}) * {n - 1};
     k = (int)t;
@@ -352,16 +379,18 @@ static double {p}_bound{m}(double x)
 def header(graph, precision: str) -> str:
     n, N = graph.name, graph.name.upper()
     card = graph.card
-    doc = "\n".join(c_comment(f" *   x[{k}] {i.name} [{i.unit}] in [{i.min:g}, {i.max:g}]")
-                    for k, i in enumerate(card.inputs))
+    doc = "\n".join(
+        c_comment(f" *   x[{k}] {i.name} [{i.unit}] in [{i.min:g}, {i.max:g}]") for k, i in enumerate(card.inputs)
+    )
     doc += "\n" + "\n".join(c_comment(f" *   y[{k}] {o.name} [{o.unit}]") for k, o in enumerate(card.outputs))
     bounds = card.bounds
     if bounds:
-        doc += "\n *   and " + "; ".join(c_comment(f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}")
-                                          for b in bounds)
+        doc += "\n *   and " + "; ".join(
+            c_comment(f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}") for b in bounds
+        )
     return f"""/* {c_comment(f"{n}: {card.description}")}
  * Generated by `python -m pipeline codegen {n} --lang c --precision {precision}` from {n}.onnx
- * (sha256 {graph.sha256}). Dependency-free C99 (+ libm{' for log10' if bounds else ''}); computes in {precision}.
+ * (sha256 {graph.sha256}). Dependency-free C99 (+ libm{" for log10" if bounds else ""}); computes in {precision}.
  * Inputs and outputs are double, in physical units:
 {doc}
  */
@@ -454,8 +483,10 @@ def source(graph, precision: str) -> str:
     t = _Types(precision)
     n, N, p = graph.name, graph.name.upper(), graph.name  # p: the prefix of every internal name
     ops = {s.op for s in graph.steps}
-    consts = [f"static const {p}_real {p}_{ident(name)}[{value.size}] = {{{', '.join(t.lit(v) for v in value.reshape(-1))}}};"
-              for name, value in graph.constants.items()]
+    consts = [
+        f"static const {p}_real {p}_{ident(name)}[{value.size}] = {{{', '.join(t.lit(v) for v in value.reshape(-1))}}};"
+        for name, value in graph.constants.items()
+    ]
     lo = ", ".join(repr(float(v)) for v in graph.lo)
     hi = ", ".join(repr(float(v)) for v in graph.hi)
     bound_defs, bound_checks = _bounds(graph, p)
@@ -465,28 +496,52 @@ def source(graph, precision: str) -> str:
     x_, last_ = ident(graph.input), ident(graph.steps[-1].out)
     unrolled = _unrolled(graph, p, t, False, "xr", "y", "(double)")
     if unrolled:
-        forward = "\n".join([f"    {p}_real xr[{graph.n_in}];", "    int k;",
-                              f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];", *unrolled])
+        forward = "\n".join(
+            [
+                f"    {p}_real xr[{graph.n_in}];",
+                "    int k;",
+                f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];",
+                *unrolled,
+            ]
+        )
     else:  # each value an array over a layer's neurons
-        forward = "\n".join(["    int j, k;", f"    {p}_real {x_}[{graph.n_in}];", *(f"    {d}" for d in decls),
-                              f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];", *body,
-                              f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];"])
+        forward = "\n".join(
+            [
+                "    int j, k;",
+                f"    {p}_real {x_}[{graph.n_in}];",
+                *(f"    {d}" for d in decls),
+                f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];",
+                *body,
+                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];",
+            ]
+        )
     unrolled_v = _unrolled(graph, p, t, True, x_, "y", "")
     if unrolled_v:
         forward_v = "\n".join(unrolled_v)
     else:
-        forward_v = "\n".join(["    int j, k;", *(f"    {d}" for d in vdecls), *vbody,
-                                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];", "    (void)k;"])
+        forward_v = "\n".join(
+            [
+                "    int j, k;",
+                *(f"    {d}" for d in vdecls),
+                *vbody,
+                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];",
+                "    (void)k;",
+            ]
+        )
     x, last = ident(graph.input), ident(graph.steps[-1].out)
     nl, ind = "\n", "\n    "
     run_loop = _run_loop(graph, p, N, n)
-    bits_helpers = f"""static {t.int} {p}_bits({p}_real v)
+    bits_helpers = (
+        f"""static {t.int} {p}_bits({p}_real v)
 {{
     {t.int} b;
     memcpy(&b, &v, sizeof b);
     return b;
 }}
-""" if "Log" in ops else ""
+"""
+        if "Log" in ops
+        else ""
+    )
     if "Log" in ops or ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
         bits_helpers += f"""
 static {p}_real {p}_from_bits({t.int} b)

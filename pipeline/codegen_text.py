@@ -33,12 +33,14 @@ def c_comment(text: str) -> str:
 def fortran_comment(text: str, width: int = 120) -> list[str]:
     """Text safe after a Fortran `!`: one line per `width` characters (free form allows 132)."""
     text = _one_line(text)
-    return [text[i:i + width] for i in range(0, max(len(text), 1), width)]
+    return [text[i : i + width] for i in range(0, max(len(text), 1), width)]
 
 
 def check_name(name: str) -> str:
     """The surrogate's name, if it can prefix C and Fortran identifiers; PipelineError otherwise."""
     if not isinstance(name, str) or not IDENTIFIER.match(name):
-        raise PipelineError(f"surrogate name {name!r} cannot prefix C/Fortran identifiers: it must be a letter "
-                            f"followed by up to 39 letters, digits or underscores")
+        raise PipelineError(
+            f"surrogate name {name!r} cannot prefix C/Fortran identifiers: it must be a letter "
+            f"followed by up to 39 letters, digits or underscores"
+        )
     return name

@@ -70,12 +70,16 @@ class Dataset:
 
 # --- the unit cube and the domain -----------------------------------------------------------------------------------
 
+
 def _scaled_box(spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     is_log = np.array([i.scale == "log" for i in spec.inputs])
     lo = np.array([i.min for i in spec.inputs], dtype=np.float64)
     hi = np.array([i.max for i in spec.inputs], dtype=np.float64)
-    return np.where(is_log, np.log10(np.where(is_log, lo, 1.0)), lo), \
-        np.where(is_log, np.log10(np.where(is_log, hi, 1.0)), hi), is_log
+    return (
+        np.where(is_log, np.log10(np.where(is_log, lo, 1.0)), lo),
+        np.where(is_log, np.log10(np.where(is_log, hi, 1.0)), hi),
+        is_log,
+    )
 
 
 def from_unit(spec: Spec, U: np.ndarray) -> np.ndarray:
@@ -98,7 +102,7 @@ def from_unit(spec: Spec, U: np.ndarray) -> np.ndarray:
         top = np.clip(limit, box_lo[i], box_hi[i]) if b["side"] == "max" else np.full(len(X), box_hi[i])
         scale = (lambda v: np.log10(v)) if is_log[i] else (lambda v: v)
         s = scale(bottom) + U[:, i] * (scale(top) - scale(bottom))
-        X[:, i] = np.clip(10.0 ** s if is_log[i] else s, bottom, top)
+        X[:, i] = np.clip(10.0**s if is_log[i] else s, bottom, top)
     return X
 
 
@@ -176,8 +180,11 @@ def bounds(spec: Spec) -> list[dict]:
     """
     if not spec.domain:
         return []
-    key = json.dumps([str(spec.path), [b.__dict__ for b in spec.domain], [i.__dict__ for i in spec.inputs]],
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        [str(spec.path), [b.__dict__ for b in spec.domain], [i.__dict__ for i in spec.inputs]],
+        sort_keys=True,
+        default=str,
+    )
     if key in _BOUNDS_CACHE:
         return _BOUNDS_CACHE[key]
     out = []
@@ -191,23 +198,37 @@ def bounds(spec: Spec) -> list[dict]:
             try:
                 table, error = domain_mod.tabulate(fn, of.min, of.max, of.scale, knots)
             except Exception as e:  # noqa: BLE001 - the user's function: say which and why, in one line
-                raise PipelineError(f"domain bound {b.label!r} ({b.max or b.min}) failed: "
-                                    f"{type(e).__name__}: {e}") from None
+                raise PipelineError(
+                    f"domain bound {b.label!r} ({b.max or b.min}) failed: {type(e).__name__}: {e}"
+                ) from None
             if error <= tolerance or knots >= MAX_KNOTS:
                 break
             knots = 2 * knots - 1
         if error > tolerance:
-            raise PipelineError(f"domain bound {b.label!r}: a table of {MAX_KNOTS} knots still deviates "
-                                f"{error:.3g} {target.unit} from the function (tolerance {tolerance:.3g}); "
-                                f"set domain.tolerance")
+            raise PipelineError(
+                f"domain bound {b.label!r}: a table of {MAX_KNOTS} knots still deviates "
+                f"{error:.3g} {target.unit} from the function (tolerance {tolerance:.3g}); "
+                f"set domain.tolerance"
+            )
         values = np.array(table["values"])
         empty = values < target.min if b.max else values > target.max
         if empty.any():
             at = table["lo"] if empty[0] else table["hi"]
-            raise PipelineError(f"domain bound {b.label!r} leaves no room for {b.input} in "
-                                f"[{target.min:g}, {target.max:g}] near {b.of} = {at:g}: narrow {b.of}'s range")
-        out.append({"input": b.input, "side": "max" if b.max else "min", "of": b.of, "label": b.label,
-                    "table": table, "interpolation_error": error, "function": b.max or b.min})
+            raise PipelineError(
+                f"domain bound {b.label!r} leaves no room for {b.input} in "
+                f"[{target.min:g}, {target.max:g}] near {b.of} = {at:g}: narrow {b.of}'s range"
+            )
+        out.append(
+            {
+                "input": b.input,
+                "side": "max" if b.max else "min",
+                "of": b.of,
+                "label": b.label,
+                "table": table,
+                "interpolation_error": error,
+                "function": b.max or b.min,
+            }
+        )
     _BOUNDS_CACHE[key] = out
     return out
 
@@ -242,8 +263,10 @@ def resolve_callable(target: str, search_dir: Path | None = None, what: str = "r
     module_name, _, attr = target.partition(":")
     local = None
     if search_dir is not None:
-        for candidate in (search_dir / (module_name.replace(".", "/") + ".py"),
-                          search_dir / module_name.replace(".", "/") / "__init__.py"):
+        for candidate in (
+            search_dir / (module_name.replace(".", "/") + ".py"),
+            search_dir / module_name.replace(".", "/") / "__init__.py",
+        ):
             if candidate.is_file():
                 local = candidate
                 break
@@ -263,8 +286,9 @@ def resolve_callable(target: str, search_dir: Path | None = None, what: str = "r
     except SyntaxError as e:
         raise PipelineError(f"{what} {target!r}: {type(e).__name__} in {e.filename} line {e.lineno}: {e.msg}") from None
     except Exception as e:  # noqa: BLE001 - an error inside the user's module: where, and what
-        raise PipelineError(f"{what} {target!r}: cannot import {module_name!r}: {_where(e)}{type(e).__name__}: {e}"
-                            ) from None
+        raise PipelineError(
+            f"{what} {target!r}: cannot import {module_name!r}: {_where(e)}{type(e).__name__}: {e}"
+        ) from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise PipelineError(f"{what} {target!r}: {module_name!r} has no function {attr!r}")
@@ -274,8 +298,11 @@ def resolve_callable(target: str, search_dir: Path | None = None, what: str = "r
 
 def _where(e: BaseException) -> str:
     """'file line N: ' of the innermost frame outside this package and the import machinery, or ''."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__)
-              if "importlib" not in f.filename and not f.filename.startswith(str(Path(__file__).parent))]
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if "importlib" not in f.filename and not f.filename.startswith(str(Path(__file__).parent))
+    ]
     return f"{frames[-1].filename} line {frames[-1].lineno}: " if frames else ""
 
 
@@ -338,8 +365,10 @@ def _as_outputs(spec: Spec, value, n: int) -> np.ndarray:
     try:
         Y = np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError) as e:
-        raise PipelineError(f"{where} returned something that is not an array of numbers "
-                            f"(strings or rows of unequal length?): {str(e).splitlines()[0]}") from None
+        raise PipelineError(
+            f"{where} returned something that is not an array of numbers "
+            f"(strings or rows of unequal length?): {str(e).splitlines()[0]}"
+        ) from None
     n_out = len(spec.outputs)
     if Y.ndim == 0 and n == 1 and n_out == 1:
         Y = Y.reshape(1, 1)
@@ -348,8 +377,9 @@ def _as_outputs(spec: Spec, value, n: int) -> np.ndarray:
     elif Y.ndim == 1 and n == 1 and len(Y) == n_out:
         Y = Y[None, :]
     if Y.shape != (n, n_out):
-        raise PipelineError(f"{where} returned shape {Y.shape} for {n} samples; "
-                            f"expected ({n}, {n_out}) for outputs {spec.output_names}")
+        raise PipelineError(
+            f"{where} returned shape {Y.shape} for {n} samples; expected ({n}, {n_out}) for outputs {spec.output_names}"
+        )
     return Y
 
 
@@ -361,8 +391,10 @@ def evaluate(spec: Spec, X: np.ndarray, what: str = "inputs") -> np.ndarray:
     """
     Y, ok, first = call_reference(spec, X)
     if not ok.all() and spec.reference.on_error == "error":
-        raise PipelineError(f"reference {spec.reference.callable} failed on {int((~ok).sum())} of {len(X)} {what} "
-                            f"({first}); set reference.on_error = \"drop\" to exclude such points")
+        raise PipelineError(
+            f"reference {spec.reference.callable} failed on {int((~ok).sum())} of {len(X)} {what} "
+            f'({first}); set reference.on_error = "drop" to exclude such points'
+        )
     return Y
 
 
@@ -384,14 +416,18 @@ def _decode_csv(raw: bytes, path: Path) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise PipelineError(f"reference.data: {path.name} is UTF-16; save it as UTF-8 (in Excel: CSV UTF-8)")
     if b"\x00" in raw:
-        raise PipelineError(f"reference.data: {path.name} has NUL bytes: a binary file, or UTF-16/32 text; "
-                            f"a CSV file in UTF-8 is needed")
+        raise PipelineError(
+            f"reference.data: {path.name} has NUL bytes: a binary file, or UTF-16/32 text; "
+            f"a CSV file in UTF-8 is needed"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise PipelineError(f"reference.data: {path.name} is not UTF-8 (byte 0x{raw[e.start]:02x} on line {line}; "
-                            f"Latin-1 or Windows-1252?); save it as UTF-8") from None
+        line = raw[: e.start].count(b"\n") + 1
+        raise PipelineError(
+            f"reference.data: {path.name} is not UTF-8 (byte 0x{raw[e.start]:02x} on line {line}; "
+            f"Latin-1 or Windows-1252?); save it as UTF-8"
+        ) from None
 
 
 def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
@@ -414,12 +450,16 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
     header = [h.strip() for h in rows[0]]
     missing = [c for c in spec.input_names + spec.output_names if c not in header]
     if missing:
-        raise PipelineError(f"reference.data: {path.name} lacks column(s) {', '.join(missing)} (has: {', '.join(header)})")
+        raise PipelineError(
+            f"reference.data: {path.name} lacks column(s) {', '.join(missing)} (has: {', '.join(header)})"
+        )
     twice = [c for c in spec.input_names + spec.output_names if header.count(c) > 1]
     if twice:
         where = [k + 1 for k, h in enumerate(header) if h == twice[0]]
-        raise PipelineError(f"reference.data: {path.name} has column '{twice[0]}' more than once (columns "
-                            f"{', '.join(map(str, where))}); which one is meant is ambiguous")
+        raise PipelineError(
+            f"reference.data: {path.name} has column '{twice[0]}' more than once (columns "
+            f"{', '.join(map(str, where))}); which one is meant is ambiguous"
+        )
     cols = [header.index(c) for c in spec.input_names + spec.output_names]
     values = np.full((len(rows) - 1, len(cols)), np.nan)
     for r, row in enumerate(rows[1:]):
@@ -443,11 +483,21 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
     n_bad = int((~good).sum())
     if n_bad and spec.reference.bad_rows == "error":
         first = int(np.argmax(~good)) + 2  # 1-based, after the header line
-        why = "a value beyond float32's range (|v| > 3.4e38)" if overflow[first - 2] else \
-            "a missing or non-finite value" if not finite[first - 2] else (
-            "an input outside its declared range" if not in_range[first - 2] else "a non-positive log-transformed output")
-        raise PipelineError(f"reference.data: {path.name} has {n_bad} bad row(s); line {first} has {why} "
-                            f"(set reference.bad_rows = \"drop\" to drop them)")
+        why = (
+            "a value beyond float32's range (|v| > 3.4e38)"
+            if overflow[first - 2]
+            else "a missing or non-finite value"
+            if not finite[first - 2]
+            else (
+                "an input outside its declared range"
+                if not in_range[first - 2]
+                else "a non-positive log-transformed output"
+            )
+        )
+        raise PipelineError(
+            f"reference.data: {path.name} has {n_bad} bad row(s); line {first} has {why} "
+            f'(set reference.bad_rows = "drop" to drop them)'
+        )
     X, Y = X[good], Y[good]
     min_rows = 10 * (d + 1)
     if len(X) < min_rows:
@@ -456,6 +506,7 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 # --- the dataset ----------------------------------------------------------------------------------------------------
+
 
 def build(spec: Spec, verification: bool = True) -> Dataset:
     """Training, held-out and (for a callable reference) verification samples for a spec.
@@ -482,5 +533,6 @@ def build(spec: Spec, verification: bool = True) -> Dataset:
     else:
         U, stage = domain_points(spec, s.seed + 2)
         data.x_domain, data.y_domain, data.u_domain, data.stage_domain = _kept(
-            spec, from_unit(spec, U), "domain", failed, (U, stage))
+            spec, from_unit(spec, U), "domain", failed, (U, stage)
+        )
     return data

@@ -62,10 +62,11 @@ def surrogate_jacobian(module: torch.nn.Module, X: np.ndarray, dtype=torch.float
     out = []
     with torch.enable_grad():  # callers often hold no_grad for the forward passes around this
         for start in range(0, len(X), 4096):
-            x = torch.as_tensor(X[start:start + 4096], dtype=dtype).requires_grad_(True)
+            x = torch.as_tensor(X[start : start + 4096], dtype=dtype).requires_grad_(True)
             y = module(x)
-            rows = [torch.autograd.grad(y[:, k].sum(), x, retain_graph=k + 1 < y.shape[1])[0]
-                    for k in range(y.shape[1])]
+            rows = [
+                torch.autograd.grad(y[:, k].sum(), x, retain_graph=k + 1 < y.shape[1])[0] for k in range(y.shape[1])
+            ]
             out.append(torch.stack(rows, dim=1).detach().double().numpy())
     return np.concatenate(out)
 
@@ -73,7 +74,7 @@ def surrogate_jacobian(module: torch.nn.Module, X: np.ndarray, dtype=torch.float
 def relative_errors(J_s: np.ndarray, J_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per (output, input): max |J_s - J_r| / rms(J_r), and the index of the worst point."""
     diff = np.abs(J_s - J_r)
-    rms = np.sqrt(np.mean(J_r ** 2, axis=0))
+    rms = np.sqrt(np.mean(J_r**2, axis=0))
     return np.max(diff, axis=0) / np.maximum(rms, np.finfo(float).tiny), np.argmax(diff, axis=0)
 
 
@@ -91,13 +92,20 @@ def report(spec: Spec, surrogate: Surrogate, module: torch.nn.Module, X: np.ndar
     errors, worst = relative_errors(surrogate_jacobian(module, X), J_r)
     gate = spec.derivatives.gate
     gated = np.array([o.name not in spec.derivatives.report_only for o in spec.outputs])
-    return {"gate": gate or None, "points": int(len(X)), "step": spec.derivatives.step,
-            "passed": bool(not gate or np.all(errors[gated] <= gate)),
-            "report_only": list(spec.derivatives.report_only),
-            "errors": {o.name: {i.name: float(errors[k, j]) for j, i in enumerate(spec.inputs)}
-                       for k, o in enumerate(spec.outputs)},
-            "worst_at": {o.name: {i.name: dict(zip(spec.input_names, X[worst[k, j]].tolist()))
-                                  for j, i in enumerate(spec.inputs)} for k, o in enumerate(spec.outputs)}}
+    return {
+        "gate": gate or None,
+        "points": int(len(X)),
+        "step": spec.derivatives.step,
+        "passed": bool(not gate or np.all(errors[gated] <= gate)),
+        "report_only": list(spec.derivatives.report_only),
+        "errors": {
+            o.name: {i.name: float(errors[k, j]) for j, i in enumerate(spec.inputs)} for k, o in enumerate(spec.outputs)
+        },
+        "worst_at": {
+            o.name: {i.name: dict(zip(spec.input_names, X[worst[k, j]].tolist())) for j, i in enumerate(spec.inputs)}
+            for k, o in enumerate(spec.outputs)
+        },
+    }
 
 
 def training_targets(spec: Spec, model: Surrogate, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -109,15 +117,18 @@ def training_targets(spec: Spec, model: Surrogate, X: np.ndarray) -> tuple[torch
     Y = data_mod.evaluate(spec, X, "derivative fitting points")
     is_log = model.out_log.cpu().numpy() > 0
     std = model.out_std.cpu().numpy()
-    dy_dz = np.where(is_log, Y, 1.0) * std                       # z = (T(y) - mean) / std, T = log or identity
+    dy_dz = np.where(is_log, Y, 1.0) * std  # z = (T(y) - mean) / std, T = log or identity
     dz_du = slopes_u / dy_dz[:, :, None]
-    convert = dy_dz[:, :, None] * du_dx(model, X)[:, None, :]     # dz/du error -> dy/dx error
+    convert = dy_dz[:, :, None] * du_dx(model, X)[:, None, :]  # dz/du error -> dy/dx error
     rms = np.sqrt(np.mean((slopes_u * du_dx(model, X)[:, None, :]) ** 2, axis=0))
     fitted = np.array([o.name not in spec.derivatives.report_only for o in spec.outputs])
-    convert = convert * fitted[None, :, None]                      # report_only outputs: weight 0
+    convert = convert * fitted[None, :, None]  # report_only outputs: weight 0
     gate = spec.derivatives.gate or 0.05
     dev = model.in_a.device
     with torch.no_grad():
         u = model.features(torch.as_tensor(X, dtype=torch.float64, device=dev))
-    return u, torch.as_tensor(dz_du, device=dev), torch.as_tensor(convert / (gate * np.maximum(rms, 1e-300)),
-                                                                    device=dev)
+    return (
+        u,
+        torch.as_tensor(dz_du, device=dev),
+        torch.as_tensor(convert / (gate * np.maximum(rms, 1e-300)), device=dev),
+    )

@@ -50,11 +50,11 @@ def bound_value(bound: dict, x_of) -> np.ndarray:
 def tabulate(fn, lo: float, hi: float, scale: str, knots: int) -> tuple[dict, float]:
     """Tabulate fn over [lo, hi] at `knots` knots; returns the table and its largest deviation from fn."""
     s = np.linspace(_s(lo, scale), _s(hi, scale), knots)
-    x = 10.0 ** s if scale == "log" else s
+    x = 10.0**s if scale == "log" else s
     x[0], x[-1] = lo, hi
     table = {"scale": scale, "lo": float(lo), "hi": float(hi), "values": [float(v) for v in _call(fn, x)]}
     s_fine = np.linspace(s[0], s[-1], (knots - 1) * CHECK_REFINEMENT + 1)
-    x_fine = np.clip(10.0 ** s_fine if scale == "log" else s_fine, lo, hi)
+    x_fine = np.clip(10.0**s_fine if scale == "log" else s_fine, lo, hi)
     exact = _call(fn, x_fine)
     return table, float(np.max(np.abs(bound_value({"table": table}, x_fine) - exact)))
 
@@ -99,8 +99,10 @@ def describe(bounds: list[dict], inputs: list, x_row) -> str:
         value = float(x_row[i])
         if (value > limit) if b["side"] == "max" else (value < limit):
             where = "above" if b["side"] == "max" else "below"
-            return (f"{b['input']} = {_num(value)} {units[b['input']]} is {where} {b['label']} = {_num(limit)} "
-                    f"{units[b['input']]} at {b['of']} = {_num(float(x_row[j]))} {units[b['of']]}")
+            return (
+                f"{b['input']} = {_num(value)} {units[b['input']]} is {where} {b['label']} = {_num(limit)} "
+                f"{units[b['input']]} at {b['of']} = {_num(float(x_row[j]))} {units[b['of']]}"
+            )
     return ""
 
 

@@ -55,9 +55,18 @@ def to_onnx(model: ExportModel, n_inputs: int) -> onnx.ModelProto:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (example,), dynamo=True, opset_version=OPSET, input_names=["x"],
-                                    output_names=["y"], dynamic_shapes=({0: torch.export.Dim("batch")},),
-                                    optimize=True, verbose=False, report=False)
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            opset_version=OPSET,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            optimize=True,
+            verbose=False,
+            report=False,
+        )
     proto = program.model_proto
     # The exporter records stack traces (with this checkout's paths) per node; drop them for reproducible bytes.
     for node in proto.graph.node:
@@ -81,8 +90,10 @@ def parity(name: str, outputs: dict[str, np.ndarray]) -> dict[str, float]:
         allowed = PARITY_RTOL * np.abs(base) + PARITY_ATOL * scale
         if not np.all(diff <= allowed):
             k = int(np.argmax(diff - allowed)) // base.shape[1]
-            raise PipelineError(f"{name}: {runtime} and PyTorch disagree beyond tolerance (rtol {PARITY_RTOL}, "
-                                f"atol {PARITY_ATOL} x max|y|): {y[k].tolist()} vs {base[k].tolist()} at row {k}")
+            raise PipelineError(
+                f"{name}: {runtime} and PyTorch disagree beyond tolerance (rtol {PARITY_RTOL}, "
+                f"atol {PARITY_ATOL} x max|y|): {y[k].tolist()} vs {base[k].tolist()} at row {k}"
+            )
         report[f"max_abs_diff_{runtime}_vs_torch"] = float(diff.max())
     return report
 
@@ -95,15 +106,35 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> Card:
         description=spec.description,
         inputs=[Input(i.name, i.unit, i.min, i.max, i.scale) for i in spec.inputs],
         outputs=[Output(o.name, o.unit, o.transform) for o in spec.outputs],
-        onnx=OnnxInterface(opset=OPSET, dtype="float32", input="x", output="y", input_shape=["batch", n_in],
-                           output_shape=["batch", n_out]),
-        architecture=Architecture(widths=widths, activation=spec.model.activation,
-                                  parameters=parameter_count(widths, n_in, n_out),
-                                  flops_per_sample=flops_per_sample(widths, n_in, n_out)),
+        onnx=OnnxInterface(
+            opset=OPSET,
+            dtype="float32",
+            input="x",
+            output="y",
+            input_shape=["batch", n_in],
+            output_shape=["batch", n_out],
+        ),
+        architecture=Architecture(
+            widths=widths,
+            activation=spec.model.activation,
+            parameters=parameter_count(widths, n_in, n_out),
+            flops_per_sample=flops_per_sample(widths, n_in, n_out),
+        ),
         reference=spec.reference.callable or spec.reference.data,
         domain=Domain(bounds=data_mod.bounds(spec)),
-        training={k: metrics.get(k) for k in ("trainer", "steps", "stop_reason", "initial_samples", "train_samples",
-                                              "refinement_rounds", "dropped_rows", "reference_failures")}
+        training={
+            k: metrics.get(k)
+            for k in (
+                "trainer",
+                "steps",
+                "stop_reason",
+                "initial_samples",
+                "train_samples",
+                "refinement_rounds",
+                "dropped_rows",
+                "reference_failures",
+            )
+        }
         | {"seed": spec.training.seed, "sampling_seed": spec.sampling.seed},
         gates=spec.gates,
         achieved=report.achieved(),
@@ -117,8 +148,13 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> Card:
     )
 
 
-def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
-           data: data_mod.Dataset | None = None, with_report: bool = True) -> tuple[Path, Card]:
+def export(
+    spec: Spec,
+    runs: Path | None = None,
+    out_dir: Path | None = None,
+    data: data_mod.Dataset | None = None,
+    with_report: bool = True,
+) -> tuple[Path, Card]:
     """Export a trained surrogate to out_dir/NAME.onnx, NAME.json and the report folder NAME_report/; returns the
     model path and its card (with onnx_sha256).
 
@@ -153,14 +189,17 @@ def export(spec: Spec, runs: Path | None = None, out_dir: Path | None = None,
     slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
     report = verify(spec, run_ort, data, slopes)
     if not report.passed:
-        raise PipelineError(f"{spec.name}: the exported model fails its gates; {out_dir / spec.name}.onnx left "
-                            f"unchanged\n{report.table()}")
+        raise PipelineError(
+            f"{spec.name}: the exported model fails its gates; {out_dir / spec.name}.onnx left "
+            f"unchanged\n{report.table()}"
+        )
     card = build_card(spec, report, parity_report, metrics)
     return write_model(spec, proto, card, out_dir, runs, data if with_report else None)
 
 
-def write_model(spec: Spec, proto: onnx.ModelProto, card: Card, out_dir: Path, runs: Path | None,
-                data: data_mod.Dataset | None) -> tuple[Path, Card]:
+def write_model(
+    spec: Spec, proto: onnx.ModelProto, card: Card, out_dir: Path, runs: Path | None, data: data_mod.Dataset | None
+) -> tuple[Path, Card]:
     """Seal the model with its card and digest, render the report (unless data is None), then write them.
 
     Everything that can fail on the model's side runs first, and the report is written before the model: a folder
@@ -177,7 +216,8 @@ def write_model(spec: Spec, proto: onnx.ModelProto, card: Card, out_dir: Path, r
     model_path = out_dir / f"{spec.name}.onnx"
     if data is not None:
         model = Model(blob)  # the report describes the sealed bytes, checked like any load
-        report_mod.write_files(model_path.with_name(f"{spec.name}_report"),
-                               report_mod.render(spec, model, model_path.name, runs, data))
+        report_mod.write_files(
+            model_path.with_name(f"{spec.name}_report"), report_mod.render(spec, model, model_path.name, runs, data)
+        )
     replace_model(model_path, blob, (json.dumps(card_file.to_dict(), indent=2, sort_keys=True) + "\n").encode())
     return model_path, card_file

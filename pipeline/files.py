@@ -40,6 +40,7 @@ def replace_model(model_path: Path, blob: bytes, card_json: bytes) -> None:
     export killed between the steps, loads the model with its own card (see loader._read_pair).
     """
     from .loader import card_path, pending_card_path
+
     model_path = Path(model_path)
     pending = pending_card_path(model_path)
     atomic_write(pending, card_json)

@@ -55,8 +55,9 @@ def fmi_headers() -> Path:
     try:
         import fmpy
     except ImportError:
-        raise PipelineError(f"fmpy is not installed: pip install {FMPY_PIN} (it provides the FMI 2.0 headers)") \
-            from None
+        raise PipelineError(
+            f"fmpy is not installed: pip install {FMPY_PIN} (it provides the FMI 2.0 headers)"
+        ) from None
     folder = Path(fmpy.__file__).parent / "c-code"
     if not (folder / "fmi2Functions.h").is_file():
         raise PipelineError(f"no fmi2Functions.h in {folder}: install {FMPY_PIN}")
@@ -92,8 +93,11 @@ def start_values(card: Card) -> list[float]:
             lo, hi = (lo, min(hi, limit)) if b["side"] == "max" else (max(lo, limit), hi)
         start[k] = middle(i, lo, hi)
     X = np.array([start])
-    if domain.violations(bounds, names, X).any() or (X < [i.min for i in inputs]).any() \
-            or (X > [i.max for i in inputs]).any():
+    if (
+        domain.violations(bounds, names, X).any()
+        or (X < [i.min for i in inputs]).any()
+        or (X > [i.max for i in inputs]).any()
+    ):
         raise PipelineError(f"{card.name}: found no in-domain start point ({dict(zip(names, start))})")
     return start
 
@@ -104,41 +108,61 @@ def model_description(card: Card, identifier: str, sources: list[str], guid: str
     units = sorted({v.unit for v in (*inputs, *outputs) if v.unit})
     files = "".join(f"\n      <File name={quoteattr(f)}/>" for f in sources)
     source_files = f"\n    <SourceFiles>{files}\n    </SourceFiles>\n  "
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<fmiModelDescription fmiVersion="2.0" modelName={quoteattr(card.name)} '
-             f'guid={quoteattr(guid)} description={quoteattr(card.description)} '
-             f'generationTool="surrogate pipeline (python -m pipeline fmu)" variableNamingConvention="flat" '
-             f'numberOfEventIndicators="0">',
-             f'  <ModelExchange modelIdentifier={quoteattr(identifier)} canNotUseMemoryManagementFunctions="false">'
-             f'{source_files}</ModelExchange>',
-             f'  <CoSimulation modelIdentifier={quoteattr(identifier)} canHandleVariableCommunicationStepSize="true" '
-             f'canNotUseMemoryManagementFunctions="false">{source_files}</CoSimulation>',
-             '  <UnitDefinitions>', *(f'    <Unit name={quoteattr(u)}/>' for u in units), '  </UnitDefinitions>',
-             '  <LogCategories>',
-             '    <Category name="logStatusError" description="an input outside the valid domain, and other errors"/>',
-             '    <Category name="logAll" description="every call that changes the state"/>',
-             '  </LogCategories>',
-             '  <DefaultExperiment startTime="0" stopTime="1"/>',
-             '  <ModelVariables>']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<fmiModelDescription fmiVersion="2.0" modelName={quoteattr(card.name)} '
+        f"guid={quoteattr(guid)} description={quoteattr(card.description)} "
+        f'generationTool="surrogate pipeline (python -m pipeline fmu)" variableNamingConvention="flat" '
+        f'numberOfEventIndicators="0">',
+        f'  <ModelExchange modelIdentifier={quoteattr(identifier)} canNotUseMemoryManagementFunctions="false">'
+        f"{source_files}</ModelExchange>",
+        f'  <CoSimulation modelIdentifier={quoteattr(identifier)} canHandleVariableCommunicationStepSize="true" '
+        f'canNotUseMemoryManagementFunctions="false">{source_files}</CoSimulation>',
+        "  <UnitDefinitions>",
+        *(f"    <Unit name={quoteattr(u)}/>" for u in units),
+        "  </UnitDefinitions>",
+        "  <LogCategories>",
+        '    <Category name="logStatusError" description="an input outside the valid domain, and other errors"/>',
+        '    <Category name="logAll" description="every call that changes the state"/>',
+        "  </LogCategories>",
+        '  <DefaultExperiment startTime="0" stopTime="1"/>',
+        "  <ModelVariables>",
+    ]
     for vr, (i, start) in enumerate(zip(inputs, start_values(card))):
-        unit = f' unit={quoteattr(i.unit)}' if i.unit else ""
-        lines += [f'    <ScalarVariable name={quoteattr(i.name)} valueReference="{vr}" causality="input" '
-                  f'variability="continuous" description={quoteattr(_describe_input(card, i))}>',
-                  f'      <Real{unit} min="{i.min!r}" max="{i.max!r}" start="{start!r}"/>',
-                  '    </ScalarVariable>']
+        unit = f" unit={quoteattr(i.unit)}" if i.unit else ""
+        lines += [
+            f'    <ScalarVariable name={quoteattr(i.name)} valueReference="{vr}" causality="input" '
+            f'variability="continuous" description={quoteattr(_describe_input(card, i))}>',
+            f'      <Real{unit} min="{i.min!r}" max="{i.max!r}" start="{start!r}"/>',
+            "    </ScalarVariable>",
+        ]
     for k, o in enumerate(outputs):
-        unit = f' unit={quoteattr(o.unit)}' if o.unit else ""
-        lines += [f'    <ScalarVariable name={quoteattr(o.name)} valueReference="{len(inputs) + k}" '
-                  f'causality="output" variability="continuous" initial="calculated">',
-                  f'      <Real{unit}/>',
-                  '    </ScalarVariable>']
+        unit = f" unit={quoteattr(o.unit)}" if o.unit else ""
+        lines += [
+            f'    <ScalarVariable name={quoteattr(o.name)} valueReference="{len(inputs) + k}" '
+            f'causality="output" variability="continuous" initial="calculated">',
+            f"      <Real{unit}/>",
+            "    </ScalarVariable>",
+        ]
     deps = " ".join(str(k + 1) for k in range(len(inputs)))
     kinds = " ".join(["dependent"] * len(inputs))
-    unknowns = [f'      <Unknown index="{len(inputs) + k + 1}" dependencies="{deps}" dependenciesKind="{kinds}"/>'
-                for k in range(len(outputs))]
-    lines += ['  </ModelVariables>', '  <ModelStructure>', '    <Outputs>', *unknowns, '    </Outputs>',
-              '    <InitialUnknowns>', *[u.replace(' dependenciesKind="' + kinds + '"', "") for u in unknowns],
-              '    </InitialUnknowns>', '  </ModelStructure>', '</fmiModelDescription>', '']
+    unknowns = [
+        f'      <Unknown index="{len(inputs) + k + 1}" dependencies="{deps}" dependenciesKind="{kinds}"/>'
+        for k in range(len(outputs))
+    ]
+    lines += [
+        "  </ModelVariables>",
+        "  <ModelStructure>",
+        "    <Outputs>",
+        *unknowns,
+        "    </Outputs>",
+        "    <InitialUnknowns>",
+        *[u.replace(' dependenciesKind="' + kinds + '"', "") for u in unknowns],
+        "    </InitialUnknowns>",
+        "  </ModelStructure>",
+        "</fmiModelDescription>",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -162,20 +186,33 @@ def wrapper_code(card: Card, guid: str) -> str:
     """fmu_NAME.c: the FMI 2.0 functions over NAME_eval, with the range and domain checks named per input."""
     n, N = card.name, card.name.upper()
     inputs, outputs, names, bounds = card.inputs, card.outputs, card.input_names, card.bounds
-    tables = "\n".join(f"static const double bound{k}_values[{len(b['table']['values'])}] = "
-                       f"{_c_doubles(b['table']['values'])};" for k, b in enumerate(bounds))
+    tables = "\n".join(
+        f"static const double bound{k}_values[{len(b['table']['values'])}] = {_c_doubles(b['table']['values'])};"
+        for k, b in enumerate(bounds)
+    )
     rows = ",\n    ".join(
         f"{{{names.index(b['input'])}, {names.index(b['of'])}, {int(b['side'] == 'max')}, "
         f"{int(b['table']['scale'] == 'log')}, {len(b['table']['values'])}, {b['table']['lo']!r}, "
-        f"{b['table']['hi']!r}, bound{k}_values, {_c_string(b['label'])}}}" for k, b in enumerate(bounds))
+        f"{b['table']['hi']!r}, bound{k}_values, {_c_string(b['label'])}}}"
+        for k, b in enumerate(bounds)
+    )
     # C has no empty arrays: a model without domain bounds gets one unused entry and N_BOUNDS 0.
-    rows = rows or "{0, 0, 0, 0, 0, 0.0, 0.0, 0, \"\"}"
+    rows = rows or '{0, 0, 0, 0, 0, 0.0, 0.0, 0, ""}'
     return WRAPPER.format(
-        n=n, N=N, n_in=len(inputs), n_out=len(outputs), n_bounds=len(bounds), tables=tables, rows=rows,
+        n=n,
+        N=N,
+        n_in=len(inputs),
+        n_out=len(outputs),
+        n_bounds=len(bounds),
+        tables=tables,
+        rows=rows,
         names=", ".join(_c_string(i.name) for i in inputs),
         units=", ".join(_c_string(i.unit) for i in inputs),
-        lo=_c_doubles(i.min for i in inputs), hi=_c_doubles(i.max for i in inputs),
-        start=_c_doubles(start_values(card)), guid=_c_string(guid))
+        lo=_c_doubles(i.min for i in inputs),
+        hi=_c_doubles(i.max for i in inputs),
+        start=_c_doubles(start_values(card)),
+        guid=_c_string(guid),
+    )
 
 
 def build(model_path: Path, dest: Path) -> Path:
@@ -194,8 +231,19 @@ def build(model_path: Path, dest: Path) -> Path:
         for name, text in sources.items():
             Path(tmp, name).write_text(text)
         binary = Path(tmp, n + suffix)
-        cmd = [cc, *CFLAGS, "-I", str(fmi_headers()), "-I", tmp, str(Path(tmp, f"fmu_{n}.c")),
-               str(Path(tmp, f"{n}.c")), "-lm", "-o", str(binary)]
+        cmd = [
+            cc,
+            *CFLAGS,
+            "-I",
+            str(fmi_headers()),
+            "-I",
+            tmp,
+            str(Path(tmp, f"fmu_{n}.c")),
+            str(Path(tmp, f"{n}.c")),
+            "-lm",
+            "-o",
+            str(binary),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["(no message)"])[0]
@@ -215,8 +263,10 @@ def build(model_path: Path, dest: Path) -> Path:
 
 def summary(card: Card) -> str:
     """'inputs T [K], p [Pa]; outputs rho [kg/m3], ...' for the CLI."""
+
     def fmt(vs):
         return ", ".join(f"{v.name} [{v.unit}]" for v in vs)
+
     return f"inputs {fmt(card.inputs)}; outputs {fmt(card.outputs)}"
 
 

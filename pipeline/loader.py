@@ -158,16 +158,21 @@ def _check_sealed(blob: bytes, name: str) -> dict:
     if not cards:
         raise LoaderError(f"{name}: the model has no '{CARD_KEY}' metadata: not exported by this pipeline")
     if not digests:
-        raise LoaderError(f"{name}: the model has no '{DIGEST_KEY}' metadata: exported by an older pipeline or "
-                          f"re-saved by another tool; export it again")
+        raise LoaderError(
+            f"{name}: the model has no '{DIGEST_KEY}' metadata: exported by an older pipeline or "
+            f"re-saved by another tool; export it again"
+        )
     key, expected, offset = digests[-1]
     if len(digests) > 1 or len(cards) > 1 or blob[offset:] != digest_entry(expected):
-        raise LoaderError(f"{name}: the '{DIGEST_KEY}' entry is not the model's last field: the file was changed "
-                          f"after export")
+        raise LoaderError(
+            f"{name}: the '{DIGEST_KEY}' entry is not the model's last field: the file was changed after export"
+        )
     actual = hashlib.sha256(blob[:offset]).hexdigest()
     if actual != expected:
-        raise LoaderError(f"{name}: graph or weights changed since export (sha256 {actual[:12]}…, the digest "
-                          f"inside the model says {expected[:12]}…); export it again")
+        raise LoaderError(
+            f"{name}: graph or weights changed since export (sha256 {actual[:12]}…, the digest "
+            f"inside the model says {expected[:12]}…); export it again"
+        )
     try:
         card = json.loads(cards[0][1])
     except json.JSONDecodeError as e:  # a digest over a bad card: not from export, but say so in one line
@@ -178,6 +183,7 @@ def _check_sealed(blob: bytes, name: str) -> dict:
 
 
 # --- integrity: the model and its card file ------------------------------------------------------------------------
+
 
 def card_path(model_path: str | os.PathLike) -> Path:
     return Path(model_path).with_suffix(".json")
@@ -204,8 +210,10 @@ def _read_json(path: Path, required: bool) -> dict | None:
     except json.JSONDecodeError as e:
         if not required:
             return None
-        raise LoaderError(f"{path.name}: the card file is not valid JSON ({e.msg} at line {e.lineno}); "
-                          f"export the model again, or delete {path.name}") from None
+        raise LoaderError(
+            f"{path.name}: the card file is not valid JSON ({e.msg} at line {e.lineno}); "
+            f"export the model again, or delete {path.name}"
+        ) from None
     if not isinstance(card, dict):
         if not required:
             return None
@@ -236,8 +244,10 @@ def _read_pair(path: Path) -> tuple[bytes, dict | None]:
             return blob, pending
         _check_sealed(blob, path.name)  # a damaged model is not a race: say so at once
         time.sleep(0.001 * attempt)  # an export between our two reads: it finishes its renames in microseconds
-    raise LoaderError(f"{path.name}: sha256 {sha[:12]}… does not match its card {card_path(path).name} "
-                      f"({str(side.get('onnx_sha256'))[:12]}…): the model and card are out of step; export again")
+    raise LoaderError(
+        f"{path.name}: sha256 {sha[:12]}… does not match its card {card_path(path).name} "
+        f"({str(side.get('onnx_sha256'))[:12]}…): the model and card are out of step; export again"
+    )
 
 
 def parse_card(d: dict, name: str) -> Card:
@@ -260,8 +270,10 @@ def _verified(source: str | os.PathLike | bytes, expected_name: str | None) -> t
         name = path.name
     card = _check_sealed(blob, name)
     if side is not None and {k: v for k, v in side.items() if k != "onnx_sha256"} != card:
-        raise LoaderError(f"{name}: its card file {card_path(name).name} says something else than the card inside "
-                          f"the model (edited by hand?); export it again, or delete the card file")
+        raise LoaderError(
+            f"{name}: its card file {card_path(name).name} says something else than the card inside "
+            f"the model (edited by hand?); export it again, or delete the card file"
+        )
     parsed = parse_card(card, name)
     if expected_name is not None and parsed.name != expected_name:
         raise LoaderError(f"{name}: holds surrogate {parsed.name!r}, not {expected_name!r}")
@@ -279,6 +291,7 @@ def verify_integrity(path_or_bytes: str | os.PathLike | bytes, expected_name: st
 
 
 # --- sessions ------------------------------------------------------------------------------------------------------
+
 
 def session_options(threads: int = 1, spinning: bool = False) -> ort.SessionOptions:
     """onnxruntime options for use inside a solver's loop: fixed thread count, spinning off by default."""
@@ -323,8 +336,22 @@ class _PointBound:
     comparison serves both sides.
     """
 
-    __slots__ = ("i", "j", "log", "lo", "hi", "s_lo", "per_s", "values", "slopes", "sign", "margin", "floor", "knots",
-                 "interval_floor")
+    __slots__ = (
+        "i",
+        "j",
+        "log",
+        "lo",
+        "hi",
+        "s_lo",
+        "per_s",
+        "values",
+        "slopes",
+        "sign",
+        "margin",
+        "floor",
+        "knots",
+        "interval_floor",
+    )
 
     def __init__(self, bound: dict, names: list[str]):
         tab = bound["table"]
@@ -342,7 +369,7 @@ class _PointBound:
         self.margin = 1e-9 * max(abs(v) for v in self.values) + 1e-300
         self.floor = min(self.values) - self.margin
         s = [self.s_lo + k / self.per_s for k in range(n)]
-        self.knots = [10.0 ** v if self.log else v for v in s][1:-1]  # interior knots, `of` units
+        self.knots = [10.0**v if self.log else v for v in s][1:-1]  # interior knots, `of` units
         self.interval_floor = [min(a, b) - self.margin for a, b in zip(self.values, self.values[1:])]
 
     def clearly_inside(self, x) -> bool:
@@ -365,8 +392,14 @@ class Model:
     `path` is the .onnx file, or its bytes (checked the same way, without a card file).
     """
 
-    def __init__(self, path: str | os.PathLike | bytes, threads: int = 1, spinning: bool = False,
-                 out_of_range: str = "error", nonfinite: str = "error"):
+    def __init__(
+        self,
+        path: str | os.PathLike | bytes,
+        threads: int = 1,
+        spinning: bool = False,
+        out_of_range: str = "error",
+        nonfinite: str = "error",
+    ):
         if out_of_range not in OUT_OF_RANGE or nonfinite not in NONFINITE:
             raise LoaderError(f"out_of_range must be one of {OUT_OF_RANGE} and nonfinite one of {NONFINITE}")
         self.out_of_range, self.nonfinite = out_of_range, nonfinite
@@ -397,19 +430,20 @@ class Model:
         X = np.atleast_2d(np.asarray(X))
         is32 = X.dtype == np.float32
         if X.ndim != 2 or X.shape[1] != len(self.input_names):
-            raise LoaderError(f"expected inputs of shape (N, {len(self.input_names)}) for {self.input_names}, "
-                              f"got {X.shape}")
+            raise LoaderError(
+                f"expected inputs of shape (N, {len(self.input_names)}) for {self.input_names}, got {X.shape}"
+            )
         bad_rows = None
         # Fast path: every value in range (NaN fails the comparison too). Elementwise, because numpy's axis-0
         # min/max over a narrow (N, 2) array is strided and costs several times the network itself.
-        if not np.logical_and(X >= self._lo32 if is32 else X >= self.lo,
-                              X <= self._hi32 if is32 else X <= self.hi).all() \
-                or (self.bounds and self._outside_domain(np.asarray(X, dtype=np.float64), is32).any()):
+        if not np.logical_and(
+            X >= self._lo32 if is32 else X >= self.lo, X <= self._hi32 if is32 else X <= self.hi
+        ).all() or (self.bounds and self._outside_domain(np.asarray(X, dtype=np.float64), is32).any()):
             X, bad_rows = self._checked(X.astype(np.float64), is32)
         X32 = np.ascontiguousarray(X, dtype=np.float32)
         Y = np.empty((len(X), len(self.output_names)), dtype=np.float32)
         for start in range(0, len(X), CHUNK_ROWS):
-            Y[start:start + CHUNK_ROWS] = self.session.run(["y"], {"x": X32[start:start + CHUNK_ROWS]})[0]
+            Y[start : start + CHUNK_ROWS] = self.session.run(["y"], {"x": X32[start : start + CHUNK_ROWS]})[0]
         Y = Y.astype(np.float32 if is32 else np.float64, copy=False)
         if bad_rows is not None:
             Y[bad_rows] = np.nan
@@ -445,8 +479,10 @@ class Model:
         if not finite.all():
             if self.nonfinite == "error":
                 row = int(np.argmin(finite))
-                raise LoaderError(f"{self.name}: {int((~finite).sum())} input row(s) with NaN or inf "
-                                  f"(first: row {row}, {dict(zip(self.input_names, X[row].tolist()))})")
+                raise LoaderError(
+                    f"{self.name}: {int((~finite).sum())} input row(s) with NaN or inf "
+                    f"(first: row {row}, {dict(zip(self.input_names, X[row].tolist()))})"
+                )
             bad_rows = ~finite
             X = np.where(finite[:, None], X, self.lo)
         if self.out_of_range == "allow":
@@ -461,19 +497,26 @@ class Model:
         if self.out_of_range == "error":
             if box_rows.any():
                 row, col = np.argwhere(outside)[0]
-                raise LoaderError(f"{self.name}: input '{self.input_names[col]}' = {_fmt(X[row, col])} (row {row}) "
-                                  f"is outside its valid range [{_fmt(self.lo[col])}, {_fmt(self.hi[col])}]; "
-                                  f"{n_bad} row(s) out of range")
+                raise LoaderError(
+                    f"{self.name}: input '{self.input_names[col]}' = {_fmt(X[row, col])} (row {row}) "
+                    f"is outside its valid range [{_fmt(self.lo[col])}, {_fmt(self.hi[col])}]; "
+                    f"{n_bad} row(s) out of range"
+                )
             row = int(np.argmax(dom_rows))
-            raise LoaderError(f"{self.name}: {domain.describe(self.bounds, self.card.inputs, X[row])} (row {row}), "
-                              f"outside the model's domain; {n_bad} row(s) out of range")
+            raise LoaderError(
+                f"{self.name}: {domain.describe(self.bounds, self.card.inputs, X[row])} (row {row}), "
+                f"outside the model's domain; {n_bad} row(s) out of range"
+            )
         if self.out_of_range == "clip":
             X = np.clip(X, self.lo, self.hi)
             if self.bounds:
                 X = domain.clip(self.bounds, self.input_names, X)
         else:
-            warnings.warn(f"{self.name}: {n_bad} input row(s) outside the valid range or domain; the surrogate "
-                          f"extrapolates there", stacklevel=3)
+            warnings.warn(
+                f"{self.name}: {n_bad} input row(s) outside the valid range or domain; the surrogate "
+                f"extrapolates there",
+                stacklevel=3,
+            )
         return X, bad_rows
 
     def jacobian(self, X) -> np.ndarray:
@@ -486,6 +529,7 @@ class Model:
         """
         if getattr(self, "_c_model", None) is None:
             from .cbackend import CModel
+
             if self.path is None:
                 raise LoaderError("jacobian() compiles the model's C from its file: load the model from a path")
             self._c_model = CModel(self.path, out_of_range=self.out_of_range, nonfinite=self.nonfinite)
@@ -533,6 +577,7 @@ def load(path: str | os.PathLike | bytes, backend: str = "onnxruntime", **kwargs
     (pipeline/cbackend.py; needs a C compiler and `onnx`)."""
     if backend == "c":
         from .cbackend import CModel
+
         return CModel(path, **kwargs)
     if backend != "onnxruntime":
         raise LoaderError(f"backend must be 'onnxruntime' or 'c', got {backend!r}")

@@ -120,7 +120,7 @@ class Surrogate(nn.Module):
         linears = [m for m in self.net if isinstance(m, nn.Linear)]
         weights = [(l.weight.detach().clone(), l.bias.detach().clone()) for l in linears]
         W, b = weights[0]
-        weights[0] = (W * self.in_a, W @ self.in_c + b)            # W (a t + c) + b
+        weights[0] = (W * self.in_a, W @ self.in_c + b)  # W (a t + c) + b
         W, b = weights[-1]
         weights[-1] = (W * self.out_std[:, None], b * self.out_std + self.out_mean)  # std (W h + b) + mean
         return ExportModel(weights, self.activation, self.in_log.tolist(), self.out_log.tolist())

@@ -49,6 +49,7 @@ def colebrook_fd(Re: float, eD: float) -> float:
     0.018514
     """
     from fluids.friction import Colebrook
+
     return Colebrook(Re, eD)
 
 
@@ -75,6 +76,7 @@ def gnielinski_nu(Re: float, Pr: float) -> float:
     """
     from fluids.friction import friction_factor
     from ht.conv_internal import turbulent_Gnielinski
+
     return turbulent_Gnielinski(Re, Pr, friction_factor(Re, eD=0.0))
 
 
@@ -93,6 +95,7 @@ def water(X: np.ndarray) -> np.ndarray:
     [996.96, 0.00085366, 0.61, 4178.1]
     """
     from CoolProp.CoolProp import PropsSI
+
     X = np.asarray(X, dtype=np.float64)
     return np.stack([PropsSI(prop, "T", X[:, 0], "P", X[:, 1], "Water") for prop in WATER_PROPERTIES], axis=1)
 
@@ -106,11 +109,13 @@ def water_state(backend: str = "HEOS"):
     [996.96, 0.00085366, 0.61, 4178.1]
     """
     import CoolProp
+
     state = CoolProp.AbstractState(backend, "Water")
 
     def props(T: float, p: float) -> tuple[float, float, float, float]:
         state.update(CoolProp.PT_INPUTS, p, T)
         return state.rhomass(), state.viscosity(), state.conductivity(), state.cpmass()
+
     return props
 
 
@@ -127,6 +132,7 @@ def rough_pipe_nu(X: np.ndarray) -> np.ndarray:
     254.81
     """
     from ht.conv_internal import turbulent_Gnielinski
+
     X = np.asarray(X, dtype=np.float64)
     Re, Pr = X[:, 0], X[:, 1]
     # Colebrook is scalar-only (about 25 µs a call); Gnielinski's formula is plain arithmetic, so it takes arrays
@@ -153,6 +159,7 @@ def friedel(X: np.ndarray) -> np.ndarray:
     738.6501
     """
     from fluids.two_phase import Friedel
+
     X = np.asarray(X, dtype=np.float64)
     # Friedel is scalar-only (two friction factors a call, about 17 µs)
     return np.array([Friedel(*row, roughness=0.0, L=1.0) for row in X]).reshape(-1, 1)
@@ -169,5 +176,6 @@ def water_T_max(p) -> np.ndarray:
     [370.756, 618.505]
     """
     from CoolProp.CoolProp import PropsSI
+
     p = np.asarray(p, dtype=np.float64)
     return np.asarray(PropsSI("T", "P", p.reshape(-1), "Q", 0, "Water"), dtype=np.float64).reshape(p.shape) - 2.0

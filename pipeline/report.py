@@ -49,12 +49,22 @@ def loss_plot(history: list[dict]) -> bytes:
     steps = [h["step"] for h in history]
     ax.semilogy(steps, [h["loss"] for h in history], marker=".", label="training loss (normalized MSE)")
     for k, r in enumerate(rounds):
-        ax.axvline(r["step"], color="0.6", lw=0.8, ls=":",
-                   label="samples added where the error was largest" if k == 0 else None)
+        ax.axvline(
+            r["step"],
+            color="0.6",
+            lw=0.8,
+            ls=":",
+            label="samples added where the error was largest" if k == 0 else None,
+        )
     met = [h for h in history if h["gates_met"]]
     if met:
-        ax.semilogy([h["step"] for h in met], [h["loss"] for h in met], "o", color="green",
-                    label="held-out gates met (with stop margin)")
+        ax.semilogy(
+            [h["step"] for h in met],
+            [h["loss"] for h in met],
+            "o",
+            color="green",
+            label="held-out gates met (with stop margin)",
+        )
     ax.set(xlabel="step", ylabel="loss", title="training loss")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -70,13 +80,23 @@ def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray) -> bytes:
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         if out.transform == "log":
             ax.set(xscale="log", yscale="log")
-        ax.set(xlabel=f"reference {out.name} [{out.unit}]", ylabel=f"surrogate {out.name} [{out.unit}]",
-               title=f"{out.name}: held-out parity")
+        ax.set(
+            xlabel=f"reference {out.name} [{out.unit}]",
+            ylabel=f"surrogate {out.name} [{out.unit}]",
+            title=f"{out.name}: held-out parity",
+        )
     return png(fig)
 
 
-def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray,
-              shape: tuple[int, int], axes: tuple[int, int] = (0, 1), note: str = "") -> bytes:
+def error_map(
+    spec: Spec,
+    X: np.ndarray,
+    y_pred: np.ndarray,
+    y_ref: np.ndarray,
+    shape: tuple[int, int],
+    axes: tuple[int, int] = (0, 1),
+    note: str = "",
+) -> bytes:
     """Error over a 2-D (possibly curvilinear) grid of inputs axes[0] x axes[1], one panel per output."""
     relative = any(m.endswith("_rel") for m in spec.gates)
     n = len(spec.outputs)
@@ -88,16 +108,25 @@ def error_map(spec: Spec, X: np.ndarray, y_pred: np.ndarray, y_ref: np.ndarray,
         if relative:
             err = err / np.abs(y_ref[:, k])
         err = np.maximum(err, 1e-12).reshape(shape)
-        mesh = ax.pcolormesh(A, B, err, norm=LogNorm(vmin=max(err.min(), err.max() * 1e-4), vmax=err.max()),
-                             shading="auto", cmap="viridis")
+        mesh = ax.pcolormesh(
+            A,
+            B,
+            err,
+            norm=LogNorm(vmin=max(err.min(), err.max() * 1e-4), vmax=err.max()),
+            shading="auto",
+            cmap="viridis",
+        )
         fig.colorbar(mesh, ax=ax, label=("relative" if relative else "absolute") + " error")
         for bound in data_mod.bounds(spec):  # the edge of a domain that is not a box
             names = [a.name, b.name]
             if bound["input"] in names and bound["of"] in names:
                 of = spec.inputs[spec.input_names.index(bound["of"])]
                 t = np.linspace(0, 1, 400)
-                v = 10 ** (np.log10(of.min) + t * np.log10(of.max / of.min)) if of.scale == "log" else \
-                    of.min + t * (of.max - of.min)
+                v = (
+                    10 ** (np.log10(of.min) + t * np.log10(of.max / of.min))
+                    if of.scale == "log"
+                    else of.min + t * (of.max - of.min)
+                )
                 curve = domain_mod.bound_value(bound, v)
                 xy = (curve, v) if bound["input"] == a.name else (v, curve)
                 ax.plot(*xy, "r-", lw=1.2, label=f"{bound['input']} = {bound['label']}")
@@ -132,8 +161,14 @@ def influential_inputs(spec: Spec, model, n: int = 2048) -> list[int]:
 def error_slice(spec: Spec, model, card: Card, points: int = 61) -> tuple[bytes, str]:
     """Past 2 inputs: the error over the two most influential inputs, the others held at the worst point."""
     i, j = sorted(influential_inputs(spec, model)[:2])
-    worst = max(((w["value"] / card.gates[metric], w["at"]) for out in card.verification["worst"].values()
-                 for metric, w in out.items()), key=lambda t: t[0])[1]
+    worst = max(
+        (
+            (w["value"] / card.gates[metric], w["at"])
+            for out in card.verification["worst"].values()
+            for metric, w in out.items()
+        ),
+        key=lambda t: t[0],
+    )[1]
     u_worst = _to_unit(spec, np.array([[worst[n] for n in spec.input_names]]))[0]  # the slice goes through it
     axis = np.linspace(0.0, 1.0, points)
     U = np.tile(u_worst, (points * points, 1))
@@ -143,11 +178,13 @@ def error_slice(spec: Spec, model, card: Card, points: int = 61) -> tuple[bytes,
     ok = np.isfinite(Y).all(axis=1)
     P = np.where(ok[:, None], model(X), np.nan)
     held = ", ".join(f"{n}={worst[n]:.4g}" for k, n in enumerate(spec.input_names) if k not in (i, j))
-    image = error_map(spec, X, P, np.where(ok[:, None], Y, np.nan), (points, points), (i, j),
-                      note=f" (slice; {held})")
+    image = error_map(spec, X, P, np.where(ok[:, None], Y, np.nan), (points, points), (i, j), note=f" (slice; {held})")
     names = f"{spec.input_names[i]} and {spec.input_names[j]}"
-    return image, f"the two most influential inputs, {names}, with the others held at the worst point verification " \
-                  f"found ({held})"
+    return (
+        image,
+        f"the two most influential inputs, {names}, with the others held at the worst point verification "
+        f"found ({held})",
+    )
 
 
 def _to_unit(spec: Spec, X: np.ndarray) -> np.ndarray:
@@ -186,11 +223,19 @@ def boundary_errors(spec: Spec, model, bound: dict, offsets=(0.0, 0.02, 0.1), po
         Y = data_mod.evaluate(spec, X, "points along the domain's bound")
         err = np.abs(model(X) - Y) / (np.abs(Y) if relative else 1.0)
         for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
-            ax.plot(X[:, j], err[:, k], label=f"{bound['input']} = {bound['label']}" +
-                    (f" - {step:.3g} {target.unit}" if offset else ""))
+            ax.plot(
+                X[:, j],
+                err[:, k],
+                label=f"{bound['input']} = {bound['label']}" + (f" - {step:.3g} {target.unit}" if offset else ""),
+            )
     for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
-        ax.set(yscale="log", xscale="log" if of.scale == "log" else "linear", xlabel=f"{of.name} [{of.unit}]",
-               ylabel=("relative" if relative else "absolute") + " error", title=f"{out.name} along the bound")
+        ax.set(
+            yscale="log",
+            xscale="log" if of.scale == "log" else "linear",
+            xlabel=f"{of.name} [{of.unit}]",
+            ylabel=("relative" if relative else "absolute") + " error",
+            title=f"{out.name} along the bound",
+        )
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=7)
     return png(fig)
@@ -214,8 +259,9 @@ def moody_chart(spec: Spec, model) -> bytes:
 EXTRA_PLOTS = {"pipeline.references:colebrook": ("moody.png", "Moody chart", moody_chart)}
 
 
-def render(spec: Spec, model, model_name: str, runs: Path | None = None,
-           dataset: data_mod.Dataset | None = None) -> dict[str, bytes]:
+def render(
+    spec: Spec, model, model_name: str, runs: Path | None = None, dataset: data_mod.Dataset | None = None
+) -> dict[str, bytes]:
     """The report's files by name, rendered in memory: export renders them before it replaces anything."""
     dataset = dataset or data_mod.build(spec)
     files, plots = {}, []
@@ -225,47 +271,68 @@ def render(spec: Spec, model, model_name: str, runs: Path | None = None,
         plots.append(("Training loss", "loss.png"))
     files["parity.png"] = parity_plot(spec, model(dataset.x_holdout), dataset.y_holdout)
     plots.append(("Parity on held-out samples", "parity.png"))
-    if dataset.x_grid is not None and len(spec.inputs) == 2 and len(dataset.x_grid) == spec.sampling.grid ** 2:
+    if dataset.x_grid is not None and len(spec.inputs) == 2 and len(dataset.x_grid) == spec.sampling.grid**2:
         g = spec.sampling.grid
-        files["error_map.png"] = error_map(spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, (g, g),
-                                           note=" over the domain")
+        files["error_map.png"] = error_map(
+            spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, (g, g), note=" over the domain"
+        )
         plots.append(("Error over the domain (verification grid)", "error_map.png"))
     elif len(spec.inputs) > 2 and spec.reference.callable:
         files["error_map.png"], how = error_slice(spec, model, model.card)
         plots.append((f"Error over {how}", "error_map.png"))
     for k, bound in enumerate(data_mod.bounds(spec) if spec.reference.callable else []):
         files[f"bound_{k}.png"] = boundary_errors(spec, model, bound)
-        plots.append((f"Error along the bound {bound['input']} = {bound['label']}, and just inside it",
-                      f"bound_{k}.png"))
+        plots.append(
+            (f"Error along the bound {bound['input']} = {bound['label']}, and just inside it", f"bound_{k}.png")
+        )
     if spec.reference.callable in EXTRA_PLOTS:
         file, title, fn = EXTRA_PLOTS[spec.reference.callable]
         files[file] = fn(spec, model)
         plots.append((title, file))
 
     card = model.card
-    lines = [f"# {spec.name}", "", spec.description, "",
-             f"Model: `{model_name}` ({card.architecture.parameters} parameters, "
-             f"{'-'.join(map(str, [len(spec.inputs), *spec.model.widths, len(spec.outputs)]))} "
-             f"{spec.model.activation}); reference: `{card.reference}`.", "",
-             "| input | unit | range | scale |", "|---|---|---|---|",
-             *(f"| {i.name} | {i.unit} | {i.min:g} – {i.max:g} | {i.scale} |" for i in spec.inputs), "",
-             "| set | output | metric | gate | achieved (onnxruntime) |", "|---|---|---|---:|---:|"]
+    lines = [
+        f"# {spec.name}",
+        "",
+        spec.description,
+        "",
+        f"Model: `{model_name}` ({card.architecture.parameters} parameters, "
+        f"{'-'.join(map(str, [len(spec.inputs), *spec.model.widths, len(spec.outputs)]))} "
+        f"{spec.model.activation}); reference: `{card.reference}`.",
+        "",
+        "| input | unit | range | scale |",
+        "|---|---|---|---|",
+        *(f"| {i.name} | {i.unit} | {i.min:g} – {i.max:g} | {i.scale} |" for i in spec.inputs),
+        "",
+        "| set | output | metric | gate | achieved (onnxruntime) |",
+        "|---|---|---|---:|---:|",
+    ]
     for set_name, outputs in card.achieved.items():
         for out, metrics in outputs.items():
-            lines += [f"| {set_name} | {out} | {m} | {spec.gates.get(m, spec.derivatives.gate):.3g} | {v:.3g} |"
-                      for m, v in metrics.items()]
+            lines += [
+                f"| {set_name} | {out} | {m} | {spec.gates.get(m, spec.derivatives.gate):.3g} | {v:.3g} |"
+                for m, v in metrics.items()
+            ]
     if card.verification.get("plan"):
         lines += ["", describe_plan(card.verification) + "."]
     if card.derivatives:
         slopes = card.derivatives
         gate_text = f" (gate {slopes['gate']:g})" if slopes.get("gate") else ""
-        lines += ["", f"Slopes on {slopes['points']:,} points: the largest |dS/dx - dR/dx| as a share of the rms "
-                  f"of dR/dx"
-                  f"{gate_text}:", "",
-                  "| output | " + " | ".join(f"d/d{i.name}" for i in spec.inputs) + " |",
-                  "|---|" + "---:|" * len(spec.inputs),
-                  *(f"| {o}{' (reported, not gated)' if o in slopes.get('report_only', []) else ''} | "
-                    + " | ".join(f"{e[i.name]:.3g}" for i in spec.inputs) + " |" for o, e in slopes["errors"].items())]
+        lines += [
+            "",
+            f"Slopes on {slopes['points']:,} points: the largest |dS/dx - dR/dx| as a share of the rms "
+            f"of dR/dx"
+            f"{gate_text}:",
+            "",
+            "| output | " + " | ".join(f"d/d{i.name}" for i in spec.inputs) + " |",
+            "|---|" + "---:|" * len(spec.inputs),
+            *(
+                f"| {o}{' (reported, not gated)' if o in slopes.get('report_only', []) else ''} | "
+                + " | ".join(f"{e[i.name]:.3g}" for i in spec.inputs)
+                + " |"
+                for o, e in slopes["errors"].items()
+            ),
+        ]
     lines.append("")
     for title, file in plots:
         lines += [f"## {title}", "", f"![{title}]({file})", ""]
@@ -283,4 +350,3 @@ def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_
     """Write the report folder beside model_path; returns the folder."""
     files = render(spec, load(model_path), model_path.name, runs, dataset)
     return write_files(model_path.with_name(f"{spec.name}_report"), files)
-

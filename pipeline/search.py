@@ -59,31 +59,43 @@ def open_study(name: str, url: str, seed: int, heartbeat: int):
     import warnings
 
     import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
     # A retried trial inherits the constraint its killed predecessor set; same parameters, so the same value.
     warnings.filterwarnings("ignore", message="The constraint value is ignored")
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     storage = optuna.storages.RDBStorage(
-        url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+        url,
+        engine_kwargs=engine,
+        heartbeat_interval=heartbeat,
+        grace_period=2 * heartbeat,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+    )
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
-    return optuna.create_study(study_name=name, storage=storage, sampler=sampler, load_if_exists=True,
-                               directions=["minimize", "minimize"])
+    return optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, load_if_exists=True, directions=["minimize", "minimize"]
+    )
 
 
 def completed(study) -> list:
     import optuna
+
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 
 def space(spec: Spec) -> dict[str, list]:
     """The choices, with the spec's own network and sample count among them (so trial 0 can be the spec's)."""
+
     def with_own(choices: list, own) -> list:
         return choices if own in choices else sorted([*choices, own]) if isinstance(own, int) else [*choices, own]
-    return {"depth": with_own(DEPTHS, len(spec.model.widths)), "width": with_own(WIDTHS, spec.model.widths[0]),
-            "activation": with_own(ACTIVATIONS, spec.model.activation),
-            "count": with_own(SAMPLE_COUNTS, spec.sampling.count)}
+
+    return {
+        "depth": with_own(DEPTHS, len(spec.model.widths)),
+        "width": with_own(WIDTHS, spec.model.widths[0]),
+        "activation": with_own(ACTIVATIONS, spec.model.activation),
+        "count": with_own(SAMPLE_COUNTS, spec.sampling.count),
+    }
 
 
 def candidate(spec: Spec, trial) -> Spec:
@@ -93,16 +105,20 @@ def candidate(spec: Spec, trial) -> Spec:
     width = trial.suggest_categorical("width", choices["width"])
     return dataclasses.replace(
         spec,
-        model=dataclasses.replace(spec.model, widths=[width] * depth,
-                                  activation=trial.suggest_categorical("activation", choices["activation"])),
-        sampling=dataclasses.replace(spec.sampling,
-                                     count=trial.suggest_categorical("count", choices["count"])))
+        model=dataclasses.replace(
+            spec.model,
+            widths=[width] * depth,
+            activation=trial.suggest_categorical("activation", choices["activation"]),
+        ),
+        sampling=dataclasses.replace(spec.sampling, count=trial.suggest_categorical("count", choices["count"])),
+    )
 
 
 def ort_ns_per_sample(module, n_inputs: int, X: np.ndarray) -> dict[str, float]:
     """onnxruntime time per sample of an exported candidate: one call, and a batch of 4096 (loader's session)."""
     from .export import to_onnx
     from .loader import make_session
+
     session = make_session(to_onnx(module, n_inputs).SerializeToString())
     out = {}
     for label, batch in (("batch1", X[:1]), ("batch4096", X)):
@@ -122,6 +138,7 @@ def objective_for(spec: Spec, trial_seconds: float):
 
     from .train import train
     from .verify import gate_report
+
     datasets: dict[int, data_mod.Dataset] = {}
 
     def objective(trial):
@@ -140,8 +157,9 @@ def objective_for(spec: Spec, trial_seconds: float):
         result = train(cand, dataset, progress=False)
         module = result.model.export_model()
         with torch.no_grad():
-            report = gate_report(cand, lambda X: module(torch.as_tensor(X, dtype=torch.float32)).numpy(),
-                                 dataset.sets())
+            report = gate_report(
+                cand, lambda X: module(torch.as_tensor(X, dtype=torch.float32)).numpy(), dataset.sets()
+            )
         ratios = [r.achieved / r.threshold for r in report.rows]
         worst = min(max(ratios), RATIO_CAP) if all(map(math.isfinite, ratios)) else RATIO_CAP
         n_in, n_out = len(spec.inputs), len(spec.outputs)
@@ -157,6 +175,7 @@ def objective_for(spec: Spec, trial_seconds: float):
         if worst <= 1.0:
             trial.set_user_attr("ort_ns", ort_ns_per_sample(module, n_in, dataset.x_holdout[:4096]))
         return float(flops), float(worst)
+
     return objective
 
 
@@ -164,28 +183,53 @@ def _work(name: str, url: str, seed: int, trials: int, heartbeat: int, trial_sec
     """One worker: run trials until the study holds `trials` completed ones."""
     import optuna
     from optuna.study import MaxTrialsCallback
+
     spec = spec_mod.load(name)
     study = open_study(spec.name, url, seed, heartbeat)
     remaining = trials - len(completed(study))
     if remaining > 0:
-        study.optimize(objective_for(spec, trial_seconds), n_trials=remaining, gc_after_trial=False,
-                       callbacks=[MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))])
+        study.optimize(
+            objective_for(spec, trial_seconds),
+            n_trials=remaining,
+            gc_after_trial=False,
+            callbacks=[MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))],
+        )
 
 
-def run(name: str, trials: int, workers: int = 1, storage: str | None = None, seed: int | None = None,
-        heartbeat: int = 10, trial_seconds: float = 60.0, progress: bool = True):
+def run(
+    name: str,
+    trials: int,
+    workers: int = 1,
+    storage: str | None = None,
+    seed: int | None = None,
+    heartbeat: int = 10,
+    trial_seconds: float = 60.0,
+    progress: bool = True,
+):
     """Run (or resume) the study for `name` until it holds `trials` completed trials; returns the study."""
     import optuna
     from tqdm import tqdm
+
     spec = spec_mod.load(name)
     seed = spec.training.seed if seed is None else seed
     url = storage_url(spec.name, storage)
     study = open_study(spec.name, url, seed, heartbeat)
     if not study.trials and len(set(spec.model.widths)) == 1:  # the spec's own network first: "before"
-        study.enqueue_trial({"depth": len(spec.model.widths), "width": spec.model.widths[0],
-                             "activation": spec.model.activation, "count": spec.sampling.count})
-    bar = tqdm(total=trials, initial=min(trials, len(completed(study))), desc=f"search {spec.name}",
-               unit="trial", disable=not progress)
+        study.enqueue_trial(
+            {
+                "depth": len(spec.model.widths),
+                "width": spec.model.widths[0],
+                "activation": spec.model.activation,
+                "count": spec.sampling.count,
+            }
+        )
+    bar = tqdm(
+        total=trials,
+        initial=min(trials, len(completed(study))),
+        desc=f"search {spec.name}",
+        unit="trial",
+        disable=not progress,
+    )
 
     def show(study) -> None:
         bar.update(min(trials, len(completed(study))) - bar.n)
@@ -195,13 +239,20 @@ def run(name: str, trials: int, workers: int = 1, storage: str | None = None, se
 
     try:
         if workers == 1:  # in this process: Ctrl-C marks the running trial failed, and a rerun resumes
-            study.optimize(objective_for(spec, trial_seconds), n_trials=max(0, trials - len(completed(study))),
-                           callbacks=[optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,)),
-                                      lambda s, t: show(s)])
+            study.optimize(
+                objective_for(spec, trial_seconds),
+                n_trials=max(0, trials - len(completed(study))),
+                callbacks=[
+                    optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,)),
+                    lambda s, t: show(s),
+                ],
+            )
         else:
             ctx = multiprocessing.get_context("spawn")
-            procs = [ctx.Process(target=_work, args=(name, url, seed + k, trials, heartbeat, trial_seconds))
-                     for k in range(workers)]
+            procs = [
+                ctx.Process(target=_work, args=(name, url, seed + k, trials, heartbeat, trial_seconds))
+                for k in range(workers)
+            ]
             for p in procs:
                 p.start()
             while any(p.is_alive() for p in procs):
@@ -230,47 +281,73 @@ def passing(study) -> list:
 def pareto(study) -> list:
     """Non-dominated completed trials (FLOPs, worst gate ratio), cheapest first."""
     trials = distinct(study)
-    front = [t for t in trials if not any(o.values[0] <= t.values[0] and o.values[1] <= t.values[1]
-                                          and o.values != t.values for o in trials)]
+    front = [
+        t
+        for t in trials
+        if not any(o.values[0] <= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values for o in trials)
+    ]
     return sorted(front, key=lambda t: (t.values[0], t.values[1], t.number))
 
 
 def describe(t) -> dict:
-    return {"trial": t.number, "widths": t.user_attrs["widths"], "activation": t.params.get("activation"),
-            "count": t.params.get("count"), "parameters": t.user_attrs["parameters"], "flops": int(t.values[0]),
-            "worst_gate_ratio": t.values[1], "passes": t.values[1] <= 1.0, "ort_ns": t.user_attrs.get("ort_ns")}
+    return {
+        "trial": t.number,
+        "widths": t.user_attrs["widths"],
+        "activation": t.params.get("activation"),
+        "count": t.params.get("count"),
+        "parameters": t.user_attrs["parameters"],
+        "flops": int(t.values[0]),
+        "worst_gate_ratio": t.values[1],
+        "passes": t.values[1] <= 1.0,
+        "ort_ns": t.user_attrs.get("ort_ns"),
+    }
 
 
 def is_spec_own(t, spec: Spec) -> bool:
     """Whether a trial trained the spec's own network. The search space holds equal widths only, so a spec with
     unequal widths (8-4) has no such trial, and its "before" stays empty rather than naming a random trial."""
-    return (t.user_attrs.get("widths") == list(spec.model.widths)
-            and t.params.get("activation") == spec.model.activation and t.params.get("count") == spec.sampling.count)
+    return (
+        t.user_attrs.get("widths") == list(spec.model.widths)
+        and t.params.get("activation") == spec.model.activation
+        and t.params.get("count") == spec.sampling.count
+    )
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| trial | network | activation | samples | parameters | FLOPs/sample | worst gate ratio | passes | "
-             "onnxruntime ns/sample (1 / 4096) |", "|---:|---|---|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        "| trial | network | activation | samples | parameters | FLOPs/sample | worst gate ratio | passes | "
+        "onnxruntime ns/sample (1 / 4096) |",
+        "|---:|---|---|---:|---:|---:|---:|---|---:|",
+    ]
     for r in rows:
         ns = f"{r['ort_ns']['batch1']:.0f} / {r['ort_ns']['batch4096']:.1f}" if r["ort_ns"] else "–"
-        lines.append(f"| {r['trial']} | {'-'.join(map(str, r['widths']))} | {r['activation']} | {r['count']} | "
-                     f"{r['parameters']} | {r['flops']} | {r['worst_gate_ratio']:.3g} | "
-                     f"{'yes' if r['passes'] else 'no'} | {ns} |")
+        lines.append(
+            f"| {r['trial']} | {'-'.join(map(str, r['widths']))} | {r['activation']} | {r['count']} | "
+            f"{r['parameters']} | {r['flops']} | {r['worst_gate_ratio']:.3g} | "
+            f"{'yes' if r['passes'] else 'no'} | {ns} |"
+        )
     return "\n".join(lines)
 
 
 def plot(study, path: Path, title: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     trials = distinct(study)
     front = pareto(study)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ax.scatter([t.values[0] for t in trials], [t.values[1] for t in trials], s=14, color="0.6", label="trials")
     ax.plot([t.values[0] for t in front], [t.values[1] for t in front], "o-", color="C3", label="Pareto front")
     ax.axhline(1.0, color="k", linestyle="--", label="gate (ratio 1)")
-    ax.set(xscale="log", yscale="log", xlabel="FLOPs per sample", ylabel="worst gate ratio (achieved / threshold)",
-           title=title)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="FLOPs per sample",
+        ylabel="worst gate ratio (achieved / threshold)",
+        title=title,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -284,9 +361,13 @@ def report(study, spec: Spec, folder: Path | None = None) -> dict:
     folder = folder or SEARCH_DIR / spec.name
     front = [describe(t) for t in pareto(study)]
     ok = passing(study)
-    summary = {"surrogate": spec.name, "completed_trials": len(completed(study)), "pareto_front": front,
-               "cheapest_passing": describe(ok[0]) if ok else None,
-               "before": next((describe(t) for t in completed(study) if is_spec_own(t, spec)), None)}
+    summary = {
+        "surrogate": spec.name,
+        "completed_trials": len(completed(study)),
+        "pareto_front": front,
+        "cheapest_passing": describe(ok[0]) if ok else None,
+        "before": next((describe(t) for t in completed(study) if is_spec_own(t, spec)), None),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "trials.json").write_text(json.dumps([describe(t) for t in completed(study)], indent=1) + "\n")
     (folder / "pareto.md").write_text(f"# {spec.name}: Pareto front\n\n{table(front)}\n")
@@ -319,12 +400,20 @@ def set_key(text: str, section: str, key: str, value: str, comment: str | None =
 def apply(spec: Spec, best: dict) -> str:
     """The spec file's text with `best`'s network and sample count, everything else (comments too) kept."""
     text = spec.path.read_text()
-    text = set_key(text, "model", "widths", "[" + ", ".join(map(str, best["widths"])) + "]",
-                   f"{best['parameters']} parameters: the cheapest passing network of `python -m pipeline search`")
+    text = set_key(
+        text,
+        "model",
+        "widths",
+        "[" + ", ".join(map(str, best["widths"])) + "]",
+        f"{best['parameters']} parameters: the cheapest passing network of `python -m pipeline search`",
+    )
     text = set_key(text, "model", "activation", f'"{best["activation"]}"')
     text = set_key(text, "sampling", "count", str(best["count"]))
     check = spec_mod.parse(tomllib.loads(text), where=spec.path.name)
-    if (check.model.widths, check.model.activation, check.sampling.count) != \
-            (best["widths"], best["activation"], best["count"]):
+    if (check.model.widths, check.model.activation, check.sampling.count) != (
+        best["widths"],
+        best["activation"],
+        best["count"],
+    ):
         raise PipelineError(f"{spec.path}: could not rewrite the spec's model and sampling.count")
     return text

@@ -71,6 +71,7 @@ class ReferenceSpec:
 @dataclass
 class DomainBound:
     """One input bounded by a function of another: the domain is the box cut by every such bound."""
+
     input: str
     """the bounded input"""
     of: str
@@ -110,6 +111,7 @@ class SamplingSpec:
 @dataclass
 class VerificationSpec:
     """Past 2 inputs a grid goes blind between its points; verification then samples and searches instead."""
+
     points: int = 131072
     """low-discrepancy (Sobol) points over the whole domain"""
     face_points: int = 256
@@ -125,6 +127,7 @@ class VerificationSpec:
 @dataclass
 class DerivativeSpec:
     """The surrogate's slopes against the reference's (see derivatives.py): reported in the card always."""
+
     gate: float = 0.0
     """largest |dS/dx - dR/dx| as a share of the rms of dR/dx, for every output x input; 0: reported, not gated"""
     fit: bool = False
@@ -243,8 +246,9 @@ def load(name_or_path: str) -> Spec:
     try:
         raw = tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as e:
-        raise SpecError(f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
-                        f"TOML files are UTF-8") from None
+        raise SpecError(
+            f"{path.name}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); TOML files are UTF-8"
+        ) from None
     except OSError as e:
         raise SpecError(f"{path.name}: cannot read: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
@@ -301,6 +305,7 @@ def _list(raw: dict, key: str, where: str) -> list:
 
 # --- defaults that follow from the size of the problem ----------------------------------------------------------
 
+
 def default_width(n_in: int, n_out: int) -> int:
     """Hidden width of the default two-layer network: grows with the inputs and outputs, capped where LM's
     P x P solve still takes well under a second (about 1,400 parameters at 8 inputs)."""
@@ -354,14 +359,18 @@ def _check_size(spec: Spec, where: str) -> None:
     d, m = len(spec.inputs), len(spec.outputs)
     p = _parameters(spec.model.widths, d, m)
     if p > MAX_PARAMETERS:
-        raise SpecError(f"{where}: model.widths = {spec.model.widths} gives {p:,} parameters; "
-                        f"at most {MAX_PARAMETERS:,} (a surrogate is a small network)")
+        raise SpecError(
+            f"{where}: model.widths = {spec.model.widths} gives {p:,} parameters; "
+            f"at most {MAX_PARAMETERS:,} (a surrogate is a small network)"
+        )
     s, v = spec.sampling, spec.verification
-    points = s.count + s.holdout + (s.grid ** d if s.grid else v.points + 2 * d * v.face_points)
+    points = s.count + s.holdout + (s.grid**d if s.grid else v.points + 2 * d * v.face_points)
     gb = points * (d + m) * 8 / 1e9
     if gb > MAX_DATA_GB:
-        raise SpecError(f"{where}: {points:,} samples over {d} inputs and {m} outputs need {gb:.3g} GB of arrays; "
-                        f"at most {MAX_DATA_GB:g} GB (lower sampling.count, sampling.grid or verification.points)")
+        raise SpecError(
+            f"{where}: {points:,} samples over {d} inputs and {m} outputs need {gb:.3g} GB of arrays; "
+            f"at most {MAX_DATA_GB:g} GB (lower sampling.count, sampling.grid or verification.points)"
+        )
 
 
 def _typed(raw: dict, key: str, typ: type, where: str):
@@ -463,8 +472,10 @@ def _check(spec: Spec, where: str) -> None:
     if s.grid == 1 or s.grid < 0:
         raise SpecError(f"{where}: sampling.grid must be >= 2 points per axis (or 0 for the default), got {s.grid}")
     if s.grid ** len(spec.inputs) > 5_000_000:
-        raise SpecError(f"{where}: sampling.grid = {s.grid} gives {s.grid ** len(spec.inputs)} grid points "
-                        f"over {len(spec.inputs)} inputs; lower it (at most 5,000,000 points)")
+        raise SpecError(
+            f"{where}: sampling.grid = {s.grid} gives {s.grid ** len(spec.inputs)} grid points "
+            f"over {len(spec.inputs)} inputs; lower it (at most 5,000,000 points)"
+        )
     v = spec.verification
     if v.points < 1 or v.face_points < 0 or v.edge_points < 0 or v.searches < 0 or v.search_evaluations < 0:
         raise SpecError(f"{where}: verification.points must be >= 1 and the other counts >= 0")
@@ -473,8 +484,10 @@ def _check(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: derivatives.gate must be >= 0, weight > 0, step in (0, 0.1] and points >= 1")
     for o in dv.report_only:
         if o not in spec.output_names:
-            raise SpecError(f"{where}: derivatives.report_only names {o!r}, which is not an output "
-                            f"(outputs: {', '.join(spec.output_names)})")
+            raise SpecError(
+                f"{where}: derivatives.report_only names {o!r}, which is not an output "
+                f"(outputs: {', '.join(spec.output_names)})"
+            )
     if (dv.gate or dv.fit) and ref.data:
         raise SpecError(f"{where}: derivatives need a callable reference (a data file has no slopes to compare)")
     m = spec.model
@@ -482,6 +495,7 @@ def _check(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")
     from .model import ACTIVATIONS  # the registries (torch): a spec is validated to be trained
     from .train import TRAINERS
+
     _one_of(m.activation, tuple(ACTIVATIONS), f"{where}: model.activation")
     t = spec.training
     _one_of(t.trainer, tuple(TRAINERS), f"{where}: training.trainer")
@@ -493,7 +507,9 @@ def _check(spec: Spec, where: str) -> None:
     if t.threads < 1:
         raise SpecError(f"{where}: training.threads must be >= 1, got {t.threads}")
     if t.refine_every < 1 or t.refine_rounds < 0 or not 0 < t.refine_margin <= 1 or not t.lm_memory_gb > 0:
-        raise SpecError(f"{where}: training.refine_every must be >= 1, refine_rounds >= 0, refine_margin in (0, 1], lm_memory_gb > 0")
+        raise SpecError(
+            f"{where}: training.refine_every must be >= 1, refine_rounds >= 0, refine_margin in (0, 1], lm_memory_gb > 0"
+        )
     if t.check_every < 1:
         raise SpecError(f"{where}: training.check_every must be >= 1, got {t.check_every}")
     if not 0 < t.stop_margin <= 1:

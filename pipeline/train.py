@@ -56,24 +56,28 @@ def pick_device(requested: str) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda")
     if requested == "cuda":
-        raise PipelineError("training.device = \"cuda\" but no CUDA device is available (use \"auto\" or \"cpu\")")
+        raise PipelineError('training.device = "cuda" but no CUDA device is available (use "auto" or "cpu")')
     return torch.device("cpu")
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error of two tensors of the same shape; never broadcasts."""
     if pred.shape != target.shape:
-        raise ValueError(f"prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}: "
-                         "refusing to broadcast (an (N, 1) vs (N,) mix-up would give an N x N loss)")
+        raise ValueError(
+            f"prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}: "
+            "refusing to broadcast (an (N, 1) vs (N,) mix-up would give an N x N loss)"
+        )
     return torch.mean((pred - target) ** 2)
 
 
 def choose_trainer(spec: Spec, n_params: int) -> tuple[str, str]:
     """LM unless its P x P normal equations exceed training.lm_memory_gb; then Adam, and say so."""
     t = spec.training
-    if t.trainer == "lm" and 3 * 8 * n_params ** 2 > t.lm_memory_gb * 1e9:
-        return "adam", (f"LM's normal equations for {n_params:,} parameters need {3 * 8 * n_params ** 2 / 1e9:.3g} GB "
-                        f"(training.lm_memory_gb = {t.lm_memory_gb:g}): training with Adam instead")
+    if t.trainer == "lm" and 3 * 8 * n_params**2 > t.lm_memory_gb * 1e9:
+        return "adam", (
+            f"LM's normal equations for {n_params:,} parameters need {3 * 8 * n_params**2 / 1e9:.3g} GB "
+            f"(training.lm_memory_gb = {t.lm_memory_gb:g}): training with Adam instead"
+        )
     return t.trainer, ""
 
 
@@ -87,6 +91,7 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
     up to refine_rounds rounds (then to the end of the budget).
     """
     from threadpoolctl import threadpool_limits
+
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.set_num_threads(spec.training.threads)
     try:
@@ -123,8 +128,14 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
 
     result = TrainResult(model, device=str(dev), trainer=trainer, note=note)
     start, step, rounds, losses = time.perf_counter(), 0, 0, []
-    bar = tqdm(total=t.max_steps, desc=f"train {spec.name} ({trainer}, {dev.type})", disable=not progress,
-               unit="step", mininterval=0.5, leave=True)
+    bar = tqdm(
+        total=t.max_steps,
+        desc=f"train {spec.name} ({trainer}, {dev.type})",
+        disable=not progress,
+        unit="step",
+        mininterval=0.5,
+        leave=True,
+    )
     while True:
         u = model.features(torch.as_tensor(x_train, device=dev))
         z = model.targets(torch.as_tensor(y_train, device=dev))
@@ -141,19 +152,37 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
             if step % t.check_every == 0 or last:
                 ratio = holdout_ratio()
                 met = ratio <= t.stop_margin
-                result.history.append({"step": step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met,
-                                       "holdout_ratio": ratio})
-                reason = ("gates met" if met else "converged (no further progress)" if stuck else
-                          "step budget" if step == t.max_steps else "time budget" if seconds > t.max_seconds else
-                          "plateau" if _plateau(result.history, round_start) else
-                          "round" if refiner and rounds < t.refine_rounds and step - round_start >= t.refine_every
-                          else "")
+                result.history.append(
+                    {"step": step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met, "holdout_ratio": ratio}
+                )
+                reason = (
+                    "gates met"
+                    if met
+                    else "converged (no further progress)"
+                    if stuck
+                    else "step budget"
+                    if step == t.max_steps
+                    else "time budget"
+                    if seconds > t.max_seconds
+                    else "plateau"
+                    if _plateau(result.history, round_start)
+                    else "round"
+                    if refiner and rounds < t.refine_rounds and step - round_start >= t.refine_every
+                    else ""
+                )
         if reason in ("step budget", "time budget") or refiner is None:
             break
         check = refiner.check(model)
-        entry = {"event": "refine", "round": rounds + 1, "step": step, "samples": len(x_train),
-                 "worst_ratio": round(check["ratio"], 6), "holdout_ratio": round(holdout_ratio(), 6),
-                 "worst_at": check["worst_at"], "added": 0}
+        entry = {
+            "event": "refine",
+            "round": rounds + 1,
+            "step": step,
+            "samples": len(x_train),
+            "worst_ratio": round(check["ratio"], 6),
+            "holdout_ratio": round(holdout_ratio(), 6),
+            "worst_at": check["worst_at"],
+            "added": 0,
+        }
         result.history.append(entry)
         if reason == "gates met" and check["ratio"] <= t.refine_margin:
             reason = "gates met"  # on the held-out samples and at the worst points the check found
@@ -205,12 +234,24 @@ class Refiner:
 
     def __init__(self, spec: Spec):
         from . import data as data_mod
+
         self.spec, self.data = spec, data_mod
         d = len(spec.inputs)
-        U = np.concatenate([data_mod.unit_sample(d, spec.verification.points, "sobol", spec.sampling.seed + 3),
-                            data_mod.unit_corners(d)])
-        faces = [np.insert(data_mod.unit_sample(d - 1, 64, "sobol", spec.sampling.seed + 4 + a), a, end, 1)
-                 for a in range(d) for end in (0.0, 1.0)] if d > 1 else []
+        U = np.concatenate(
+            [
+                data_mod.unit_sample(d, spec.verification.points, "sobol", spec.sampling.seed + 3),
+                data_mod.unit_corners(d),
+            ]
+        )
+        faces = (
+            [
+                np.insert(data_mod.unit_sample(d - 1, 64, "sobol", spec.sampling.seed + 4 + a), a, end, 1)
+                for a in range(d)
+                for end in (0.0, 1.0)
+            ]
+            if d > 1
+            else []
+        )
         U = np.concatenate([U, *faces])
         X = data_mod.from_unit(spec, U)
         Y = data_mod.evaluate(spec, X, "refinement probe points")
@@ -228,6 +269,7 @@ class Refiner:
 
     def check(self, model: Surrogate) -> dict:
         from scipy.optimize import minimize
+
         dev = next(model.parameters()).device
 
         def predict(X: np.ndarray) -> np.ndarray:
@@ -239,6 +281,7 @@ class Refiner:
         starts = 2 * v.searches  # as many as verification runs on one output (one per error kind)
         found = []
         for i in np.argsort(-r, kind="stable")[:starts]:
+
             def objective(u):
                 X = self.data.from_unit(self.spec, np.clip(u, 0, 1)[None, :])
                 Y, ok, _ = self.data.call_reference(self.spec, X)
@@ -247,13 +290,23 @@ class Refiner:
                 ratio = float(self.ratios(predict(X), Y)[0])
                 found.append((ratio, np.clip(u, 0, 1), X[0], Y[0]))
                 return -ratio
-            minimize(objective, self.U[i], method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(self.U[i]),
-                     options={"maxfev": v.search_evaluations, "xatol": 1e-5, "fatol": 0.0})
+
+            minimize(
+                objective,
+                self.U[i],
+                method="Nelder-Mead",
+                bounds=[(0.0, 1.0)] * len(self.U[i]),
+                options={"maxfev": v.search_evaluations, "xatol": 1e-5, "fatol": 0.0},
+            )
         found.sort(key=lambda f: -f[0])
         worst = max(float(r.max()), found[0][0] if found else 0.0)
         at = found[0][2] if found and found[0][0] >= r.max() else self.X[int(np.argmax(r))]
-        return {"ratio": worst, "probe_ratios": r, "found": found[:starts],
-                "worst_at": dict(zip(self.spec.input_names, np.round(at, 6).tolist()))}
+        return {
+            "ratio": worst,
+            "probe_ratios": r,
+            "found": found[:starts],
+            "worst_at": dict(zip(self.spec.input_names, np.round(at, 6).tolist())),
+        }
 
     def new_samples(self, check: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
         """About n new samples around the worst points: (X, Y) with the reference's values."""
@@ -261,8 +314,9 @@ class Refiner:
         centres = np.concatenate([self.U[worst], *[f[1][None, :] for f in check["found"]]])
         X_known = np.concatenate([self.X[worst], *[f[2][None, :] for f in check["found"]]])
         Y_known = np.concatenate([self.Y[worst], *[f[3][None, :] for f in check["found"]]])
-        jitter = np.clip(np.repeat(centres, 3, axis=0) + self.rng.normal(0, 0.03, (3 * len(centres), centres.shape[1])),
-                         0.0, 1.0)
+        jitter = np.clip(
+            np.repeat(centres, 3, axis=0) + self.rng.normal(0, 0.03, (3 * len(centres), centres.shape[1])), 0.0, 1.0
+        )
         X_jit = self.data.from_unit(self.spec, jitter)
         Y_jit = self.data.evaluate(self.spec, X_jit, "refinement samples")
         ok = np.isfinite(Y_jit).all(axis=1)
@@ -289,9 +343,12 @@ def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor) -> torch.Tenso
     for l in range(len(linears) - 1, -1, -1):
         W = linears[l].weight
         start = end - W.numel() - W.shape[0]
-        torch.mul(G[..., :, None], inputs[l][:, None, None, :],              # d out / d W: G x (layer input)
-                  out=J[:, start:start + W.numel()].view(n, m, W.shape[0], W.shape[1]))
-        J[:, start + W.numel():end].view(n, m, W.shape[0]).copy_(G)      # d out / d b
+        torch.mul(
+            G[..., :, None],
+            inputs[l][:, None, None, :],  # d out / d W: G x (layer input)
+            out=J[:, start : start + W.numel()].view(n, m, W.shape[0], W.shape[1]),
+        )
+        J[:, start + W.numel() : end].view(n, m, W.shape[0]).copy_(G)  # d out / d b
         end = start
         if l > 0:
             G = (G @ W) * _activation_slope(acts[l - 1], pre[l - 1])[:, None, :]
@@ -320,8 +377,10 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
     chunk = max(1, int(memory_gb * 1e9 / 3 / (8 * n_params * n_out)))  # the block and two temporaries of its size
     if slopes is not None:
         u_d, t_d, w_d, h = slopes[:4]
-        steps = [torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i], device=u_d.device), h)
-                 for i in range(u_d.shape[1])]
+        steps = [
+            torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i], device=u_d.device), h)
+            for i in range(u_d.shape[1])
+        ]
 
     def load(params: torch.Tensor) -> None:
         with torch.no_grad():
@@ -334,8 +393,17 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
         r = (r - td) * wd
         if not jacobians:
             return r.flatten(), None
-        J = torch.stack([(parameter_jacobian(net, ud + e) - parameter_jacobian(net, ud - e)).view(len(ud), n_out, -1)
-                         / (2 * h) for e in steps], dim=2) * wd[..., None]
+        J = (
+            torch.stack(
+                [
+                    (parameter_jacobian(net, ud + e) - parameter_jacobian(net, ud - e)).view(len(ud), n_out, -1)
+                    / (2 * h)
+                    for e in steps
+                ],
+                dim=2,
+            )
+            * wd[..., None]
+        )
         return r.flatten(), J.reshape(-1, n_params)
 
     def residuals(params: torch.Tensor) -> torch.Tensor:
@@ -354,28 +422,28 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
         Jtr = torch.zeros(n_params, dtype=params.dtype, device=params.device)
         with torch.no_grad():
             for i in range(0, len(u), chunk):
-                J = parameter_jacobian(net, u[i:i + chunk])
+                J = parameter_jacobian(net, u[i : i + chunk])
                 JtJ += gram_upper(J)
-                Jtr += J.T @ r[i * n_out:min(i + chunk, len(u)) * n_out]
+                Jtr += J.T @ r[i * n_out : min(i + chunk, len(u)) * n_out]
             if slopes is not None:
                 offset, per_point = len(u) * n_out, n_out * u_d.shape[1]
                 c = max(1, chunk // (2 * u_d.shape[1]))
                 for i in range(0, len(u_d), c):
-                    _, J = slope_rows(u_d[i:i + c], t_d[i:i + c], w_d[i:i + c], True)
+                    _, J = slope_rows(u_d[i : i + c], t_d[i : i + c], w_d[i : i + c], True)
                     JtJ += gram_upper(J)
-                    Jtr += J.T @ r[offset + i * per_point:offset + min(i + c, len(u_d)) * per_point]
+                    Jtr += J.T @ r[offset + i * per_point : offset + min(i + c, len(u_d)) * per_point]
         return symmetric(JtJ), Jtr
 
     mu = 1e-3
     r = residuals(theta)
-    loss = float(torch.mean(r ** 2))
+    loss = float(torch.mean(r**2))
     while True:
         JtJ, Jtr = normal_equations(theta, r)
         stuck = True
         while mu < 1e10:
             delta = damped_solve(JtJ, Jtr, mu)
             r_new = residuals(theta - delta)
-            loss_new = float(torch.mean(r_new ** 2))
+            loss_new = float(torch.mean(r_new**2))
             if math.isfinite(loss_new) and loss_new < loss:
                 theta, r, loss, stuck = theta - delta, r_new, loss_new, False
                 mu = max(mu / 3, 1e-12)
@@ -392,6 +460,7 @@ def gram_upper(J: torch.Tensor) -> torch.Tensor:
     if J.device.type != "cpu" or J.dtype != torch.float64:
         return torch.triu(J.T @ J)
     from scipy.linalg.blas import dsyrk
+
     return torch.from_numpy(dsyrk(1.0, J.numpy().T, lower=0))  # J.T is a Fortran-ordered (P, N) view: no copy
 
 
@@ -415,6 +484,7 @@ def slope_targets(spec: Spec, model: Surrogate, X: np.ndarray, y_train: np.ndarr
     derivative gate count as much as a value error at the value gates, and the factor that turns a slope error
     into its share of the derivative gate."""
     from . import derivatives
+
     u_d, t, share = derivatives.training_targets(spec, model, X)
     tol = value_tolerance(spec, model, y_train).to(share.device)
     return u_d, t, spec.derivatives.weight * tol[None, :, None] * share, spec.derivatives.step, share
@@ -453,7 +523,7 @@ def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
     while True:
         if pos + t.batch_size > n:
             order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos:pos + t.batch_size].to(u.device)
+        idx = order[pos : pos + t.batch_size].to(u.device)
         pos += t.batch_size
         opt.zero_grad(set_to_none=True)
         loss = mse(model.net(u[idx]), z[idx])
@@ -474,11 +544,21 @@ takes one step per next() and yields (loss, stuck); the loop above owns rounds, 
 def summary(spec: Spec, data: Dataset, result: TrainResult) -> dict:
     """What the run's metrics.json records."""
     losses = [h["loss"] for h in result.history if "loss" in h]
-    return {"surrogate": spec.name, "trainer": result.trainer, "device": result.device,
-            "steps": result.steps, "train_seconds": round(result.seconds, 3), "stop_reason": result.stop_reason,
-            "final_loss": losses[-1] if losses else None,
-            "parameters": sum(p.numel() for p in result.model.net.parameters()),
-            "initial_samples": len(data.x_train), "train_samples": result.train_samples,
-            "refinement_rounds": sum(1 for h in result.history if h.get("event") == "refine" and h["added"]),
-            "train_ratio": result.train_ratio, "improving": result.improving, "note": result.note,
-            "dropped_rows": data.dropped_rows, "reference_failures": data.failed}
+    return {
+        "surrogate": spec.name,
+        "trainer": result.trainer,
+        "device": result.device,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 3),
+        "stop_reason": result.stop_reason,
+        "final_loss": losses[-1] if losses else None,
+        "parameters": sum(p.numel() for p in result.model.net.parameters()),
+        "initial_samples": len(data.x_train),
+        "train_samples": result.train_samples,
+        "refinement_rounds": sum(1 for h in result.history if h.get("event") == "refine" and h["added"]),
+        "train_ratio": result.train_ratio,
+        "improving": result.improving,
+        "note": result.note,
+        "dropped_rows": data.dropped_rows,
+        "reference_failures": data.failed,
+    }

@@ -38,7 +38,7 @@ def errors(y_pred: np.ndarray, y_ref: np.ndarray, metric: str) -> tuple[float, i
     e = pointwise(y_pred, y_ref, KIND[metric])
     worst = int(np.argmax(e))
     if metric == "rmse":
-        return float(np.sqrt(np.mean(e ** 2))), worst
+        return float(np.sqrt(np.mean(e**2))), worst
     if metric == "mean_rel":
         return float(np.mean(e)), worst
     return float(e[worst]), worst
@@ -89,19 +89,41 @@ class GateReport:
         return max((r.achieved / r.threshold if np.isfinite(r.achieved) else np.inf) for r in self.rows)
 
     def to_dict(self) -> dict:
-        return {"surrogate": self.surrogate, "passed": self.passed, "plan": self.plan,
-                "rows": [asdict(r) for r in self.rows]}
+        return {
+            "surrogate": self.surrogate,
+            "passed": self.passed,
+            "plan": self.plan,
+            "rows": [asdict(r) for r in self.rows],
+        }
 
     def table(self) -> str:
         head = ("set", "output", "metric", "threshold", "achieved", "ok", "found by", "worst at")
-        lines = [(r.set, r.output, r.metric, f"{r.threshold:.3g}", f"{r.achieved:.3g}", "pass" if r.passed else "FAIL",
-                  r.stage, ", ".join(f"{k}={v:.4g}" for k, v in r.worst_at.items())) for r in self.rows]
+        lines = [
+            (
+                r.set,
+                r.output,
+                r.metric,
+                f"{r.threshold:.3g}",
+                f"{r.achieved:.3g}",
+                "pass" if r.passed else "FAIL",
+                r.stage,
+                ", ".join(f"{k}={v:.4g}" for k, v in r.worst_at.items()),
+            )
+            for r in self.rows
+        ]
         widths = [max(len(h), *(len(l[k]) for l in lines)) for k, h in enumerate(head)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        verdict = "all gates pass" if self.passed else \
-            f"{sum(not r.passed for r in self.rows)} of {len(self.rows)} gates FAIL"
-        lines = [f"{self.surrogate}: {verdict}", fmt.format(*head), fmt.format(*("-" * w for w in widths)),
-                 *(fmt.format(*l) for l in lines)]
+        verdict = (
+            "all gates pass"
+            if self.passed
+            else f"{sum(not r.passed for r in self.rows)} of {len(self.rows)} gates FAIL"
+        )
+        lines = [
+            f"{self.surrogate}: {verdict}",
+            fmt.format(*head),
+            fmt.format(*("-" * w for w in widths)),
+            *(fmt.format(*l) for l in lines),
+        ]
         if self.plan.get("plan"):
             lines.append(describe_plan(self.plan))
         return "\n".join(lines)
@@ -118,20 +140,37 @@ def describe_plan(plan: dict) -> str:
     return text
 
 
-def _rows(spec: Spec, set_name: str, P: np.ndarray, X: np.ndarray, Y: np.ndarray, stage: np.ndarray,
-          mean_mask: np.ndarray | None = None) -> list[GateRow]:
+def _rows(
+    spec: Spec,
+    set_name: str,
+    P: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    stage: np.ndarray,
+    mean_mask: np.ndarray | None = None,
+) -> list[GateRow]:
     rows = []
     for k, out in enumerate(spec.outputs):
         for metric, threshold in spec.gates.items():
             e = pointwise(P[:, k], Y[:, k], KIND[metric])
             if metric in ("rmse", "mean_rel"):
                 m = e if mean_mask is None else e[mean_mask]
-                value = float(np.sqrt(np.mean(m ** 2)) if metric == "rmse" else np.mean(m))
+                value = float(np.sqrt(np.mean(m**2)) if metric == "rmse" else np.mean(m))
             else:
                 value = float(np.max(e))
             worst = int(np.argmax(e))
-            rows.append(GateRow(set_name, out.name, metric, threshold, value, bool(np.isfinite(value) and
-                                value <= threshold), dict(zip(spec.input_names, X[worst].tolist())), str(stage[worst])))
+            rows.append(
+                GateRow(
+                    set_name,
+                    out.name,
+                    metric,
+                    threshold,
+                    value,
+                    bool(np.isfinite(value) and value <= threshold),
+                    dict(zip(spec.input_names, X[worst].tolist())),
+                    str(stage[worst]),
+                )
+            )
     return rows
 
 
@@ -167,20 +206,33 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
         stage = np.concatenate([data.stage_domain, np.full(len(found["X"]), "search")])
         report.rows += _rows(spec, "domain", P, X, Y, stage, mean_mask=stage != "search")
         names, counts = np.unique(stage, return_counts=True)
-        plan |= {"plan": "Sobol sample + corners, faces, edges + worst-point search",
-                 "points": {str(n): int(c) for n, c in zip(names, counts)},
-                 "searches": found["searches"], "search_evaluations": found["evaluations"]}
+        plan |= {
+            "plan": "Sobol sample + corners, faces, edges + worst-point search",
+            "points": {str(n): int(c) for n, c in zip(names, counts)},
+            "searches": found["searches"],
+            "search_evaluations": found["evaluations"],
+        }
     if slopes is not None:
         from .derivatives import verification_points
+
         plan["derivatives"] = found = slopes(verification_points(spec, data))
         if spec.derivatives.gate:
             for out, per_input in found["errors"].items():
                 if out in spec.derivatives.report_only:
                     continue  # reported in the card, not gated (the spec says why)
                 for name, value in per_input.items():
-                    report.rows.append(GateRow("slopes", f"d{out}/d{name}", "max/rms", spec.derivatives.gate, value,
-                                               bool(value <= spec.derivatives.gate), found["worst_at"][out][name],
-                                               "grid" if data.x_grid is not None else "sample"))
+                    report.rows.append(
+                        GateRow(
+                            "slopes",
+                            f"d{out}/d{name}",
+                            "max/rms",
+                            spec.derivatives.gate,
+                            value,
+                            bool(value <= spec.derivatives.gate),
+                            found["worst_at"][out][name],
+                            "grid" if data.x_grid is not None else "sample",
+                        )
+                    )
     report.plan = plan
     return report
 
@@ -220,16 +272,29 @@ def search_worst(spec: Spec, predict, data: data_mod.Dataset, P: np.ndarray) -> 
                         best.update(err=err, X=X[0], Y=Y[0])
                     return -err
 
-                minimize(objective, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * d,
-                         options={"maxfev": v.search_evaluations, "initial_simplex": _simplex(u0),
-                                  "xatol": 1e-6, "fatol": 0.0})
+                minimize(
+                    objective,
+                    u0,
+                    method="Nelder-Mead",
+                    bounds=[(0.0, 1.0)] * d,
+                    options={
+                        "maxfev": v.search_evaluations,
+                        "initial_simplex": _simplex(u0),
+                        "xatol": 1e-6,
+                        "fatol": 0.0,
+                    },
+                )
                 searches += 1
                 if best["err"] >= 0:
                     found_X.append(best["X"])
                     found_Y.append(best["Y"])
     n_out = len(spec.outputs)
-    return {"X": np.array(found_X).reshape(-1, d), "Y": np.array(found_Y).reshape(-1, n_out),
-            "searches": searches, "evaluations": evaluations}
+    return {
+        "X": np.array(found_X).reshape(-1, d),
+        "Y": np.array(found_Y).reshape(-1, n_out),
+        "searches": searches,
+        "evaluations": evaluations,
+    }
 
 
 def _distinct_worst(U: np.ndarray, e: np.ndarray, n: int, min_distance: float = 0.05) -> list[np.ndarray]:
@@ -259,8 +324,11 @@ def meets_gates(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray, margin: float
 
 def worst_ratio(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray) -> float:
     """The largest metric / threshold over outputs and gates (<= 1 passes)."""
-    ratios = [errors(y_pred[:, k], y_ref[:, k], metric)[0] / threshold
-              for k in range(y_ref.shape[1]) for metric, threshold in spec.gates.items()]
+    ratios = [
+        errors(y_pred[:, k], y_ref[:, k], metric)[0] / threshold
+        for k in range(y_ref.shape[1])
+        for metric, threshold in spec.gates.items()
+    ]
     return max(r if np.isfinite(r) else np.inf for r in ratios)
 
 
@@ -273,14 +341,22 @@ def next_step(spec: Spec, report: GateReport, metrics: dict) -> str:
     reason, train_ratio = metrics.get("stop_reason", ""), metrics.get("train_ratio")
     ratio = report.ratio()
     if reason == "time budget" and metrics.get("improving"):
-        return (f"training ran out of time while the error was still falling: raise [training] max_seconds "
-                f"(now {spec.training.max_seconds:g}) to {2 * spec.training.max_seconds:g}")
+        return (
+            f"training ran out of time while the error was still falling: raise [training] max_seconds "
+            f"(now {spec.training.max_seconds:g}) to {2 * spec.training.max_seconds:g}"
+        )
     if reason == "step budget" and metrics.get("improving"):
-        return (f"training ran out of steps while the error was still falling: raise [training] max_steps "
-                f"(now {spec.training.max_steps}) to {2 * spec.training.max_steps}")
+        return (
+            f"training ran out of steps while the error was still falling: raise [training] max_steps "
+            f"(now {spec.training.max_steps}) to {2 * spec.training.max_steps}"
+        )
     if train_ratio is not None and train_ratio > 0.5 * ratio:
-        return (f"the network cannot fit even its training samples (worst gate ratio {train_ratio:.3g} there): "
-                f"try a wider network, [model] widths = {wider}, or {search}")
+        return (
+            f"the network cannot fit even its training samples (worst gate ratio {train_ratio:.3g} there): "
+            f"try a wider network, [model] widths = {wider}, or {search}"
+        )
     samples = metrics.get("train_samples") or spec.sampling.count
-    return (f"the network fits its training samples but not the points between them: try more samples, "
-            f"[sampling] count = {2 * samples}, or a wider network, [model] widths = {wider}; {search}")
+    return (
+        f"the network fits its training samples but not the points between them: try more samples, "
+        f"[sampling] count = {2 * samples}, or a wider network, [model] widths = {wider}; {search}"
+    )

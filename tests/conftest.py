@@ -56,12 +56,16 @@ max_abs = {max_abs}
 @pytest.fixture
 def write_spec(tmp_path):
     """write_spec(text=None, **fields) -> path of a .toml spec in tmp_path (the paraboloid template by default)."""
-    def write(text: str | None = None, name: str = "tiny", steps: int = 200, rmse: float = 1e-3,
-              max_abs: float = 1e-2) -> str:
+
+    def write(
+        text: str | None = None, name: str = "tiny", steps: int = 200, rmse: float = 1e-3, max_abs: float = 1e-2
+    ) -> str:
         path = tmp_path / f"{name}.toml"
-        path.write_text(text if text is not None else
-                        PARABOLOID.format(name=name, steps=steps, rmse=rmse, max_abs=max_abs))
+        path.write_text(
+            text if text is not None else PARABOLOID.format(name=name, steps=steps, rmse=rmse, max_abs=max_abs)
+        )
         return str(path)
+
     return write
 
 
@@ -71,8 +75,18 @@ def cli(tmp_path, capsys):
     from pipeline.cli import main
 
     def run(command: str, *args: str, out: Path | None = None):
-        status = main([command, "--runs", str(tmp_path / "runs"), "--out", str(out or tmp_path / "exported"),
-                       *(["--quiet"] if command in ("train", "gate") else []), *args])
+        status = main(
+            [
+                command,
+                "--runs",
+                str(tmp_path / "runs"),
+                "--out",
+                str(out or tmp_path / "exported"),
+                *(["--quiet"] if command in ("train", "gate") else []),
+                *args,
+            ]
+        )
         captured = capsys.readouterr()
         return status, captured.out, captured.err
+
     return run

@@ -8,8 +8,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("spec_file, dropped", [("examples/byo_callable/cylinder.toml", 0),
-                                                ("examples/byo_csv/packed_bed.toml", 5)])
+@pytest.mark.parametrize(
+    "spec_file, dropped", [("examples/byo_callable/cylinder.toml", 0), ("examples/byo_csv/packed_bed.toml", 5)]
+)
 def test_byo_example(cli, tmp_path, spec_file, dropped):
     path = str(ROOT / spec_file)
     status, out, err = cli("gate", path)

@@ -28,16 +28,19 @@ def paraboloid_card() -> dict:
     return json.loads((ROOT / "exported" / "paraboloid.json").read_text())
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda c: c.update(card_version=CARD_VERSION + 1), f"card_version {CARD_VERSION + 1} is newer than"),
-    (lambda c: c.pop("card_version"), "the card has no card_version"),
-    (lambda c: c.update(card_version="1"), "the card has no card_version"),
-    (lambda c: c.update(surprise=1), r"unknown card field\(s\) \['surprise'\]"),
-    (lambda c: c["inputs"][0].pop("max"), r"inputs\[0\]: missing field\(s\) \['max'\]"),
-    (lambda c: c["inputs"][0].update(max="1"), r"inputs\[0\]: max must be a number"),
-    (lambda c: c.update(outputs=None), "the card has no list of outputs"),
-    (lambda c: c.update(domain={"bounds": [{"input": "x"}]}), r"domain.bounds\[0\] needs input, side"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c.update(card_version=CARD_VERSION + 1), f"card_version {CARD_VERSION + 1} is newer than"),
+        (lambda c: c.pop("card_version"), "the card has no card_version"),
+        (lambda c: c.update(card_version="1"), "the card has no card_version"),
+        (lambda c: c.update(surprise=1), r"unknown card field\(s\) \['surprise'\]"),
+        (lambda c: c["inputs"][0].pop("max"), r"inputs\[0\]: missing field\(s\) \['max'\]"),
+        (lambda c: c["inputs"][0].update(max="1"), r"inputs\[0\]: max must be a number"),
+        (lambda c: c.update(outputs=None), "the card has no list of outputs"),
+        (lambda c: c.update(domain={"bounds": [{"input": "x"}]}), r"domain.bounds\[0\] needs input, side"),
+    ],
+)
 def test_bad_cards_are_one_line_errors(edit, message):
     card = paraboloid_card()
     edit(card)
@@ -71,7 +74,9 @@ def test_loader_hands_out_the_typed_card():
 
 
 def test_card_and_loader_import_neither_torch_nor_onnx():
-    code = ("import sys, pipeline.card, pipeline.loader, pipeline; "
-            "print(sorted(m for m in ('torch', 'onnx', 'scipy', 'matplotlib') if m in sys.modules))")
+    code = (
+        "import sys, pipeline.card, pipeline.loader, pipeline; "
+        "print(sorted(m for m in ('torch', 'onnx', 'scipy', 'matplotlib') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -10,11 +10,19 @@ import pytest
 from pipeline import data, domain, spec
 from pipeline.cbackend import python_headers
 from pipeline.loader import LoaderError, load
-from tests.test_codegen import (BOUND, EXPORTED, assert_jacobian_close, assert_matches, central_differences,
-                                save_model, with_card)
+from tests.test_codegen import (
+    BOUND,
+    EXPORTED,
+    assert_jacobian_close,
+    assert_matches,
+    central_differences,
+    save_model,
+    with_card,
+)
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                                reason="no C compiler (apt-get install gcc)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler (apt-get install gcc)"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -95,8 +103,11 @@ def test_domain_bound_policies_follow_the_loader(tmp_path):
         load(path)(X[1:])
     except LoaderError:
         clipped = domain.clip([BOUND], ["x", "y"], X[1:])
-        assert np.allclose(load(path, backend="c", out_of_range="clip")(X[1:]),
-                           load(path, backend="c", out_of_range="allow")(clipped), rtol=1e-6)
+        assert np.allclose(
+            load(path, backend="c", out_of_range="clip")(X[1:]),
+            load(path, backend="c", out_of_range="allow")(clipped),
+            rtol=1e-6,
+        )
     else:
         pytest.skip("the loader does not apply domain bounds yet (its policies land with the loader's domain change)")
 
@@ -141,6 +152,7 @@ def test_point_from_threads():
 
     def work(k):
         got[k] = np.array([c.point(*row) for row in X])
+
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
@@ -175,8 +187,16 @@ def test_point_is_the_onnxruntime_point(name):
     assert_matches(c.point(*np.float32(X[0])), o.point(*np.float32(X[0])), f"{name} point(float32 scalars)")
     assert np.array_equal(c.point(*[int(v) if v.is_integer() else v for v in row]), c.point(*row))
     lo, hi = s.inputs[0].min, s.inputs[0].max
-    bad = [row[:-1], row + [1.0], [lo - abs(lo) - 1.0, *row[1:]], [hi + abs(hi) + 1.0, *row[1:]],
-           [np.nan, *row[1:]], [*row[:-1], np.inf], ["1.0", *row[1:]], [None, *row[1:]]]
+    bad = [
+        row[:-1],
+        row + [1.0],
+        [lo - abs(lo) - 1.0, *row[1:]],
+        [hi + abs(hi) + 1.0, *row[1:]],
+        [np.nan, *row[1:]],
+        [*row[:-1], np.inf],
+        ["1.0", *row[1:]],
+        [None, *row[1:]],
+    ]
     for args in bad:
         expected, outcome = _outcome(o.point, *args), _outcome(c.point, *args)
         assert outcome[0] == expected[0] and expected[0] != "ok", (args, outcome, expected)
@@ -211,6 +231,7 @@ def test_point_without_python_headers_uses_ctypes_and_says_why(monkeypatch, tmp_
     import sysconfig
 
     from pipeline import cbackend
+
     real = sysconfig.get_paths()
     monkeypatch.setattr(sysconfig, "get_paths", lambda *a, **k: {**real, "include": str(tmp_path / "no-headers")})
     monkeypatch.setattr(cbackend, "_warned_ctypes", set())
@@ -229,13 +250,17 @@ def test_point_without_python_headers_uses_ctypes_and_says_why(monkeypatch, tmp_
 def test_cache_is_keyed_by_the_interpreter(monkeypatch):
     """Another interpreter ABI (EXT_SUFFIX) gets another library; the same one reuses it."""
     import sysconfig
+
     if python_headers()[1]:
         pytest.skip(python_headers()[1])
     first = load(EXPORTED / "paraboloid.onnx", backend="c").library
     assert first.name.endswith("-py.so") and load(EXPORTED / "paraboloid.onnx", backend="c").library == first
     real = sysconfig.get_config_var
-    monkeypatch.setattr(sysconfig, "get_config_var",
-                        lambda name: ".cpython-399-x86_64-linux-gnu.so" if name == "EXT_SUFFIX" else real(name))
+    monkeypatch.setattr(
+        sysconfig,
+        "get_config_var",
+        lambda name: ".cpython-399-x86_64-linux-gnu.so" if name == "EXT_SUFFIX" else real(name),
+    )
     assert load(EXPORTED / "paraboloid.onnx", backend="c").library != first
 
 
@@ -243,11 +268,13 @@ def test_point_extension_that_does_not_import_falls_back_to_ctypes(monkeypatch):
     """An extension that compiles but does not import (another interpreter's symbols, say): the plain library
     is built for ctypes, and point_path says why."""
     from pipeline import cbackend
+
     if python_headers()[1]:
         pytest.skip(python_headers()[1])
 
     def refuse(lib):
         raise ImportError("undefined symbol: PyFloat_Type\nsecond line")
+
     monkeypatch.setattr(cbackend, "load_extension", refuse)
     monkeypatch.setattr(cbackend, "_warned_ctypes", set())
     with pytest.warns(RuntimeWarning, match="does not import: undefined symbol: PyFloat_Type$"):

@@ -17,8 +17,10 @@ from pipeline.loader import CARD_KEY, DIGEST_KEY, seal
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "examples" / "code_saturne"
-SUMMARY = re.compile(r"^code_saturne: cells=(\d+) iterations=(\d+) max_abs_dT_K=(\S+) max_rel_drho=(\S+) "
-                     r"property_time_share=(\S+)%$")
+SUMMARY = re.compile(
+    r"^code_saturne: cells=(\d+) iterations=(\d+) max_abs_dT_K=(\S+) max_rel_drho=(\S+) "
+    r"property_time_share=(\S+)%$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +33,17 @@ def run_case():
 
 needs_code_saturne = pytest.mark.skipif(
     shutil.which("code_saturne") is None,
-    reason="code_saturne is not installed (.ci/run installs it; on Debian: apt-get install code-saturne)")
+    reason="code_saturne is not installed (.ci/run installs it; on Debian: apt-get install code-saturne)",
+)
 
 
 def skip_unless_supported(run_case):
     found = run_case.version()
     if not found.startswith(run_case.SUPPORTED_VERSION + "."):
-        pytest.skip(f"code_saturne {found or '(unknown version)'} is installed; the case's user sources are "
-                    f"written for {run_case.SUPPORTED_VERSION} (Debian 12's code-saturne)")
+        pytest.skip(
+            f"code_saturne {found or '(unknown version)'} is installed; the case's user sources are "
+            f"written for {run_case.SUPPORTED_VERSION} (Debian 12's code-saturne)"
+        )
 
 
 @needs_code_saturne
@@ -77,8 +82,9 @@ def test_cells_outside_the_valid_range_are_clipped_and_counted(run_case, tmp_pat
     props[CARD_KEY] = json.dumps(card)
     onnx.helper.set_model_props(model, props)  # the old digest dropped: sealed again below, as export would
     (tmp_path / "water.onnx").write_bytes(seal(model.SerializeToString()))
-    assert run_case.main(["--steps", "5", "--work", str(tmp_path / "study"), "--model",
-                          str(tmp_path / "water.onnx")]) == 0
+    assert (
+        run_case.main(["--steps", "5", "--work", str(tmp_path / "study"), "--model", str(tmp_path / "water.onnx")]) == 0
+    )
     out = capsys.readouterr().out
     assert "reach beyond the model's valid range [275, 300] K" in out
     clipped = int(re.search(r"^surrogate: .*, (\d+) cell evaluation\(s\) outside the valid range", out, re.M)[1])
@@ -110,9 +116,18 @@ def test_valid_range_is_read_from_the_card(run_case):
     assert run_case.valid_temperatures(Card.from_dict(card)) == (card["inputs"][0]["min"], T_max)
     # a domain bound T <= T_max(p) narrows the range at the case pressure...
     p_lo, p_hi = card["inputs"][1]["min"], card["inputs"][1]["max"]
-    card["domain"] = {"bounds": [{"input": "T", "side": "max", "of": "p", "label": "T_max(p)",
-                                  "table": {"scale": "linear", "lo": p_lo, "hi": p_hi, "values": [380.0, 380.0]},
-                                  "interpolation_error": 0.0}]}
+    card["domain"] = {
+        "bounds": [
+            {
+                "input": "T",
+                "side": "max",
+                "of": "p",
+                "label": "T_max(p)",
+                "table": {"scale": "linear", "lo": p_lo, "hi": p_hi, "values": [380.0, 380.0]},
+                "interpolation_error": 0.0,
+            }
+        ]
+    }
     assert run_case.valid_temperatures(Card.from_dict(card))[1] == 380.0
     # ...and a model with no valid temperature at the case's pressure is refused, in one line
     card["domain"]["bounds"][0]["table"]["values"] = [270.0, 270.0]

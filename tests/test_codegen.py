@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"
 RTOL, ATOL_FRACTION = codegen.RTOL, codegen.ATOL_FRACTION
 GFORTRAN = shutil.which("gfortran")
-needs_gfortran = pytest.mark.skipif(GFORTRAN is None, reason="gfortran is not installed (.ci/run installs it; "
-                                    "on Debian: apt-get install gfortran)")
+needs_gfortran = pytest.mark.skipif(
+    GFORTRAN is None, reason="gfortran is not installed (.ci/run installs it; on Debian: apt-get install gfortran)"
+)
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 # The builds the contract is checked for: a solver's usual flags, a build for this machine, and -ffast-math.
 BUILDS = {"O2": ["-O2"], "native": ["-O3", "-march=native"], "fast-math": ["-O2", "-ffast-math"]}
@@ -79,8 +80,15 @@ end program driver
 """
 
 
-def build(name: str, lang: str, tmp: Path, flags=("-O2",), precision: str = "float", exported: Path = EXPORTED,
-          expected_name: str | None = None) -> Path:
+def build(
+    name: str,
+    lang: str,
+    tmp: Path,
+    flags=("-O2",),
+    precision: str = "float",
+    exported: Path = EXPORTED,
+    expected_name: str | None = None,
+) -> Path:
     """Generate and compile a driver; returns the executable."""
     codegen.generate(exported / f"{name}.onnx", lang, tmp, precision, expected_name)
     exe = tmp / f"{name}_{lang}_{precision}_{'_'.join(f.strip('-') for f in flags)}"
@@ -89,8 +97,18 @@ def build(name: str, lang: str, tmp: Path, flags=("-O2",), precision: str = "flo
         cmd = ["gcc", *STRICT, *flags, "-I", str(tmp), str(tmp / f"{name}.c"), str(tmp / "driver.c"), "-lm"]
     else:
         (tmp / "driver.f90").write_text(F_DRIVER.format(n=name))
-        cmd = [GFORTRAN, "-std=f2008", "-Wall", "-Wextra", "-Werror", *flags, "-J", str(tmp),
-               str(tmp / f"{name}_surrogate.f90"), str(tmp / "driver.f90")]
+        cmd = [
+            GFORTRAN,
+            "-std=f2008",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            *flags,
+            "-J",
+            str(tmp),
+            str(tmp / f"{name}_surrogate.f90"),
+            str(tmp / "driver.f90"),
+        ]
     result = subprocess.run([*cmd, "-o", str(exe)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return exe
@@ -99,10 +117,12 @@ def build(name: str, lang: str, tmp: Path, flags=("-O2",), precision: str = "flo
 def run(exe: Path, X: np.ndarray, mode: str = "single", n_out: int = 1):
     """Run a driver over X: (batch status, row statuses, outputs (N, n_out), Jacobians (N, n_out, n_in) or None)."""
     stdin = f"{len(X)}\n" + "\n".join(" ".join(f"{v:.17g}" for v in row) for row in X) + "\n"
-    lines = subprocess.run([str(exe), mode], input=stdin, check=True, capture_output=True, text=True).stdout.splitlines()
+    lines = subprocess.run(
+        [str(exe), mode], input=stdin, check=True, capture_output=True, text=True
+    ).stdout.splitlines()
     table = np.array([line.split() for line in lines[1:]], dtype=float)
-    J = table[:, 1 + n_out:].reshape(len(X), n_out, X.shape[1]) if table.shape[1] > 1 + n_out else None
-    return int(lines[0]), table[:, 0].astype(int), table[:, 1:1 + n_out], J
+    J = table[:, 1 + n_out :].reshape(len(X), n_out, X.shape[1]) if table.shape[1] > 1 + n_out else None
+    return int(lines[0]), table[:, 0].astype(int), table[:, 1 : 1 + n_out], J
 
 
 def assert_matches(Y, ref, what: str):
@@ -111,8 +131,9 @@ def assert_matches(Y, ref, what: str):
     assert worst <= 1.0, f"{what}: {worst:.2f}x the tolerance"
 
 
-@pytest.mark.parametrize("build_name, precision", [("O2", "float"), ("native", "float"), ("fast-math", "float"),
-                                                   ("O2", "double")])
+@pytest.mark.parametrize(
+    "build_name, precision", [("O2", "float"), ("native", "float"), ("fast-math", "float"), ("O2", "double")]
+)
 @pytest.mark.parametrize("name", spec.available())
 def test_generated_c_matches_onnxruntime(name, build_name, precision, tmp_path):
     """Every entry point (eval, eval_batch, eval_soa) of every build is within the codegen tolerance."""
@@ -176,9 +197,15 @@ def test_jacobian_matches_central_differences(name, lang, tmp_path):
     assert np.allclose(Y, Y_batch, rtol=1e-6)  # eval_jac's y is eval's y
 
 
-@pytest.mark.parametrize("lang, flags", [("c", ("-O2",)), ("c", ("-O2", "-ffast-math")),
-                                         pytest.param("fortran", ("-O2",), marks=needs_gfortran),
-                                         pytest.param("fortran", ("-O2", "-ffast-math"), marks=needs_gfortran)])
+@pytest.mark.parametrize(
+    "lang, flags",
+    [
+        ("c", ("-O2",)),
+        ("c", ("-O2", "-ffast-math")),
+        pytest.param("fortran", ("-O2",), marks=needs_gfortran),
+        pytest.param("fortran", ("-O2", "-ffast-math"), marks=needs_gfortran),
+    ],
+)
 def test_error_codes(lang, flags, tmp_path):
     """NaN/inf -> 1, outside the range -> 2, y NaN; also under -ffast-math, which lets the compiler assume that
     no NaN exists (isfinite() there is folded to true)."""
@@ -200,8 +227,8 @@ def test_c_batch_equals_single_calls(tmp_path):
     """The vector blocks are a separate code path: row by row they agree with eval, including a block that holds
     a bad row and a tail shorter than a block."""
     X = data.sample(spec.load("water"), 8 * 40 + 5, "uniform", seed=3)
-    X[17, 0] = np.nan     # a non-finite input inside a block
-    X[100, 1] = 2e7       # out of range
+    X[17, 0] = np.nan  # a non-finite input inside a block
+    X[100, 1] = 2e7  # out of range
     exe = build("water", "c", tmp_path)
     _, status, single, _ = run(exe, X, "single", 4)
     first, _, batch, _ = run(exe, X, "batch", 4)
@@ -213,16 +240,18 @@ def test_c_batch_equals_single_calls(tmp_path):
 
 def test_c_header_documents_the_interface(tmp_path):
     header = codegen.generate(EXPORTED / "water.onnx", "c", tmp_path)[0].read_text()
-    for decl in ("int water_eval(const double *x, double *y);",
-                 "int water_eval_jac(const double *x, double *y, double *dydx);",
-                 "int water_eval_soa(size_t n, const double *const *x, double *const *y);",
-                 '#ifdef __cplusplus\nextern "C" {'):
+    for decl in (
+        "int water_eval(const double *x, double *y);",
+        "int water_eval_jac(const double *x, double *y, double *dydx);",
+        "int water_eval_soa(size_t n, const double *const *x, double *const *y);",
+        '#ifdef __cplusplus\nextern "C" {',
+    ):
         assert decl in header
     card = json.loads((EXPORTED / "water.json").read_text())
     T, p = card["inputs"]
     assert f"x[0] T [K] in [{T['min']:g}, {T['max']:g}]" in header and "y[1] mu [Pa s]" in header
     assert f"x[1] p [Pa] in [{p['min']:g}, {p['max']:g}]" in header
-    bound, = card["domain"]["bounds"]
+    (bound,) = card["domain"]["bounds"]
     assert f" *   and T <= {bound['label']}\n" in header  # the domain bound (T <= T_sat(p) - 2 K), by its label
     assert "#define WATER_ERR_RANGE 2" in header
 
@@ -244,8 +273,9 @@ def test_two_surrogates_link_into_c_and_cpp_programs(tmp_path):
     """Every symbol carries the surrogate's name: two surrogates link into one program, from C and from C++."""
     for name in ("water", "colebrook"):
         codegen.generate(EXPORTED / f"{name}.onnx", "c", tmp_path)
-        subprocess.run(["gcc", *STRICT, "-O2", "-c", str(tmp_path / f"{name}.c"), "-o", str(tmp_path / f"{name}.o")],
-                       check=True)
+        subprocess.run(
+            ["gcc", *STRICT, "-O2", "-c", str(tmp_path / f"{name}.c"), "-o", str(tmp_path / f"{name}.o")], check=True
+        )
     (tmp_path / "main.c").write_text(LINK_MAIN)
     (tmp_path / "main.cpp").write_text(LINK_MAIN.replace("<stdio.h>", "<cstdio>"))
     outputs = []
@@ -253,8 +283,23 @@ def test_two_surrogates_link_into_c_and_cpp_programs(tmp_path):
         if shutil.which(compiler) is None:
             pytest.skip(f"{compiler} is not installed (apt-get install {compiler})")
         exe = tmp_path / f"main_{compiler}"
-        subprocess.run([compiler, "-Wall", "-Werror", "-O2", "-I", str(tmp_path), str(tmp_path / src),
-                        str(tmp_path / "water.o"), str(tmp_path / "colebrook.o"), "-lm", "-o", str(exe)], check=True)
+        subprocess.run(
+            [
+                compiler,
+                "-Wall",
+                "-Werror",
+                "-O2",
+                "-I",
+                str(tmp_path),
+                str(tmp_path / src),
+                str(tmp_path / "water.o"),
+                str(tmp_path / "colebrook.o"),
+                "-lm",
+                "-o",
+                str(exe),
+            ],
+            check=True,
+        )
         outputs.append(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout)
     assert outputs[0] == outputs[1]
     rho, fd, dfd_dRe = map(float, outputs[0].split())
@@ -267,23 +312,31 @@ def test_cmake_and_pkg_config_consumers(tmp_path):
     codegen.generate(EXPORTED / "water.onnx", "c", gen)
     app = tmp_path / "app"
     app.mkdir()
-    (app / "main.c").write_text('#include <stdio.h>\n#include "water.h"\nint main(void) { double x[2] = {300.0, 1e6}, '
-                                'y[4]; int s = water_eval(x, y); printf("%d %.4f\\n", s, y[0]); return s; }\n')
+    (app / "main.c").write_text(
+        '#include <stdio.h>\n#include "water.h"\nint main(void) { double x[2] = {300.0, 1e6}, '
+        'y[4]; int s = water_eval(x, y); printf("%d %.4f\\n", s, y[0]); return s; }\n'
+    )
     results = []
     if shutil.which("cmake"):
-        (app / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.13)\nproject(app C)\n"
-                                            f"find_package(water REQUIRED CONFIG PATHS {gen.as_posix()} NO_DEFAULT_PATH)\n"
-                                            "add_executable(app main.c)\ntarget_link_libraries(app PRIVATE water::water)\n")
-        subprocess.run(["cmake", "-S", str(app), "-B", str(app / "build"), "-DCMAKE_BUILD_TYPE=Release"],
-                       check=True, capture_output=True)
+        (app / "CMakeLists.txt").write_text(
+            "cmake_minimum_required(VERSION 3.13)\nproject(app C)\n"
+            f"find_package(water REQUIRED CONFIG PATHS {gen.as_posix()} NO_DEFAULT_PATH)\n"
+            "add_executable(app main.c)\ntarget_link_libraries(app PRIVATE water::water)\n"
+        )
+        subprocess.run(
+            ["cmake", "-S", str(app), "-B", str(app / "build"), "-DCMAKE_BUILD_TYPE=Release"],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(["cmake", "--build", str(app / "build")], check=True, capture_output=True)
         results.append(subprocess.run([str(app / "build" / "app")], capture_output=True, text=True).stdout)
     if shutil.which("pkg-config"):
         subprocess.run(["gcc", "-O2", "-c", str(gen / "water.c"), "-o", str(gen / "water.o")], check=True)
         subprocess.run(["ar", "rcs", str(gen / "libwater.a"), str(gen / "water.o")], check=True)
         env = {"PKG_CONFIG_PATH": str(gen), "PATH": "/usr/bin:/bin"}
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "water"], env=env, capture_output=True,
-                               text=True, check=True).stdout.split()
+        flags = subprocess.run(
+            ["pkg-config", "--cflags", "--libs", "water"], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
         subprocess.run(["gcc", "-O2", str(app / "main.c"), *flags, "-o", str(app / "app_pc")], check=True)
         results.append(subprocess.run([str(app / "app_pc")], capture_output=True, text=True).stdout)
     if not results:
@@ -292,6 +345,7 @@ def test_cmake_and_pkg_config_consumers(tmp_path):
 
 
 # --- bad files and hostile text ---------------------------------------------------------------------------------------
+
 
 def copy_model(name: str, folder: Path, as_name: str | None = None, card_file: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -359,10 +413,12 @@ def with_card(name: str, folder: Path, edit) -> Path:
 def test_card_text_cannot_break_or_inject_code(tmp_path):
     """A `*/` in a unit and a newline in a description stay inside comments: the code compiles and the text
     does not become code (a stray declaration would not compile under -Werror, and is looked for too)."""
+
     def hostile(card):
         card["description"] = "nice\nint injected_description = 1; */ int injected_2 = 2; /*"
         card["inputs"][0]["unit"] = "K */ int injected_unit = 3; /* ??/"
         card["outputs"][1]["name"] = "mu\n! Fortran comment end\n  stop"
+
     path = with_card("water", tmp_path, hostile)
     c_exe = build("water", "c", tmp_path / "c", exported=tmp_path)
     X = data.sample(spec.load("water"), 50, "uniform", seed=1)
@@ -382,17 +438,26 @@ def test_card_text_cannot_break_or_inject_code(tmp_path):
 def test_name_that_is_not_an_identifier_is_refused(tmp_path):
     def rename(card):
         card["name"] = "bad-name"
+
     path = with_card("paraboloid", tmp_path, rename)
     with pytest.raises(PipelineError, match="cannot prefix C/Fortran identifiers"):
         codegen.generate(path, "c", tmp_path / "gen")
 
 
 def test_unsupported_operator_is_named(tmp_path):
-    graph = helper.make_graph([helper.make_node("Cos", ["x"], ["y"], name="cosine")], "g",
-                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 1])],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 1])])
+    graph = helper.make_graph(
+        [helper.make_node("Cos", ["x"], ["y"], name="cosine")],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 1])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 1])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    helper.set_model_props(model, {CARD_KEY: '{"card_version": 1, "name": "c", "inputs": [{"name": "x", "unit": "1", "min": 0, "max": 1}], "outputs": [{"name": "y", "unit": "1"}]}'})
+    helper.set_model_props(
+        model,
+        {
+            CARD_KEY: '{"card_version": 1, "name": "c", "inputs": [{"name": "x", "unit": "1", "min": 0, "max": 1}], "outputs": [{"name": "y", "unit": "1"}]}'
+        },
+    )
     path = save_model(model, tmp_path / "c.onnx")
     with pytest.raises(PipelineError, match="operator Cos \\(node cosine\\) is not supported by codegen"):
         codegen.generate(path, "c", tmp_path)
@@ -400,19 +465,33 @@ def test_unsupported_operator_is_named(tmp_path):
 
 # --- domains that are not boxes --------------------------------------------------------------------------------------
 
-BOUND = {"input": "y", "side": "max", "of": "x", "label": "0.2 + 0.6 x^2",
-         "table": {"scale": "linear", "lo": 0.0, "hi": 1.0,
-                   "values": [0.2 + 0.6 * v * v for v in np.linspace(0, 1, 9)]},
-         "interpolation_error": 0.01}
-LOG_BOUND = {"input": "eD", "side": "min", "of": "Re", "label": "1e-6 Re^0.5 / 100",
-             "table": {"scale": "log", "lo": 4e3, "hi": 1e8,
-                       "values": [1e-8 * (10 ** v) ** 0.5 for v in np.linspace(np.log10(4e3), 8, 17)]},
-             "interpolation_error": 1e-6}
+BOUND = {
+    "input": "y",
+    "side": "max",
+    "of": "x",
+    "label": "0.2 + 0.6 x^2",
+    "table": {"scale": "linear", "lo": 0.0, "hi": 1.0, "values": [0.2 + 0.6 * v * v for v in np.linspace(0, 1, 9)]},
+    "interpolation_error": 0.01,
+}
+LOG_BOUND = {
+    "input": "eD",
+    "side": "min",
+    "of": "Re",
+    "label": "1e-6 Re^0.5 / 100",
+    "table": {
+        "scale": "log",
+        "lo": 4e3,
+        "hi": 1e8,
+        "values": [1e-8 * (10**v) ** 0.5 for v in np.linspace(np.log10(4e3), 8, 17)],
+    },
+    "interpolation_error": 1e-6,
+}
 
 
 def bounded(name: str, bound: dict, folder: Path) -> Path:
     def add(card):
         card["domain"] = {"bounds": [bound]}
+
     return with_card(name, folder, add)
 
 
@@ -441,7 +520,8 @@ def test_mixed_log_and_linear_columns(cli, write_spec, tmp_path):
     """A graph with masked Log/Exp (Mul/Add with constants) generates code that matches onnxruntime too, and its
     Jacobian (through the Mul/Add nodes) matches central differences."""
     from tests.conftest import PARABOLOID
-    text = PARABOLOID.replace('min = 0.0\nmax = 1.0', 'min = 1.0\nmax = 100.0\nscale = "log"', 1)
+
+    text = PARABOLOID.replace("min = 0.0\nmax = 1.0", 'min = 1.0\nmax = 100.0\nscale = "log"', 1)
     text = text.replace('unit = "1"\n\n[sampling]', 'unit = "1"\ntransform = "log"\n\n[sampling]')
     path = write_spec(text.format(name="mixed", steps=30, rmse=1e9, max_abs=1e9))
     assert cli("train", path)[0] == 0 and cli("export", path)[0] == 0
@@ -461,6 +541,7 @@ def test_mixed_log_and_linear_columns(cli, write_spec, tmp_path):
 def test_card_numbers_that_cannot_be_literals_are_refused(tmp_path):
     def infinite(card):
         card["inputs"][0]["max"] = float("inf")
+
     path = with_card("paraboloid", tmp_path, infinite)
     with pytest.raises(PipelineError, match="cannot be turned into code: input 'x' has the range"):
         codegen.generate(path, "c", tmp_path / "gen")

@@ -5,7 +5,7 @@ from pipeline import data, spec
 from pipeline.spec import PipelineError
 from tests.conftest import PARABOLOID
 
-LOG_SPEC = PARABOLOID.replace('min = 0.0\nmax = 1.0', 'min = 1e2\nmax = 1e6\nscale = "log"', 1)
+LOG_SPEC = PARABOLOID.replace("min = 0.0\nmax = 1.0", 'min = 1e2\nmax = 1e6\nscale = "log"', 1)
 
 
 def test_samples_stay_in_range_and_are_seeded(write_spec):
@@ -36,7 +36,7 @@ def test_dataset_includes_corners_and_reference_values(write_spec):
     s = spec.load(write_spec())
     d = data.build(s)
     assert len(d.x_train) == 500 + 4
-    assert np.allclose(d.y_train[:, 0], (d.x_train ** 2).sum(axis=1))
+    assert np.allclose(d.y_train[:, 0], (d.x_train**2).sum(axis=1))
     assert set(d.sets()) == {"holdout", "grid"}
 
 
@@ -100,10 +100,15 @@ def test_csv_missing_column(tmp_path):
         data.build(write_csv(tmp_path, good_rows(), header="a,c"))
 
 
-@pytest.mark.parametrize("bad_row, why", [("0.5,", "a missing or non-finite value"),
-                                          ("0.5,nan", "a missing or non-finite value"),
-                                          ("x,1", "a missing or non-finite value"),
-                                          ("1.5,3.0", "an input outside its declared range")])
+@pytest.mark.parametrize(
+    "bad_row, why",
+    [
+        ("0.5,", "a missing or non-finite value"),
+        ("0.5,nan", "a missing or non-finite value"),
+        ("x,1", "a missing or non-finite value"),
+        ("1.5,3.0", "an input outside its declared range"),
+    ],
+)
 def test_csv_bad_rows_error_names_the_line(tmp_path, bad_row, why):
     rows = good_rows()
     rows.insert(5, bad_row)
@@ -143,11 +148,14 @@ def test_csv_duplicated_column_is_refused(tmp_path):
         data.build(write_csv(tmp_path, [r + ",0" for r in good_rows()], header="a,b,b"))
 
 
-@pytest.mark.parametrize("content, message", [
-    ("a,b\n0.5,1.0\nµ,1\n".encode("latin-1"), "is not UTF-8 \\(byte 0xb5 on line 3; Latin-1"),
-    ("a,b\n0.5,1.0\n".encode("utf-16"), "is UTF-16; save it as UTF-8"),
-    (bytes(range(256)) * 4, "has NUL bytes: a binary file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a,b\n0.5,1.0\nµ,1\n".encode("latin-1"), "is not UTF-8 \\(byte 0xb5 on line 3; Latin-1"),
+        ("a,b\n0.5,1.0\n".encode("utf-16"), "is UTF-16; save it as UTF-8"),
+        (bytes(range(256)) * 4, "has NUL bytes: a binary file"),
+    ],
+)
 def test_csv_in_another_encoding_is_one_line(tmp_path, content, message):
     s = write_csv(tmp_path, good_rows())
     (tmp_path / "table.csv").write_bytes(content)

@@ -25,6 +25,7 @@ def load(write_spec, extra: str = "", callable_: str = "tests.test_derivatives:s
 
 class Exact(torch.nn.Module):
     """z = x² + y² written out: its slopes are exact, so the measured error is the reference's difference error."""
+
     def forward(self, x):
         return (x[:, 0] ** 2 + x[:, 1] ** 2)[:, None]
 
@@ -39,6 +40,7 @@ def test_exact_slopes_measure_no_error_and_wrong_ones_do(write_spec):
     class Tilted(Exact):
         def forward(self, x):
             return super().forward(x) + 0.1 * x[:, :1]  # dz/dx off by 0.1 everywhere
+
     tilted = derivatives.report(s, surrogate, Tilted(), X)["errors"]["z"]
     rms = np.sqrt(np.mean((2 * X[:, 0]) ** 2))
     assert tilted["x"] == pytest.approx(0.1 / rms, rel=0.02) and tilted["y"] < 2e-3
@@ -76,9 +78,14 @@ def test_derivatives_in_the_gate_table(write_spec):
     d = data.build(s)
     module = Surrogate(s, d.y_train).export_model()
     from pipeline.verify import verify
+
     surrogate = Surrogate(s, d.y_train)
-    report = verify(s, lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy(), d,
-                    lambda X: derivatives.report(s, surrogate, module, X))
+    report = verify(
+        s,
+        lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy(),
+        d,
+        lambda X: derivatives.report(s, surrogate, module, X),
+    )
     slope_rows = [r for r in report.rows if r.set == "slopes"]
     assert {r.output for r in slope_rows} == {"dz/dx", "dz/dy"} and not any(r.passed for r in slope_rows)
     assert set(report.plan["derivatives"]["errors"]["z"]) == {"x", "y"}
@@ -99,8 +106,13 @@ def test_report_only_outputs_are_reported_not_gated(write_spec):
     surrogate = Surrogate(s, d.y_train)
     module = surrogate.export_model()
     from pipeline.verify import verify
-    report = verify(s, lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy(), d,
-                    lambda X: derivatives.report(s, surrogate, module, X))
+
+    report = verify(
+        s,
+        lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy(),
+        d,
+        lambda X: derivatives.report(s, surrogate, module, X),
+    )
     assert not [r for r in report.rows if r.set == "slopes"]
     found = report.plan["derivatives"]
     assert found["passed"] and found["report_only"] == ["z"] and found["errors"]["z"]["x"] > 1e-9

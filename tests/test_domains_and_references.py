@@ -47,15 +47,26 @@ max_abs = 5e-3
 """
 
 
-def two_inputs(tmp_path, module_text: str | None = None, folder: str = ".", name: str = "t", callable_="ref:f",
-               vectorized="true", reference_extra="", domain_="") -> str:
+def two_inputs(
+    tmp_path,
+    module_text: str | None = None,
+    folder: str = ".",
+    name: str = "t",
+    callable_="ref:f",
+    vectorized="true",
+    reference_extra="",
+    domain_="",
+) -> str:
     where = tmp_path / folder
     where.mkdir(parents=True, exist_ok=True)
     if module_text is not None:
         (where / f"{callable_.partition(':')[0]}.py").write_text(textwrap.dedent(module_text))
     path = where / f"{name}.toml"
-    path.write_text(TWO_INPUTS.format(name=name, callable=callable_, vectorized=vectorized,
-                                      reference_extra=reference_extra, domain=domain_))
+    path.write_text(
+        TWO_INPUTS.format(
+            name=name, callable=callable_, vectorized=vectorized, reference_extra=reference_extra, domain=domain_
+        )
+    )
     return str(path)
 
 
@@ -98,25 +109,33 @@ def test_failing_points_can_be_dropped_and_are_counted(cli, tmp_path):
 
 
 def test_vectorized_reference_that_raises_is_searched_row_by_row(tmp_path):
-    s = spec.load(two_inputs(tmp_path, """
+    s = spec.load(
+        two_inputs(
+            tmp_path,
+            """
         import numpy as np
         def f(X):
             if (X[:, 0] > 2.95).any():
                 raise ArithmeticError("no convergence")
             return X[:, 0]
-        """))
+        """,
+        )
+    )
     X = np.array([[1.0, 2.0], [2.99, 2.0], [2.0, 2.0]])
     with pytest.raises(PipelineError, match=r"failed on 1 of 3 .*a=2\.99.*ArithmeticError: no convergence"):
         data.evaluate(s, X)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("def f(X):\n    return [['a'] * len(X)]\n", "not an array of numbers"),
-    ("def f(X):\n    return [[1.0], [1.0, 2.0]] * (len(X) // 2)\n", "not an array of numbers"),
-    ("def f(X)\n    return X\n", "SyntaxError in"),
-    ("import no_such_package_here\n", "ModuleNotFoundError"),
-    ("x = 1 / 0\n", "ZeroDivisionError"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("def f(X):\n    return [['a'] * len(X)]\n", "not an array of numbers"),
+        ("def f(X):\n    return [[1.0], [1.0, 2.0]] * (len(X) // 2)\n", "not an array of numbers"),
+        ("def f(X)\n    return X\n", "SyntaxError in"),
+        ("import no_such_package_here\n", "ModuleNotFoundError"),
+        ("x = 1 / 0\n", "ZeroDivisionError"),
+    ],
+)
 def test_bad_user_modules_and_returns_are_one_line(cli, tmp_path, body, message):
     status, _, err = cli("train", two_inputs(tmp_path, body))
     assert status == EXIT_BAD_INPUT and message in err and err.count("\n") == 1, err
@@ -125,13 +144,18 @@ def test_bad_user_modules_and_returns_are_one_line(cli, tmp_path, body, message)
 
 
 def test_reference_cannot_corrupt_the_samples(tmp_path):
-    s = spec.load(two_inputs(tmp_path, """
+    s = spec.load(
+        two_inputs(
+            tmp_path,
+            """
         import numpy as np
         def f(X):
             y = np.sin(X[:, 0]) * np.log(X[:, 1]) / 3
             X[:, 0] = 0.0     # a reference that writes into its argument
             return y
-        """))
+        """,
+        )
+    )
     d = data.build(s)
     assert d.x_train[:, 0].min() >= 1.0 and d.x_grid[:, 0].min() >= 1.0
     assert np.allclose(d.y_grid[:, 0], np.sin(d.x_grid[:, 0]) * np.log(d.x_grid[:, 1]) / 3)
@@ -139,7 +163,9 @@ def test_reference_cannot_corrupt_the_samples(tmp_path):
 
 def test_each_spec_gets_its_own_module(tmp_path):
     a = spec.load(two_inputs(tmp_path, "def f(X):\n    return X[:, 0]\n", folder="a", name="x", callable_="mycorr:f"))
-    b = spec.load(two_inputs(tmp_path, "def f(X):\n    return 2 * X[:, 0]\n", folder="b", name="y", callable_="mycorr:f"))
+    b = spec.load(
+        two_inputs(tmp_path, "def f(X):\n    return 2 * X[:, 0]\n", folder="b", name="y", callable_="mycorr:f")
+    )
     X = np.array([[2.0, 2.0]])
     assert data.evaluate(a, X)[0, 0] == 2.0 and data.evaluate(b, X)[0, 0] == 4.0
     assert data.evaluate(a, X)[0, 0] == 2.0
@@ -189,16 +215,21 @@ def test_domain_in_card_and_report(cli, tmp_path):
     assert bound["label"] == "1.5 K + log10(b)" and bound["interpolation_error"] >= 0
     x = np.array([[2.9, 2.0]])  # a = 2.9 > 1.5 + log10(2) = 1.80
     assert domain.violations(card.bounds, ["a", "b"], x)[0, 0]
-    assert domain.describe(card.bounds, card.inputs, x[0]).startswith(
-        "a = 2.9 K is above 1.5 K + log10(b) = 1.80")
+    assert domain.describe(card.bounds, card.inputs, x[0]).startswith("a = 2.9 K is above 1.5 K + log10(b) = 1.80")
     assert (tmp_path / "exported" / "t_report" / "error_map.png").is_file()
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[domain]]\ninput = "c"\nmax = "bounds:a_max"\nof = "b"\nlabel = "x"\n', "domain[0].input = 'c' is not an input"),
-    ('[[domain]]\ninput = "a"\nmax = "bounds:a_max"\nmin = "bounds:a_max"\nof = "b"\nlabel = "x"\n', "exactly one"),
-    ('[[domain]]\ninput = "a"\nmax = "bounds:a_max"\nof = "a"\nlabel = "x"\n', "another input"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '[[domain]]\ninput = "c"\nmax = "bounds:a_max"\nof = "b"\nlabel = "x"\n',
+            "domain[0].input = 'c' is not an input",
+        ),
+        ('[[domain]]\ninput = "a"\nmax = "bounds:a_max"\nmin = "bounds:a_max"\nof = "b"\nlabel = "x"\n', "exactly one"),
+        ('[[domain]]\ninput = "a"\nmax = "bounds:a_max"\nof = "a"\nlabel = "x"\n', "another input"),
+    ],
+)
 def test_bad_domains_are_one_line(tmp_path, text, message):
     with pytest.raises(PipelineError, match=re.escape(message)):
         spec.load(two_inputs(tmp_path, SMOOTH, domain_=text))
@@ -217,5 +248,5 @@ def test_shipped_water_covers_the_subcooled_region():
     p = np.array([1e5, 1.55e7, 1.6e7])
     tsat = np.array([372.756, 617.94, 620.505])  # IAPWS-95 saturation temperatures (CoolProp)
     assert np.allclose(domain.bound_value(b, p), tsat - 2, atol=0.01)
-    assert data.in_domain(s, np.array([[563.15, 1.55e7]]))[0]      # a PWR: 155 bar, 290 C
-    assert not data.in_domain(s, np.array([[375.0, 1e5]]))[0]      # steam at 1 bar
+    assert data.in_domain(s, np.array([[563.15, 1.55e7]]))[0]  # a PWR: 155 bar, 290 C
+    assert not data.in_domain(s, np.array([[375.0, 1e5]]))[0]  # steam at 1 bar

@@ -39,8 +39,8 @@ def test_end_to_end(exported):
     f = load(model_file)
     Y = f(X)
     assert Y.shape == (1000, 1) and Y.dtype == np.float64
-    assert np.max(np.abs(Y - data.evaluate(s, X))) < 1e-2          # the spec's max_abs gate
-    for batch in (1, 2, 7, 1000):                                    # the batch axis is dynamic
+    assert np.max(np.abs(Y - data.evaluate(s, X))) < 1e-2  # the spec's max_abs gate
+    for batch in (1, 2, 7, 1000):  # the batch axis is dynamic
         assert f(X[:batch]).shape == (batch, 1)
     assert np.isclose(f.point(*X[0]), Y[0], rtol=1e-6).all()
     ref = onnx.reference.ReferenceEvaluator(proto).run(None, {"x": X.astype(np.float32)})[0]

@@ -52,9 +52,17 @@ def simulate(path: Path, card: dict, X: np.ndarray, fmi_type: str, **kwargs):
     outs = [o["name"] for o in card["outputs"]]
     t = np.arange(len(X), dtype=float)
     signal = np.array([(ti, *row) for ti, row in zip(t, X)], dtype=[("time", float)] + [(n, float) for n in names])
-    return fmpy.simulate_fmu(str(path), fmi_type=fmi_type, input=signal, output=names + outs,
-                             start_time=0.0, stop_time=float(len(X)), output_interval=1.0,
-                             step_size=1.0 if fmi_type == "CoSimulation" else None, **kwargs)
+    return fmpy.simulate_fmu(
+        str(path),
+        fmi_type=fmi_type,
+        input=signal,
+        output=names + outs,
+        start_time=0.0,
+        stop_time=float(len(X)),
+        output_interval=1.0,
+        step_size=1.0 if fmi_type == "CoSimulation" else None,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -113,10 +121,23 @@ def with_domain(tmp_path: Path) -> Path:
     props = {p.key: p.value for p in model.metadata_props if p.key != DIGEST_KEY}
     card = json.loads(props[CARD_KEY])
     p_lo, p_hi = card["inputs"][1]["min"], card["inputs"][1]["max"]
-    card["domain"] = {"bounds": [{"input": "T", "side": "max", "of": "p", "label": "T_max(p)",
-                                  "table": {"scale": "linear", "lo": p_lo, "hi": p_hi,
-                                            "values": [300.0 + 1e-5 * p for p in np.linspace(p_lo, p_hi, 5)]},
-                                  "interpolation_error": 0.0}]}
+    card["domain"] = {
+        "bounds": [
+            {
+                "input": "T",
+                "side": "max",
+                "of": "p",
+                "label": "T_max(p)",
+                "table": {
+                    "scale": "linear",
+                    "lo": p_lo,
+                    "hi": p_hi,
+                    "values": [300.0 + 1e-5 * p for p in np.linspace(p_lo, p_hi, 5)],
+                },
+                "interpolation_error": 0.0,
+            }
+        ]
+    }
     props[CARD_KEY] = json.dumps(card)
     onnx.helper.set_model_props(model, props)  # the old digest dropped: sealed again, as export would
     path = tmp_path / "water.onnx"
@@ -135,10 +156,14 @@ def test_domain_bounds_give_in_domain_start_values_and_named_errors(tmp_path):
     messages = []
     # T = 330 K is inside the box but above the bound at p = 1 MPa (310 K)
     with pytest.raises(FMICallException):
-        simulate(path, card, np.array([[290.0, 1e6], [330.0, 1e6]]), "CoSimulation",
-                 logger=lambda *a: messages.append(a[-1].decode()))
-    assert any(m.startswith("input T = 330 K is above T_max(p) = 310 K at p = 1000000 Pa") for m in messages), \
-        messages
+        simulate(
+            path,
+            card,
+            np.array([[290.0, 1e6], [330.0, 1e6]]),
+            "CoSimulation",
+            logger=lambda *a: messages.append(a[-1].decode()),
+        )
+    assert any(m.startswith("input T = 330 K is above T_max(p) = 310 K at p = 1000000 Pa") for m in messages), messages
 
 
 def test_cli_writes_the_fmu_and_refuses_a_missing_model(cli, tmp_path):

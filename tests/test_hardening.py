@@ -63,11 +63,13 @@ def shift_output(proto, delta: float) -> None:
 
 def card_file_for(blob: bytes) -> bytes:
     card = verify_integrity(blob)
-    return (json.dumps(card.to_dict() | {"onnx_sha256": hashlib.sha256(blob).hexdigest()}, indent=2, sort_keys=True)
-            + "\n").encode()
+    return (
+        json.dumps(card.to_dict() | {"onnx_sha256": hashlib.sha256(blob).hexdigest()}, indent=2, sort_keys=True) + "\n"
+    ).encode()
 
 
 # --- integrity without the card file ----------------------------------------------------------------------------
+
 
 def test_shipped_models_are_sealed_with_their_digest_last():
     for path in EXPORTED.glob("*.onnx"):
@@ -76,8 +78,9 @@ def test_shipped_models_are_sealed_with_their_digest_last():
         proto = onnx.load_from_string(blob)
         assert proto.metadata_props[-1].key == DIGEST_KEY and proto.SerializeToString() == blob
         assert blob.endswith(digest_entry(proto.metadata_props[-1].value))
-        assert card.to_dict() == {k: v for k, v in json.loads(card_path(path).read_text()).items()
-                                  if k != "onnx_sha256"}
+        assert card.to_dict() == {
+            k: v for k, v in json.loads(card_path(path).read_text()).items() if k != "onnx_sha256"
+        }
 
 
 def test_tampered_weights_are_refused_without_the_card_file(tmp_path):
@@ -96,12 +99,15 @@ def test_tampered_weights_are_refused_without_the_card_file(tmp_path):
         verify_integrity(bytes(blob))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda b: b[: len(b) - 40], "not an ONNX model, or truncated|changed since export|not the model's last"),
-    (lambda b: b[:1000], "not an ONNX model, or truncated"),
-    (lambda b: b"\x00\x01garbage" * 10, "not an ONNX model"),
-    (lambda b: b + digest_entry("0" * 64), "not the model's last field"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b[: len(b) - 40], "not an ONNX model, or truncated|changed since export|not the model's last"),
+        (lambda b: b[:1000], "not an ONNX model, or truncated"),
+        (lambda b: b"\x00\x01garbage" * 10, "not an ONNX model"),
+        (lambda b: b + digest_entry("0" * 64), "not the model's last field"),
+    ],
+)
 def test_damaged_files_are_one_line_errors(tmp_path, damage, message):
     (tmp_path / "m.onnx").write_bytes(damage(PARABOLOID.read_bytes()))
     with pytest.raises(LoaderError, match=message) as e:
@@ -137,14 +143,17 @@ def test_expected_name():
 
 # --- the model and its card replaced while readers load -----------------------------------------------------------
 
+
 class Killed(BaseException):
     pass
 
 
 def test_killed_between_the_renames_still_loads(tmp_path, monkeypatch):
     """A kill after the model was replaced and before the card file was: the new card waits in the pending file."""
-    old, new = PARABOLOID.read_bytes(), resealed(PARABOLOID, lambda c: c.update(description="v2"),
-                                                  lambda p: shift_output(p, 1.0))
+    old, new = (
+        PARABOLOID.read_bytes(),
+        resealed(PARABOLOID, lambda c: c.update(description="v2"), lambda p: shift_output(p, 1.0)),
+    )
     model = tmp_path / "paraboloid.onnx"
     replace_model(model, old, card_file_for(old))
     real_replace = os.replace
@@ -169,8 +178,10 @@ def test_killed_between_the_renames_still_loads(tmp_path, monkeypatch):
 def test_readers_never_fail_or_mix_while_the_model_is_replaced(tmp_path):
     """Exports replace model and card in a loop; a reader thread loads all the while. Each model answers z + k for
     its version k, named in its card: a loaded model must answer what its own card says."""
-    versions = [resealed(PARABOLOID, lambda c, k=k: c.update(description=f"v{k}"),
-                         lambda p, k=k: shift_output(p, float(k))) for k in range(3)]
+    versions = [
+        resealed(PARABOLOID, lambda c, k=k: c.update(description=f"v{k}"), lambda p, k=k: shift_output(p, float(k)))
+        for k in range(3)
+    ]
     cards = [card_file_for(b) for b in versions]
     model = tmp_path / "paraboloid.onnx"
     replace_model(model, versions[0], cards[0])
@@ -228,13 +239,16 @@ for failure in failures[:3]:
 
 def test_a_reader_process_never_fails_while_the_model_is_replaced(tmp_path):
     """The same with the reader in another process, which runs truly in parallel with the replacements."""
-    versions = [resealed(PARABOLOID, lambda c, k=k: c.update(description=f"v{k}"),
-                         lambda p, k=k: shift_output(p, float(k))) for k in range(2)]
+    versions = [
+        resealed(PARABOLOID, lambda c, k=k: c.update(description=f"v{k}"), lambda p, k=k: shift_output(p, float(k)))
+        for k in range(2)
+    ]
     cards = [card_file_for(b) for b in versions]
     model = tmp_path / "paraboloid.onnx"
     replace_model(model, versions[0], cards[0])
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(model), "4"], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)  # it prints at the end only: no pipe fills up while it runs
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(model), "4"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )  # it prints at the end only: no pipe fills up while it runs
     exports = 0
     while reader.poll() is None:
         replace_model(model, versions[exports % 2], cards[exports % 2])
@@ -249,6 +263,7 @@ def test_a_reader_process_never_fails_while_the_model_is_replaced(tmp_path):
 
 # --- point() from several threads ---------------------------------------------------------------------------------
 
+
 def test_point_is_thread_safe():
     """4 threads used to share point()'s buffers: 3,700 of 12,000 results were wrong, silently."""
     f = load(WATER)
@@ -256,7 +271,7 @@ def test_point_is_thread_safe():
     # The reference is the batch path one row at a time, computed before any thread starts: onnxruntime's float32
     # results depend on the batch size (a 3000-row batch differs from one row in the last bits, ~1e-6), and point()
     # runs one row. A thread that read another thread's buffers would get another point's answer, not a last bit.
-    expected = np.vstack([f(X[r:r + 1]) for r in range(len(X))])
+    expected = np.vstack([f(X[r : r + 1]) for r in range(len(X))])
     assert np.allclose(expected, f(X), rtol=1e-5)
     wrong = []
 
@@ -275,13 +290,17 @@ def test_point_is_thread_safe():
 
 # --- float32 inputs at a bound ------------------------------------------------------------------------------------
 
+
 def test_float32_input_at_the_range_max_is_accepted():
     """0.05 as float32 is 0.0500000007: it was refused as '0.05 is outside [1e-06, 0.05]'."""
     f = load(COLEBROOK)
     at_max = f(np.array([[1e5, 0.05], [4000.0, 1e-6]], dtype=np.float32))
     assert at_max.dtype == np.float32 and np.allclose(at_max, f([[1e5, 0.05], [4000.0, 1e-6]]), rtol=1e-6)
-    with pytest.raises(LoaderError, match=r"'eD' = 0\.05009999871253967 \(row 0\) is outside its valid range "
-                                          r"\[1e-06, 0\.05\]"):
+    with pytest.raises(
+        LoaderError,
+        match=r"'eD' = 0\.05009999871253967 \(row 0\) is outside its valid range "
+        r"\[1e-06, 0\.05\]",
+    ):
         f(np.array([[1e5, 0.0501]], dtype=np.float32))
     with pytest.raises(LoaderError, match=r"'eD' = 0\.05000000000000001 \(row 0\)"):  # float64: no tolerance
         f([[1e5, np.nextafter(0.05, 1)]])
@@ -289,8 +308,14 @@ def test_float32_input_at_the_range_max_is_accepted():
 
 # --- a domain that is not a box -----------------------------------------------------------------------------------
 
-T_LIM = {"input": "T", "side": "max", "of": "p", "label": "T_lim(p)", "interpolation_error": 0.0,
-         "table": {"scale": "log", "lo": 5e5, "hi": 1e7, "values": [330.0, 350.0, 365.0, 380.0, 392.0, 400.0]}}
+T_LIM = {
+    "input": "T",
+    "side": "max",
+    "of": "p",
+    "label": "T_lim(p)",
+    "interpolation_error": 0.0,
+    "table": {"scale": "log", "lo": 5e5, "hi": 1e7, "values": [330.0, 350.0, 365.0, 380.0, 392.0, 400.0]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -305,8 +330,11 @@ def test_domain_error_names_the_bound(water_in_a_domain):
     f = load(water_in_a_domain)
     assert np.isfinite(f([[320.0, 1e6]])).all()
     limit = float(domain.bound_value(T_LIM, [1e6])[0])
-    with pytest.raises(LoaderError, match=rf"T = 370 K is above T_lim\(p\) = {limit:.6g} K at p = 1\.0000e\+06 Pa "
-                                          r"\(row 1\), outside the model's domain; 1 row\(s\) out of range"):
+    with pytest.raises(
+        LoaderError,
+        match=rf"T = 370 K is above T_lim\(p\) = {limit:.6g} K at p = 1\.0000e\+06 Pa "
+        r"\(row 1\), outside the model's domain; 1 row\(s\) out of range",
+    ):
         f([[320.0, 1e6], [370.0, 1e6]])
     with pytest.raises(LoaderError, match="is above T_lim"):
         f.point(370.0, 1e6)
@@ -336,8 +364,11 @@ def test_domain_policies(water_in_a_domain):
     assert np.array_equal(allow(X), load(WATER)(X)) and np.allclose(allow.point(370.0, 1e6), load(WATER)(X[1:2])[0])
 
 
-T_MIN = T_LIM | {"side": "min", "label": "T_min(p)",
-                 "table": T_LIM["table"] | {"scale": "linear", "values": [280.0, 290.0, 300.0, 305.0, 300.0, 310.0]}}
+T_MIN = T_LIM | {
+    "side": "min",
+    "label": "T_min(p)",
+    "table": T_LIM["table"] | {"scale": "linear", "values": [280.0, 290.0, 300.0, 305.0, 300.0, 310.0]},
+}
 
 
 @pytest.mark.parametrize("bound", [T_LIM, T_MIN], ids=["max, log", "min, linear"])
@@ -348,8 +379,8 @@ def test_point_domain_check_agrees_with_the_batch_check(bound, tmp_path):
     f = load(path, out_of_range="clip")
     rng = np.random.default_rng(1)
     p = 10 ** rng.uniform(np.log10(5e5), 7, 3000)
-    p[:4] = [5e5, 1e7, 5e5 * 20 ** 0.2, 5e5 * 20 ** 0.4]  # the table's ends and two knots (log scale)
-    p[4:6] = [5e5 + 1.9e6, 5e5 + 3.8e6]                   # two knots (linear scale)
+    p[:4] = [5e5, 1e7, 5e5 * 20**0.2, 5e5 * 20**0.4]  # the table's ends and two knots (log scale)
+    p[4:6] = [5e5 + 1.9e6, 5e5 + 3.8e6]  # two knots (linear scale)
     limit = domain.bound_value(bound, p)
     T = np.clip(limit + rng.choice([-1.0, 1.0], len(p)) * 10 ** rng.uniform(-13, 1.5, len(p)), 275, 420)
     X = np.column_stack([T, p])
@@ -372,6 +403,7 @@ def test_point_domain_check_agrees_with_the_batch_check(bound, tmp_path):
 
 # --- tracebacks that became one-line errors -----------------------------------------------------------------------
 
+
 def test_spec_that_is_not_utf8(cli, write_spec):
     path = Path(write_spec())
     path.write_bytes(path.read_bytes().replace(b'"test paraboloid"', b'"caf\xe9"'))
@@ -385,8 +417,9 @@ def test_list_into_a_closed_pipe():
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        proc = subprocess.run([sys.executable, "-m", "pipeline", "list"], cwd=ROOT, stdout=write_end,
-                              stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline", "list"], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
     finally:
         os.close(write_end)
     assert proc.returncode == EXIT_BROKEN_PIPE and proc.stderr == ""
@@ -401,6 +434,7 @@ def test_codegen_or_report_on_a_damaged_model_is_one_line(cli, tmp_path):
 
 
 # --- fallible steps before replacing ------------------------------------------------------------------------------
+
 
 def test_export_whose_report_cannot_be_written_replaces_nothing(cli, write_spec, tmp_path):
     """The report folder could not be written: export used to replace the model first, then fail."""
@@ -420,23 +454,28 @@ def test_export_whose_report_cannot_be_written_replaces_nothing(cli, write_spec,
 
 # --- the search's "before" ----------------------------------------------------------------------------------------
 
+
 def test_search_before_is_the_specs_own_network_or_nothing(write_spec, tmp_path):
     """A spec with unequal widths cannot be a trial of the search (equal widths only): "before" used to be
     whichever random trial came first."""
     import optuna
 
     from pipeline import search, spec as spec_mod
+
     s = spec_mod.load(write_spec())  # widths [8, 8], tanh, 500 samples
 
     def trial(widths, count, ratio):
         return optuna.trial.create_trial(
             params={"depth": len(widths), "width": widths[0], "activation": "tanh", "count": count},
-            distributions={"depth": optuna.distributions.CategoricalDistribution([1, 2]),
-                           "width": optuna.distributions.CategoricalDistribution([4, 8]),
-                           "activation": optuna.distributions.CategoricalDistribution(["tanh"]),
-                           "count": optuna.distributions.CategoricalDistribution([500, 1000])},
+            distributions={
+                "depth": optuna.distributions.CategoricalDistribution([1, 2]),
+                "width": optuna.distributions.CategoricalDistribution([4, 8]),
+                "activation": optuna.distributions.CategoricalDistribution(["tanh"]),
+                "count": optuna.distributions.CategoricalDistribution([500, 1000]),
+            },
             values=[float(search.flops_per_sample(widths, 2, 1)), ratio],
-            user_attrs={"widths": widths, "parameters": 1})
+            user_attrs={"widths": widths, "parameters": 1},
+        )
 
     study = optuna.create_study(directions=["minimize", "minimize"])
     study.add_trials([trial([4], 500, 0.5), trial([8, 8], 1000, 0.4), trial([8, 8], 500, 0.3)])

@@ -17,8 +17,10 @@ WATER = ROOT / "exported" / "water.onnx"
 
 
 def test_imports_without_torch():
-    code = ("import sys; sys.modules['torch'] = None; from pipeline.loader import load; "
-            "print(load('exported/paraboloid.onnx')([[0.3, 0.4]])[0, 0])")
+    code = (
+        "import sys; sys.modules['torch'] = None; from pipeline.loader import load; "
+        "print(load('exported/paraboloid.onnx')([[0.3, 0.4]])[0, 0])"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert abs(float(out) - 0.25) < 1e-3
 
@@ -29,8 +31,12 @@ def test_out_of_range_policies():
     bounds = card.bounds  # T <= T_sat(p) - 2 K
     # outside the box: T above its max
     X = np.array([[300.0, 1e6], [T["max"] + 80.0, 1e6]])
-    with pytest.raises(LoaderError, match=re.escape(f"input 'T' = {T['max'] + 80.0:g} (row 1) is outside its valid "
-                                                    f"range [{T['min']:g}, {T['max']:g}]")):
+    with pytest.raises(
+        LoaderError,
+        match=re.escape(
+            f"input 'T' = {T['max'] + 80.0:g} (row 1) is outside its valid range [{T['min']:g}, {T['max']:g}]"
+        ),
+    ):
         load(WATER)(X)
     clipped = load(WATER, out_of_range="clip")(X)
     onto = domain.clip(bounds, ["T", "p"], np.clip(X, [T["min"], p["min"]], [T["max"], p["max"]]))  # box, then bound
@@ -45,8 +51,10 @@ def test_out_of_range_policies():
     limit = float(domain.bound_value(bounds[0], [1e6])[0])
     X = np.array([[300.0, 1e6], [limit + 40.0, 1e6]])
     assert T["min"] <= X[1, 0] <= T["max"]
-    message = (f"T = {limit + 40.0:.6g} K is above {bounds[0]['label']} = {limit:.6g} K at p = 1.0000e+06 Pa (row 1), "
-               f"outside the model's domain; 1 row(s) out of range")
+    message = (
+        f"T = {limit + 40.0:.6g} K is above {bounds[0]['label']} = {limit:.6g} K at p = 1.0000e+06 Pa (row 1), "
+        f"outside the model's domain; 1 row(s) out of range"
+    )
     with pytest.raises(LoaderError, match=re.escape(message)):
         load(WATER)(X)
     with pytest.raises(LoaderError, match=re.escape(message.split(" (row")[0])):

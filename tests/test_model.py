@@ -9,7 +9,7 @@ from tests.conftest import PARABOLOID
 
 
 def test_scaling_maps_the_domain_to_unit_box_and_back(write_spec):
-    text = PARABOLOID.replace('min = 0.0\nmax = 1.0', 'min = 10.0\nmax = 1000.0\nscale = "log"', 1)
+    text = PARABOLOID.replace("min = 0.0\nmax = 1.0", 'min = 10.0\nmax = 1000.0\nscale = "log"', 1)
     s = spec.load(write_spec(text.format(name="s", steps=1, rmse=1, max_abs=1)))
     X = data.grid(s)
     Y = np.exp(X[:, :1] / 1000)  # any positive outputs
@@ -22,7 +22,7 @@ def test_scaling_maps_the_domain_to_unit_box_and_back(write_spec):
 
 
 def test_export_model_computes_the_same_function(write_spec):
-    text = PARABOLOID.replace('min = 0.0\nmax = 1.0', 'min = 10.0\nmax = 1000.0\nscale = "log"', 1)
+    text = PARABOLOID.replace("min = 0.0\nmax = 1.0", 'min = 10.0\nmax = 1000.0\nscale = "log"', 1)
     text = text.replace('unit = "1"\n\n[sampling]', 'unit = "1"\ntransform = "log"\n\n[sampling]')
     s = spec.load(write_spec(text.format(name="s", steps=1, rmse=1, max_abs=1)))
     X = data.sample(s, 500, "uniform", 0)

@@ -12,16 +12,24 @@ from pipeline.cli import EXIT_GATES_FAILED
 from pipeline.spec import SpecError
 
 
-def n_input_spec(d: int, callable_: str = "tests.test_n_inputs:smooth", extra: str = "", gate: str = "max_rel = 1e-2",
-                 name: str = "nd") -> str:
+def n_input_spec(
+    d: int,
+    callable_: str = "tests.test_n_inputs:smooth",
+    extra: str = "",
+    gate: str = "max_rel = 1e-2",
+    name: str = "nd",
+) -> str:
     """A spec as a new user writes it: names, units, ranges, scales, one output, the reference and a gate."""
-    inputs = "".join(f"""
+    inputs = "".join(
+        f"""
         [[inputs]]
         name = "x{k}"
         unit = "1"
         min = 1.0
         max = {2.0 + k}
-        """ for k in range(d))
+        """
+        for k in range(d)
+    )
     return textwrap.dedent(f"""
         spec_version = 1
         name = "{name}"
@@ -51,10 +59,13 @@ def test_defaults_follow_the_number_of_inputs():
     assert large.verification.points >= 100_000
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("[sampling]\ncount = 100000000000\n", "need 4e+03 GB of arrays"),
-    ("[model]\nwidths = [100000000]\n", "parameters; at most 5,000,000"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("[sampling]\ncount = 100000000000\n", "need 4e+03 GB of arrays"),
+        ("[model]\nwidths = [100000000]\n", "parameters; at most 5,000,000"),
+    ],
+)
 def test_impossible_sizes_are_refused_in_one_line(extra, message):
     with pytest.raises(SpecError) as e:
         spec.parse(__import__("tomllib").loads(n_input_spec(4, extra=extra)))
@@ -79,8 +90,15 @@ def bumpy(X):
 
 def test_search_finds_the_worst_point_between_samples(write_spec):
     """The model is exactly smooth(); the truth has a bump between the sample's points: only the search finds it."""
-    s = spec.load(write_spec(n_input_spec(3, "tests.test_n_inputs:bumpy", extra="[verification]\npoints = 256\n"
-                                          "face_points = 4\nedge_points = 1\nsearches = 8\n")))
+    s = spec.load(
+        write_spec(
+            n_input_spec(
+                3,
+                "tests.test_n_inputs:bumpy",
+                extra="[verification]\npoints = 256\nface_points = 4\nedge_points = 1\nsearches = 8\n",
+            )
+        )
+    )
     d = data.build(s)
     report = verify.verify(s, lambda X: smooth(X)[:, None], d)
     rows = {r.set: r for r in report.rows}
@@ -98,9 +116,16 @@ def corner_spike(X):
 
 
 def test_adaptive_sampling_adds_samples_where_the_error_is(write_spec):
-    s = spec.load(write_spec(n_input_spec(3, "tests.test_n_inputs:corner_spike", gate="max_rel = 3e-3",
-                                          extra="[sampling]\ncount = 300\n[model]\nwidths = [16, 16]\n"
-                                                "[training]\nmax_seconds = 120\n")))
+    s = spec.load(
+        write_spec(
+            n_input_spec(
+                3,
+                "tests.test_n_inputs:corner_spike",
+                gate="max_rel = 3e-3",
+                extra="[sampling]\ncount = 300\n[model]\nwidths = [16, 16]\n[training]\nmax_seconds = 120\n",
+            )
+        )
+    )
     r = train.train(s, data.build(s, verification=False), progress=False)
     rounds = [h for h in r.history if h.get("event") == "refine"]
     assert any(h["added"] > 0 for h in rounds) and r.train_samples > 300 + 8
@@ -110,8 +135,14 @@ def test_adaptive_sampling_adds_samples_where_the_error_is(write_spec):
 
 
 def test_failing_run_says_what_to_try(cli, write_spec):
-    path = write_spec(n_input_spec(3, gate="max_rel = 1e-7", extra="[model]\nwidths = [2]\n[training]\n"
-                                   "max_steps = 40\nrefine_rounds = 0\n[verification]\npoints = 512\n"))
+    path = write_spec(
+        n_input_spec(
+            3,
+            gate="max_rel = 1e-7",
+            extra="[model]\nwidths = [2]\n[training]\n"
+            "max_steps = 40\nrefine_rounds = 0\n[verification]\npoints = 512\n",
+        )
+    )
     status, out, _ = cli("train", path)
     assert status == EXIT_GATES_FAILED and "FAIL" in out and "next step: " in out
     assert "widths = [4]" in out or "max_steps" in out  # a concrete change, not only "FAIL"
@@ -129,7 +160,7 @@ def test_parameter_jacobian_matches_autograd():
         rows = []
         for n in range(7):
             for k in range(2):
-                grads = torch.autograd.grad(net(u[n:n + 1])[0, k], params)
+                grads = torch.autograd.grad(net(u[n : n + 1])[0, k], params)
                 rows.append(torch.cat([g.flatten() for g in grads]))
         assert torch.allclose(J, torch.stack(rows), atol=1e-12)
 

@@ -13,8 +13,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_NETWORK = ("NewConnectionError", "Temporary failure in name resolution", "Name or service not known",
-              "Network is unreachable", "No matching distribution found", "Could not find a version")
+NO_NETWORK = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "No matching distribution found",
+    "Could not find a version",
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +30,22 @@ def wheel(tmp_path_factory) -> Path:
     src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("wheel")
     shutil.copy(ROOT / "pyproject.toml", src)
     shutil.copytree(ROOT / "pipeline", src / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--wheel-dir", str(out), str(src)], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(out),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     (path,) = out.glob("surrogate_pipeline-*.whl")
     return path
@@ -46,15 +66,21 @@ def test_fresh_venv_without_torch_loads_an_exported_model(wheel, tmp_path):
     env = tmp_path / "env"
     venv.EnvBuilder(with_pip=True).create(env)
     python = env / "bin" / "python"
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0 and any(s in done.stderr for s in NO_NETWORK):
         pytest.skip("pip cannot reach a package index for numpy and onnxruntime (no network)")
     assert done.returncode == 0, done.stderr[-2000:]
-    code = ("import importlib.util, sys; from pipeline.loader import load; "
-            f"f = load({str(ROOT / 'exported' / 'paraboloid.onnx')!r}); "
-            "print(f([[0.3, 0.4]])[0, 0], f.card.name, importlib.util.find_spec('torch') is None, "
-            "sorted(m for m in ('torch', 'onnx', 'scipy') if m in sys.modules))")
+    code = (
+        "import importlib.util, sys; from pipeline.loader import load; "
+        f"f = load({str(ROOT / 'exported' / 'paraboloid.onnx')!r}); "
+        "print(f([[0.3, 0.4]])[0, 0], f.card.name, importlib.util.find_spec('torch') is None, "
+        "sorted(m for m in ('torch', 'onnx', 'scipy') if m in sys.modules))"
+    )
     # run outside the checkout, so that only the installed package can be imported
     out = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     value, name, no_torch, heavy = out.split(maxsplit=3)

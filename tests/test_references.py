@@ -34,6 +34,7 @@ def _inner_points(box: dict, n: int, seed: int) -> np.ndarray:
 def test_rough_pipe_nu_matches_ht_and_fluids():
     from fluids.friction import Colebrook
     from ht.conv_internal import turbulent_Gnielinski
+
     box = _box("rough_pipe_nu")
     assert list(box) == ["Re", "Pr", "eD"]
     X = np.vstack([_corners(box), _inner_points(box, 8, seed=0)])
@@ -50,18 +51,22 @@ def test_rough_pipe_nu_matches_ht_and_fluids():
 
 def test_friedel_matches_fluids():
     from fluids.two_phase import Friedel
+
     box = _box("friedel")
     assert list(box) == ["m", "x", "rhol", "rhog", "mul", "mug", "sigma", "D"]
     X = np.vstack([_corners(box)[::37], _inner_points(box, 8, seed=1)])
     got = references.friedel(X)
     assert got.shape == (len(X), 1)
-    want = [Friedel(m, x, rhol, rhog, mul, mug, sigma, D, roughness=0.0, L=1.0)
-            for m, x, rhol, rhog, mul, mug, sigma, D in X]
+    want = [
+        Friedel(m, x, rhol, rhog, mul, mug, sigma, D, roughness=0.0, L=1.0)
+        for m, x, rhol, rhog, mul, mug, sigma, D in X
+    ]
     np.testing.assert_allclose(got[:, 0], want, rtol=1e-12)
 
 
 def test_friedel_box_is_turbulent_and_physical_at_every_corner():
     from fluids.friction import LAMINAR_TRANSITION_PIPE
+
     box = _box("friedel")
     corners = _corners(box)
     assert corners.shape == (256, 8)
@@ -82,6 +87,7 @@ def test_friedel_box_is_turbulent_and_physical_at_every_corner():
 
 def test_water_T_max_is_saturation_minus_2_K():
     from CoolProp.CoolProp import PropsSI
+
     p = np.array([1e5, 1e6, 5e6, 1.6e7])
     got = references.water_T_max(p)
     assert got.shape == p.shape
@@ -99,6 +105,7 @@ def test_coolprop_conductivity_has_a_slope_jump_at_its_critical_enhancement_onse
     to +2.7e-4 W/m/K^2 between two 0.025 K steps; finer steps see larger jumps, the onset's slope is infinite), a
     slope no smooth surrogate can follow."""
     from CoolProp.CoolProp import PropsSI
+
     T = np.linspace(430.0, 431.5, 61)
     k = PropsSI("L", "T", T, "P", np.full_like(T, 1.2e6), "Water")
     slope = np.diff(k) / np.diff(T)

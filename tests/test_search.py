@@ -40,7 +40,7 @@ def test_finds_a_smaller_network_that_passes(spec_file, tmp_path):
     study = search.run(spec_file, trials=10, storage=url, progress=False)
     summary = search.report(study, spec.load(spec_file), tmp_path / "report")
     best, before = summary["cheapest_passing"], summary["before"]
-    assert before["widths"] == [16, 16] and before["passes"]        # trial 0 is the spec's own network
+    assert before["widths"] == [16, 16] and before["passes"]  # trial 0 is the spec's own network
     assert best["passes"] and best["parameters"] < before["parameters"] and best["flops"] < before["flops"]
     assert best["ort_ns"]["batch4096"] > 0
     assert (tmp_path / "report" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
@@ -55,15 +55,27 @@ def test_two_workers_share_one_sqlite_study(spec_file, tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
     search.run(spec_file, trials=6, workers=2, storage=url, progress=False)
     done = [t for t in states(url) if t.state == optuna.trial.TrialState.COMPLETE]
-    assert 6 <= len(done) <= 7                        # each worker may finish one trial past the budget
+    assert 6 <= len(done) <= 7  # each worker may finish one trial past the budget
     assert len({t.number for t in done}) == len(done)
     assert len({t.user_attrs["worker"] for t in done}) == 2
 
 
 def test_killed_search_resumes_without_losing_or_repeating_trials(spec_file, tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
-    cmd = [sys.executable, "-m", "pipeline", "search", spec_file, "--trials", "6", "--storage", url,
-           "--heartbeat", "1", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "search",
+        spec_file,
+        "--trials",
+        "6",
+        "--storage",
+        url,
+        "--heartbeat",
+        "1",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -82,8 +94,8 @@ def test_killed_search_resumes_without_losing_or_repeating_trials(spec_file, tmp
     search.run(spec_file, trials=6, storage=url, heartbeat=1, progress=False)
     trials = states(url)
     done = {t.number: t.values for t in trials if t.state == optuna.trial.TrialState.COMPLETE}
-    assert len(done) == 6                                            # exactly the budget, one worker
-    assert all(done[n] == v for n, v in before.items())              # nothing finished was lost or redone
+    assert len(done) == 6  # exactly the budget, one worker
+    assert all(done[n] == v for n, v in before.items())  # nothing finished was lost or redone
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
@@ -95,8 +107,10 @@ def test_one_worker_is_repeatable(spec_file, tmp_path):
     assert runs[0] == runs[1]
 
 
-@pytest.mark.skipif(not os.environ.get("SEARCH_POSTGRES_URL"), reason="set SEARCH_POSTGRES_URL to a PostgreSQL "
-                    "database (.ci/run starts one with .ci/postgres.sh)")
+@pytest.mark.skipif(
+    not os.environ.get("SEARCH_POSTGRES_URL"),
+    reason="set SEARCH_POSTGRES_URL to a PostgreSQL database (.ci/run starts one with .ci/postgres.sh)",
+)
 def test_two_workers_share_a_postgresql_study(spec_file):
     """The many-machines set-up: workers that share nothing but a database URL."""
     url = os.environ["SEARCH_POSTGRES_URL"]

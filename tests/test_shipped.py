@@ -21,8 +21,9 @@ def test_shipped_model_matches_card_and_gates(name):
     card = json.loads(model_file.with_suffix(".json").read_text())
     assert card["onnx_sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     s = spec.load(name)
-    assert card["spec_sha256"] == hashlib.sha256(json.dumps(s.to_dict(), sort_keys=True).encode()).hexdigest(), \
+    assert card["spec_sha256"] == hashlib.sha256(json.dumps(s.to_dict(), sort_keys=True).encode()).hexdigest(), (
         f"{name}'s spec changed since its model was exported: run `make train export`"
+    )
     f = load(model_file)
     report = gate_report(s, f, data.build(s).sets())
     assert report.passed, report.table()
@@ -34,6 +35,7 @@ def test_shipped_model_runs_in_onnx_reference(name):
     """Portability: the ONNX reference implementation (a second, independent runtime) gives the same outputs."""
     import onnx
     import onnx.reference
+
     model_file = EXPORTED / f"{name}.onnx"
     X = data.sample(spec.load(name), 500, "uniform", 5).astype(np.float32)
     ref = onnx.reference.ReferenceEvaluator(onnx.load(model_file)).run(None, {"x": X})[0]

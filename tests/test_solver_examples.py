@@ -22,10 +22,18 @@ def parse(line: str) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def python_run():
-    out = subprocess.run([sys.executable, str(EX / "heated_pipe.py"), "--segments", "500"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    rows = {line.split()[0]: [float(v) for v in line.split()[1:4]] for line in out.splitlines()
-            if line.split() and line.split()[0] in KEYS}
+    out = subprocess.run(
+        [sys.executable, str(EX / "heated_pipe.py"), "--segments", "500"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = {
+        line.split()[0]: [float(v) for v in line.split()[1:4]]
+        for line in out.splitlines()
+        if line.split() and line.split()[0] in KEYS
+    }
     surrogate = parse(next(line for line in out.splitlines() if line.startswith("surrogates:")))
     # Parsing that finds nothing would leave the loops below with nothing to check.
     assert set(rows) == set(KEYS) and set(surrogate) == set(KEYS), out
@@ -39,20 +47,58 @@ def test_python_surrogates_agree_with_references(python_run):
         assert abs(s - r) / abs(r) < 1e-3, key
 
 
-@pytest.mark.parametrize("lang", ["c", pytest.param("fortran", marks=pytest.mark.skipif(
-    shutil.which("gfortran") is None, reason="gfortran is not installed (.ci/run installs it)"))])
+@pytest.mark.parametrize(
+    "lang",
+    [
+        "c",
+        pytest.param(
+            "fortran",
+            marks=pytest.mark.skipif(
+                shutil.which("gfortran") is None, reason="gfortran is not installed (.ci/run installs it)"
+            ),
+        ),
+    ],
+)
 def test_compiled_examples_give_the_same_answer(python_run, lang, tmp_path):
     _, expected = python_run
     names = ("water", "colebrook", "gnielinski")
-    sources = [p for n in names for p in codegen.generate(ROOT / "exported" / f"{n}.onnx", lang, tmp_path)
-               if p.suffix in (".c", ".f90")]
+    sources = [
+        p
+        for n in names
+        for p in codegen.generate(ROOT / "exported" / f"{n}.onnx", lang, tmp_path)
+        if p.suffix in (".c", ".f90")
+    ]
     exe = tmp_path / "heated_pipe"
     if lang == "c":
-        cmd = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-I", str(tmp_path), str(EX / "heated_pipe.c"),
-               *map(str, sources), "-lm", "-o", str(exe)]
+        cmd = [
+            "gcc",
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O2",
+            "-I",
+            str(tmp_path),
+            str(EX / "heated_pipe.c"),
+            *map(str, sources),
+            "-lm",
+            "-o",
+            str(exe),
+        ]
     else:
-        cmd = ["gfortran", "-std=f2008", "-Wall", "-Werror", "-O2", "-J", str(tmp_path), *map(str, sources),
-               str(EX / "heated_pipe.f90"), "-o", str(exe)]
+        cmd = [
+            "gfortran",
+            "-std=f2008",
+            "-Wall",
+            "-Werror",
+            "-O2",
+            "-J",
+            str(tmp_path),
+            *map(str, sources),
+            str(EX / "heated_pipe.f90"),
+            "-o",
+            str(exe),
+        ]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     got = parse(subprocess.run([str(exe), "500"], capture_output=True, text=True, check=True).stdout)
     assert set(got) == set(KEYS), got

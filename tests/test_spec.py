@@ -24,23 +24,26 @@ def test_defaults_fill_in():
     assert s.input_names == ["x", "y"] and s.output_names == ["z"]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.update(colour="red"), "unknown key 'colour'"),
-    (lambda d: d["training"].update(epochs=3), "training: unknown key 'epochs'"),
-    (lambda d: d["inputs"][0].update(min=1.0, max=0.0), "inputs[0] (x): min (1.0) must be < max (0.0)"),
-    (lambda d: d["inputs"][1].update(scale="log"), "inputs[1] (y): log scale needs a positive range"),
-    (lambda d: d["sampling"].update(count=-1), "sampling.count must be >= 1"),
-    (lambda d: d["gates"].update(rmse=-1.0), "gates.rmse must be a positive finite threshold"),
-    (lambda d: d["gates"].update(r2=0.9), "unknown metric 'r2'"),
-    (lambda d: d["model"].update(widths=[8, 0]), "model.widths must be a non-empty list"),
-    (lambda d: d["model"].update(activation="gelu"), "model.activation must be one of"),
-    (lambda d: d["training"].update(device="tpu"), "training.device must be one of"),
-    (lambda d: d["inputs"][0].update(min="zero"), "inputs[0].min must be float"),
-    (lambda d: d.pop("gates"), "missing required key 'gates'"),
-    (lambda d: d["reference"].update(data="x.csv"), "exactly one of 'callable' or 'data'"),
-    (lambda d: d["outputs"][0].update(name="x"), "used twice"),
-    (lambda d: d.update(spec_version=9), "spec_version 9 is not supported"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(colour="red"), "unknown key 'colour'"),
+        (lambda d: d["training"].update(epochs=3), "training: unknown key 'epochs'"),
+        (lambda d: d["inputs"][0].update(min=1.0, max=0.0), "inputs[0] (x): min (1.0) must be < max (0.0)"),
+        (lambda d: d["inputs"][1].update(scale="log"), "inputs[1] (y): log scale needs a positive range"),
+        (lambda d: d["sampling"].update(count=-1), "sampling.count must be >= 1"),
+        (lambda d: d["gates"].update(rmse=-1.0), "gates.rmse must be a positive finite threshold"),
+        (lambda d: d["gates"].update(r2=0.9), "unknown metric 'r2'"),
+        (lambda d: d["model"].update(widths=[8, 0]), "model.widths must be a non-empty list"),
+        (lambda d: d["model"].update(activation="gelu"), "model.activation must be one of"),
+        (lambda d: d["training"].update(device="tpu"), "training.device must be one of"),
+        (lambda d: d["inputs"][0].update(min="zero"), "inputs[0].min must be float"),
+        (lambda d: d.pop("gates"), "missing required key 'gates'"),
+        (lambda d: d["reference"].update(data="x.csv"), "exactly one of 'callable' or 'data'"),
+        (lambda d: d["outputs"][0].update(name="x"), "used twice"),
+        (lambda d: d.update(spec_version=9), "spec_version 9 is not supported"),
+    ],
+)
 def test_bad_specs_name_the_field(mutate, message):
     d = base()
     mutate(d)

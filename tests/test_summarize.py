@@ -13,6 +13,7 @@ pytest.importorskip("matplotlib")
 @pytest.mark.parametrize("drop_batch", [None, 65536])
 def test_summary_without_some_batches(tmp_path, monkeypatch, drop_batch):
     from benchmarks import summarize
+
     raw = json.loads((ROOT / "benchmarks/results/bench.json").read_text())
     if drop_batch:
         raw["benchmarks"] = [b for b in raw["benchmarks"] if b["extra_info"].get("batch") != drop_batch]

@@ -1,7 +1,6 @@
 """A user's own correlation, called one sample at a time (so its spec says `vectorized = false`)."""
 
 
-
 def nusselt_horizontal_cylinder(Pr: float, Gr: float) -> float:
     """Average Nusselt number of free convection around a long horizontal isothermal cylinder, Churchill and Chu.
 

@@ -14,15 +14,15 @@ from fluids.packed_bed import Ergun
 rng = np.random.default_rng(2026)
 rows = []
 for _ in range(600):
-    v = 10 ** rng.uniform(-3, -1)          # superficial velocity [m/s], 1 mm/s .. 0.1 m/s
-    d = 10 ** rng.uniform(-3.3, -2)        # particle diameter [m], 0.5 .. 10 mm
+    v = 10 ** rng.uniform(-3, -1)  # superficial velocity [m/s], 1 mm/s .. 0.1 m/s
+    d = 10 ** rng.uniform(-3.3, -2)  # particle diameter [m], 0.5 .. 10 mm
     dPdL = Ergun(dp=d, voidage=0.4, vs=v, rho=1000.0, mu=1e-3, L=1.0) * (1 + 0.005 * rng.standard_normal())
     rows.append([f"{v:.6g}", f"{d:.6g}", f"{dPdL:.6g}"])
-rows[10][2] = ""                          # a blank cell
-rows[20][0] = "n/a"                       # not a number
+rows[10][2] = ""  # a blank cell
+rows[20][0] = "n/a"  # not a number
 rows[30][2] = "nan"
-rows[40][0] = "0.5"                       # velocity above the declared range
-rows[50][1] = "0.2"                       # diameter above the declared range
+rows[40][0] = "0.5"  # velocity above the declared range
+rows[50][1] = "0.2"  # diameter above the declared range
 with open(Path(__file__).with_name("packed_bed.csv"), "w", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(["velocity", "diameter", "dPdL"])

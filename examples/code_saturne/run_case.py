@@ -44,12 +44,12 @@ from pipeline.card import Card  # noqa: E402
 from pipeline.spec import PipelineError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-LENGTH, HEIGHT, THICKNESS = 0.5, 0.01, 0.001    # m
-NX, NY = 100, 20                                # cells along and across the channel
-P0 = 1.0e6                                      # Pa
-T_IN, T_WALL, U_IN = 290.0, 360.0, 0.05         # K, K, m/s
-DT = 0.05                                       # s: a cell Courant number of 0.5
-TABLE_RTOL = 1e-6                               # the reference table's interpolation error, relative
+LENGTH, HEIGHT, THICKNESS = 0.5, 0.01, 0.001  # m
+NX, NY = 100, 20  # cells along and across the channel
+P0 = 1.0e6  # Pa
+T_IN, T_WALL, U_IN = 290.0, 360.0, 0.05  # K, K, m/s
+DT = 0.05  # s: a cell Courant number of 0.5
+TABLE_RTOL = 1e-6  # the reference table's interpolation error, relative
 NEEDED = {"inputs": ("T", "p"), "outputs": ("rho", "mu", "k", "cp")}
 
 
@@ -67,15 +67,27 @@ def write_mesh(path: Path) -> int:
         return 1 + i + (NX + 1) * (j + (NY + 1) * k)
 
     lines = ["$MeshFormat", "2.2 0 8", "$EndMeshFormat", "$Nodes", str((NX + 1) * (NY + 1) * 2)]
-    lines += [f"{node(i, j, k)} {float(xs[i])!r} {float(ys[j])!r} {float(zs[k])!r}"
-              for k in range(2) for j in range(NY + 1) for i in range(NX + 1)]
+    lines += [
+        f"{node(i, j, k)} {float(xs[i])!r} {float(ys[j])!r} {float(zs[k])!r}"
+        for k in range(2)
+        for j in range(NY + 1)
+        for i in range(NX + 1)
+    ]
     lines += ["$EndNodes", "$Elements", str(NX * NY)]
     e = 0
     for j in range(NY):
         for i in range(NX):
             e += 1
-            corners = [node(i, j, 0), node(i + 1, j, 0), node(i + 1, j + 1, 0), node(i, j + 1, 0),
-                       node(i, j, 1), node(i + 1, j, 1), node(i + 1, j + 1, 1), node(i, j + 1, 1)]
+            corners = [
+                node(i, j, 0),
+                node(i + 1, j, 0),
+                node(i + 1, j + 1, 0),
+                node(i, j + 1, 0),
+                node(i, j, 1),
+                node(i + 1, j, 1),
+                node(i + 1, j + 1, 1),
+                node(i, j + 1, 1),
+            ]
             lines.append(f"{e} 5 2 1 1 " + " ".join(map(str, corners)))  # type 5: 8-node hexahedron
     lines += ["$EndElements", ""]
     path.write_text("\n".join(lines))
@@ -105,6 +117,7 @@ def coolprop(T: np.ndarray) -> np.ndarray:
     """(len(T), 4): rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] of water at (T, P0), from the surrogate's own
     reference (pipeline/references.py: CoolProp), reordered for the case."""
     from pipeline.references import water
+
     T = np.asarray(T, dtype=np.float64).reshape(-1)
     return water(np.stack([T, np.full_like(T, P0)], axis=1))[:, [0, 1, 3, 2]]
 
@@ -122,11 +135,13 @@ def reference_table(t_min: float, t_max: float) -> tuple[str, float, float]:
             break
         n = 2 * n - 1
     rows = ",\n".join("    {" + ", ".join(repr(float(v)) for v in r) + "}" for r in table)
-    text = (f"/* Water at p = {P0:g} Pa from CoolProp: rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] at {n} "
-            f"temperatures\n * evenly spaced from {t_min!r} K to {t_max!r} K. Written by run_case.py; linear "
-            f"interpolation is within {err:.1e}\n * relative of CoolProp at every interval's midpoint. */\n"
-            f"#define REF_N {n}\n#define REF_T_MIN {t_min!r}\n#define REF_DT {(t_max - t_min) / (n - 1)!r}\n"
-            f"static const double ref_table[REF_N][4] = {{\n{rows}\n}};\n")
+    text = (
+        f"/* Water at p = {P0:g} Pa from CoolProp: rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] at {n} "
+        f"temperatures\n * evenly spaced from {t_min!r} K to {t_max!r} K. Written by run_case.py; linear "
+        f"interpolation is within {err:.1e}\n * relative of CoolProp at every interval's midpoint. */\n"
+        f"#define REF_N {n}\n#define REF_T_MIN {t_min!r}\n#define REF_DT {(t_max - t_min) / (n - 1)!r}\n"
+        f"static const double ref_table[REF_N][4] = {{\n{rows}\n}};\n"
+    )
     return text, (t_max - t_min) / (n - 1), err
 
 
@@ -136,21 +151,38 @@ def case_header(card: Card, surrogate: bool, steps: int, t_range: tuple[float, f
     rho0, mu0, cp0, k0 = (float(v) for v in coolprop(np.array([T_IN]))[0])
     eps = 1e-6
     defs = {
-        "CASE_USE_SURROGATE": int(surrogate), "CASE_NT_MAX": steps, "CASE_DT": DT, "CASE_P0": P0,
-        "CASE_T_IN": T_IN, "CASE_T_WALL": T_WALL, "CASE_U_IN": U_IN,
-        "CASE_RHO0": rho0, "CASE_MU0": mu0, "CASE_CP0": cp0, "CASE_LAMBDA0": k0,
-        "CASE_T_MIN": t_range[0], "CASE_T_MAX": t_range[1],
-        "CASE_N_INPUTS": len(ins), "CASE_N_OUTPUTS": len(outs),
-        "CASE_IN_T": ins.index("T"), "CASE_IN_P": ins.index("p"),
-        "CASE_OUT_RHO": outs.index("rho"), "CASE_OUT_MU": outs.index("mu"), "CASE_OUT_CP": outs.index("cp"),
+        "CASE_USE_SURROGATE": int(surrogate),
+        "CASE_NT_MAX": steps,
+        "CASE_DT": DT,
+        "CASE_P0": P0,
+        "CASE_T_IN": T_IN,
+        "CASE_T_WALL": T_WALL,
+        "CASE_U_IN": U_IN,
+        "CASE_RHO0": rho0,
+        "CASE_MU0": mu0,
+        "CASE_CP0": cp0,
+        "CASE_LAMBDA0": k0,
+        "CASE_T_MIN": t_range[0],
+        "CASE_T_MAX": t_range[1],
+        "CASE_N_INPUTS": len(ins),
+        "CASE_N_OUTPUTS": len(outs),
+        "CASE_IN_T": ins.index("T"),
+        "CASE_IN_P": ins.index("p"),
+        "CASE_OUT_RHO": outs.index("rho"),
+        "CASE_OUT_MU": outs.index("mu"),
+        "CASE_OUT_CP": outs.index("cp"),
         "CASE_OUT_K": outs.index("k"),
-        "CASE_EPS_STR": f'"{eps:.9f}"', "CASE_L_MINUS_EPS_STR": f'"{LENGTH - eps:.9f}"',
-        "CASE_H_MINUS_EPS_STR": f'"{HEIGHT - eps:.9f}"', "CASE_W_MINUS_EPS_STR": f'"{THICKNESS - eps:.9f}"',
+        "CASE_EPS_STR": f'"{eps:.9f}"',
+        "CASE_L_MINUS_EPS_STR": f'"{LENGTH - eps:.9f}"',
+        "CASE_H_MINUS_EPS_STR": f'"{HEIGHT - eps:.9f}"',
+        "CASE_W_MINUS_EPS_STR": f'"{THICKNESS - eps:.9f}"',
     }
     body = "\n".join(f"#define {k} {v!r}" if isinstance(v, float) else f"#define {k} {v}" for k, v in defs.items())
-    return (f"/* Written by examples/code_saturne/run_case.py for model '{card.name}' (sha256 of the .onnx in "
-            f"water.h): do not edit.\n * CASE_T_MIN..CASE_T_MAX is the card's valid temperature range at CASE_P0, "
-            f"domain bounds included. */\n#ifndef WATER_CASE_H\n#define WATER_CASE_H\n{body}\n#endif\n")
+    return (
+        f"/* Written by examples/code_saturne/run_case.py for model '{card.name}' (sha256 of the .onnx in "
+        f"water.h): do not edit.\n * CASE_T_MIN..CASE_T_MAX is the card's valid temperature range at CASE_P0, "
+        f"domain bounds included. */\n#ifndef WATER_CASE_H\n#define WATER_CASE_H\n{body}\n#endif\n"
+    )
 
 
 SUPPORTED_VERSION = "6.0"
@@ -178,8 +210,7 @@ def prepare(study: Path, name: str, sources: dict[str, str], mesh: Path) -> Path
     if case.exists():
         shutil.rmtree(case)
     env = {**os.environ, "USER": os.environ.get("USER") or "user"}
-    done = subprocess.run([code_saturne(), "create", "-c", name], cwd=study, env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run([code_saturne(), "create", "-c", name], cwd=study, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         fail(f"code_saturne create failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
     for src in sorted((HERE / "SRC").iterdir()):
@@ -187,8 +218,10 @@ def prepare(study: Path, name: str, sources: dict[str, str], mesh: Path) -> Path
     for file, text in sources.items():
         (case / "SRC" / file).write_text(text)
     scripts = (case / "DATA" / "REFERENCE" / "cs_user_scripts.py").read_text()
-    for old, new in (("domain.meshes = None", f"domain.meshes = [{mesh.name!r}]"),
-                     ("domain.mesh_dir = None", f"domain.mesh_dir = {str(mesh.parent)!r}")):
+    for old, new in (
+        ("domain.meshes = None", f"domain.meshes = [{mesh.name!r}]"),
+        ("domain.mesh_dir = None", f"domain.mesh_dir = {str(mesh.parent)!r}"),
+    ):
         if old not in scripts:
             fail(f"cs_user_scripts.py of this code_saturne has no '{old}': cannot name the mesh")
         scripts = scripts.replace(old, new)
@@ -201,8 +234,13 @@ def run(case: Path) -> dict:
     env = {**os.environ, "USER": os.environ.get("USER") or "user", "OMP_NUM_THREADS": "1"}
     log = case / "run.log"
     with open(log, "w") as out:
-        done = subprocess.run([code_saturne(), "run", "--id", "run", "-n", "1"], cwd=case / "DATA", env=env,
-                              stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run(
+            [code_saturne(), "run", "--id", "run", "-n", "1"],
+            cwd=case / "DATA",
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     resu = case / "RESU" / "run"
     summary = resu / "case_summary.txt"
     if done.returncode != 0 or not summary.is_file():
@@ -212,9 +250,15 @@ def run(case: Path) -> dict:
         fail(f"code_saturne run in {case} failed (exit {done.returncode}): see {log}")
     info = dict(line.split("=", 1) for line in summary.read_text().split())
     fields = np.genfromtxt(resu / "case_fields.csv", delimiter=",", names=True)
-    return {"cells": int(info["cells"]), "iterations": int(info["iterations"]),
-            "property_seconds": float(info["property_seconds"]), "solver_seconds": float(info["solver_seconds"]),
-            "clipped_cells": int(info["clipped_cells"]), "fields": fields, "resu": resu}
+    return {
+        "cells": int(info["cells"]),
+        "iterations": int(info["iterations"]),
+        "property_seconds": float(info["property_seconds"]),
+        "solver_seconds": float(info["solver_seconds"]),
+        "clipped_cells": int(info["clipped_cells"]),
+        "fields": fields,
+        "resu": resu,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     found = version()
     if not found.startswith(SUPPORTED_VERSION + "."):
-        fail(f"code_saturne {found or '(unknown version)'} is installed; this case is written for "
-             f"{SUPPORTED_VERSION} (Debian 12: apt-get install code-saturne)")
+        fail(
+            f"code_saturne {found or '(unknown version)'} is installed; this case is written for "
+            f"{SUPPORTED_VERSION} (Debian 12: apt-get install code-saturne)"
+        )
     if not args.model.is_file():
         fail(f"no exported model at {args.model}: run `python -m pipeline export water`")
     try:
@@ -240,9 +286,11 @@ def main(argv: list[str] | None = None) -> int:
             fail(f"{args.model.name}: the case needs {kind} {', '.join(names)}; the card lacks {', '.join(missing)}")
     t_range = valid_temperatures(card)
     if not t_range[0] <= T_IN < T_WALL <= t_range[1]:
-        print(f"note: the case's temperatures {T_IN:g}-{T_WALL:g} K reach beyond the model's valid range "
-              f"[{t_range[0]:g}, {t_range[1]:g}] K at {P0:g} Pa: cells outside it are evaluated at the nearest valid "
-              f"temperature, and counted")
+        print(
+            f"note: the case's temperatures {T_IN:g}-{T_WALL:g} K reach beyond the model's valid range "
+            f"[{t_range[0]:g}, {t_range[1]:g}] K at {P0:g} Pa: cells outside it are evaluated at the nearest valid "
+            f"temperature, and counted"
+        )
 
     study = args.work.resolve()
     (study / "MESH").mkdir(parents=True, exist_ok=True)
@@ -250,20 +298,27 @@ def main(argv: list[str] | None = None) -> int:
     cells = write_mesh(mesh)
     header, source = codegen.c_code(graph)
     table, spacing, table_err = reference_table(*t_range)
-    print(f"mesh: {cells} cells ({NX} x {NY} x 1), {LENGTH} m x {HEIGHT} m; water at {P0:g} Pa, inlet {T_IN:g} K, "
-          f"walls {T_WALL:g} K; surrogate valid for T in [{t_range[0]:g}, {t_range[1]:g}] K at this pressure")
-    print(f"reference table: CoolProp every {spacing:.4f} K, interpolation error {table_err:.1e} relative "
-          f"(< {TABLE_RTOL:g})")
+    print(
+        f"mesh: {cells} cells ({NX} x {NY} x 1), {LENGTH} m x {HEIGHT} m; water at {P0:g} Pa, inlet {T_IN:g} K, "
+        f"walls {T_WALL:g} K; surrogate valid for T in [{t_range[0]:g}, {t_range[1]:g}] K at this pressure"
+    )
+    print(
+        f"reference table: CoolProp every {spacing:.4f} K, interpolation error {table_err:.1e} relative "
+        f"(< {TABLE_RTOL:g})"
+    )
     results = {}
     for name, surrogate in (("surrogate", True), ("reference", False)):
         sources = {"water_case.h": case_header(card, surrogate, args.steps, t_range)}
-        sources.update({f"{graph.name}.h": header, f"{graph.name}.c": source} if surrogate else
-                       {"water_table.h": table})
+        sources.update(
+            {f"{graph.name}.h": header, f"{graph.name}.c": source} if surrogate else {"water_table.h": table}
+        )
         case = prepare(study, name.upper(), sources, mesh)
         r = results[name] = run(case)
-        print(f"{name}: {r['cells']} cells, {r['iterations']} time steps, {r['solver_seconds']:.2f} s, "
-              f"{r['property_seconds']:.3f} s in cs_user_physical_properties, {r['clipped_cells']} cell "
-              f"evaluation(s) outside the valid range; results in {os.path.relpath(r['resu'])}")
+        print(
+            f"{name}: {r['cells']} cells, {r['iterations']} time steps, {r['solver_seconds']:.2f} s, "
+            f"{r['property_seconds']:.3f} s in cs_user_physical_properties, {r['clipped_cells']} cell "
+            f"evaluation(s) outside the valid range; results in {os.path.relpath(r['resu'])}"
+        )
     s, ref = results["surrogate"], results["reference"]
     fs, fr = s["fields"], ref["fields"]
     if s["cells"] != ref["cells"] or not (np.allclose(fs["x"], fr["x"]) and np.allclose(fs["y"], fr["y"])):
@@ -272,8 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     drho = float(np.max(np.abs(fs["rho"] - fr["rho"]) / fr["rho"]))
     print(f"temperature: {fr['T'].min():.2f} to {fr['T'].max():.2f} K in the reference run")
     share = 100.0 * s["property_seconds"] / s["solver_seconds"]
-    print(f"code_saturne: cells={s['cells']} iterations={s['iterations']} max_abs_dT_K={dT:.3e} "
-          f"max_rel_drho={drho:.3e} property_time_share={share:.2f}%")
+    print(
+        f"code_saturne: cells={s['cells']} iterations={s['iterations']} max_abs_dT_K={dT:.3e} "
+        f"max_rel_drho={drho:.3e} property_time_share={share:.2f}%"
+    )
     return 0
 
 

@@ -25,9 +25,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # a script run from a checkout; `make venv` also installs the package (pip install -e .)
-VOLUME, P, MDOT, T_IN = 0.05, 1.0e6, 0.1, 290.0      # m3, Pa, kg/s, K
-HEATER_W, HEATER_OFF_S = 20e3, 2400.0                # W, s
-DT, END = 10.0, 3600.0                               # s
+VOLUME, P, MDOT, T_IN = 0.05, 1.0e6, 0.1, 290.0  # m3, Pa, kg/s, K
+HEATER_W, HEATER_OFF_S = 20e3, 2400.0  # W, s
+DT, END = 10.0, 3600.0  # s
 
 
 def heater(t: float) -> float:
@@ -62,11 +62,16 @@ class WaterFMU:
     def __init__(self, path: Path):
         from fmpy import extract, read_model_description
         from fmpy.fmi2 import FMU2Slave
+
         self.md = read_model_description(str(path))
         self.vr = {v.name: v.valueReference for v in self.md.modelVariables}
         self.unzipped = extract(str(path))
-        self.slave = FMU2Slave(guid=self.md.guid, unzipDirectory=self.unzipped,
-                               modelIdentifier=self.md.coSimulation.modelIdentifier, instanceName="tank_water")
+        self.slave = FMU2Slave(
+            guid=self.md.guid,
+            unzipDirectory=self.unzipped,
+            modelIdentifier=self.md.coSimulation.modelIdentifier,
+            instanceName="tank_water",
+        )
         self.slave.instantiate()
         self.slave.setupExperiment(startTime=0.0)
         self.slave.enterInitializationMode()
@@ -90,14 +95,17 @@ class WaterFMU:
 def coolprop(t: float, T: float) -> tuple[float, float]:
     """rho, cp from the water surrogate's own reference (pipeline/references.py: CoolProp)."""
     from pipeline.references import water
+
     rho, _, _, cp = water(np.array([[T, P]]))[0]
     return float(rho), float(cp)
 
 
 def plot(path: Path, t, T_fmu, T_ref, props):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
     axes[0].plot(t / 60, T_fmu, label="water.fmu (FMI 2.0 co-simulation)")
     axes[0].plot(t / 60, T_ref, "--", label="CoolProp")
@@ -122,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, default=ROOT / "runs" / "examples" / "fmu" / "heated_tank.png")
     args = ap.parse_args(argv)
     if not args.fmu.is_file():
-        print(f"error: no FMU at {args.fmu}: run `python -m pipeline fmu water --dest {args.fmu.parent}`",
-              file=sys.stderr)
+        print(
+            f"error: no FMU at {args.fmu}: run `python -m pipeline fmu water --dest {args.fmu.parent}`", file=sys.stderr
+        )
         return 2
     water = WaterFMU(args.fmu)
     try:
@@ -133,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     T_ref, _ = integrate(coolprop)
     t = np.arange(len(T_fmu)) * DT
     plot(args.plot, t, T_fmu, T_ref, props)
-    print(f"heated tank: {len(t) - 1} steps of {DT:g} s through {args.fmu.name} (FMI 2.0 co-simulation); "
-          f"T rises from {T_IN:g} K to {T_fmu.max():.2f} K and falls to {T_fmu[-1]:.2f} K; "
-          f"max |T_fmu - T_coolprop| = {np.max(np.abs(T_fmu - T_ref)):.2e} K; plot in {os.path.relpath(args.plot)}")
+    print(
+        f"heated tank: {len(t) - 1} steps of {DT:g} s through {args.fmu.name} (FMI 2.0 co-simulation); "
+        f"T rises from {T_IN:g} K to {T_fmu.max():.2f} K and falls to {T_fmu[-1]:.2f} K; "
+        f"max |T_fmu - T_coolprop| = {np.max(np.abs(T_fmu - T_ref)):.2e} K; plot in {os.path.relpath(args.plot)}"
+    )
     return 0
 
 

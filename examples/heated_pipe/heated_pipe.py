@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-D, L, ROUGHNESS = 0.02, 20.0, 4.5e-5          # m; commercial steel
-M_DOT, Q_FLUX = 0.3, 5.0e4                     # kg/s, W/m²
-T_IN, P_IN = 300.0, 1.0e6                      # K, Pa
+D, L, ROUGHNESS = 0.02, 20.0, 4.5e-5  # m; commercial steel
+M_DOT, Q_FLUX = 0.3, 5.0e4  # kg/s, W/m²
+T_IN, P_IN = 300.0, 1.0e6  # K, Pa
 AREA = math.pi * D * D / 4
 
 
@@ -45,15 +45,20 @@ def march(props, friction, nusselt, segments: int) -> dict[str, float]:
 def surrogates():
     """The exported surrogates, called one sample at a time through the loader's bound buffers."""
     from pipeline.loader import load
+
     water, colebrook, gnielinski = (load(ROOT / "exported" / f"{n}.onnx") for n in ("water", "colebrook", "gnielinski"))
-    return (lambda T, p: water.point(T, p), lambda Re, eD: colebrook.point(Re, eD)[0],
-            lambda Re, Pr: gnielinski.point(Re, Pr)[0])
+    return (
+        lambda T, p: water.point(T, p),
+        lambda Re, eD: colebrook.point(Re, eD)[0],
+        lambda Re, Pr: gnielinski.point(Re, Pr)[0],
+    )
 
 
 def references():
     """The surrogates' own references, one point a call (pipeline/references.py): CoolProp's AbstractState (HEOS),
     fluids' Colebrook, ht's Gnielinski with fluids' smooth-pipe friction."""
     from pipeline import references as ref
+
     return ref.water_state("HEOS"), ref.colebrook_fd, ref.gnielinski_nu
 
 
@@ -72,8 +77,10 @@ def main() -> None:
     print(f"{'':<18} {'surrogates':>14} {'references':>14} {'rel. diff':>10}")
     for key in ("outlet_T_K", "pressure_drop_Pa", "max_wall_T_K"):
         print(f"{key:<18} {s[key]:>14.6f} {r[key]:>14.6f} {abs(s[key] - r[key]) / abs(r[key]):>10.2e}")
-    print(f"{'time [s]':<18} {s['seconds']:>14.4f} {r['seconds']:>14.4f} "
-          f"({r['seconds'] / s['seconds']:.1f}x {'faster' if s['seconds'] < r['seconds'] else 'slower'} with surrogates)")
+    print(
+        f"{'time [s]':<18} {s['seconds']:>14.4f} {r['seconds']:>14.4f} "
+        f"({r['seconds'] / s['seconds']:.1f}x {'faster' if s['seconds'] < r['seconds'] else 'slower'} with surrogates)"
+    )
     print("surrogates: " + " ".join(f"{k}={s[k]:.9g}" for k in ("outlet_T_K", "pressure_drop_Pa", "max_wall_T_K")))
 
 
