@@ -108,10 +108,16 @@ def report(spec: Spec, surrogate: Surrogate, module: torch.nn.Module, X: np.ndar
     }
 
 
-def training_targets(spec: Spec, model: Surrogate, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def training_targets(
+    spec: Spec, model: Surrogate, X: np.ndarray, rms: np.ndarray | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
     """For derivative fitting: network inputs u, the reference's slopes dz/du (N, m, d) in the network's own units,
-    and per point the factor that turns an error in dz/du into the gate's measure: the error in dy/dx (physical
-    units) as a share of gate x rms(dy/dx). On a log input that factor grows as 1/x, as the physical slope does."""
+    per point the factor that turns an error in dz/du into the gate's measure (the error in dy/dx, physical units,
+    as a share of gate x rms(dy/dx); on a log input it grows as 1/x, as the physical slope does), the rms used, and
+    the mask of the points of X kept (those where the reference answered at every shifted input).
+
+    `rms` (n_outputs, n_inputs), the rms of dy/dx over the domain, is taken from these points unless given: samples
+    added by refinement crowd where the error is worst, so their own rms would not be the domain's."""
     slopes_u, ok = reference_slopes_u(spec, model, X, spec.derivatives.step)
     X, slopes_u = X[ok], slopes_u[ok]
     Y = data_mod.evaluate(spec, X, "derivative fitting points")
@@ -120,7 +126,8 @@ def training_targets(spec: Spec, model: Surrogate, X: np.ndarray) -> tuple[torch
     dy_dz = np.where(is_log, Y, 1.0) * std  # z = (T(y) - mean) / std, T = log or identity
     dz_du = slopes_u / dy_dz[:, :, None]
     convert = dy_dz[:, :, None] * du_dx(model, X)[:, None, :]  # dz/du error -> dy/dx error
-    rms = np.sqrt(np.mean((slopes_u * du_dx(model, X)[:, None, :]) ** 2, axis=0))
+    if rms is None:
+        rms = np.sqrt(np.mean((slopes_u * du_dx(model, X)[:, None, :]) ** 2, axis=0))
     fitted = np.array([o.name not in spec.derivatives.report_only for o in spec.outputs])
     convert = convert * fitted[None, :, None]  # report_only outputs: weight 0
     gate = spec.derivatives.gate or 0.05
@@ -131,4 +138,6 @@ def training_targets(spec: Spec, model: Surrogate, X: np.ndarray) -> tuple[torch
         u,
         torch.as_tensor(dz_du, device=dev),
         torch.as_tensor(convert / (gate * np.maximum(rms, 1e-300)), device=dev),
+        rms,
+        ok,
     )

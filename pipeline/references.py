@@ -88,8 +88,8 @@ def water(X: np.ndarray) -> np.ndarray:
 
     CoolProp's reference equations: IAPWS-95 (Wagner & Pruß 2002) for density and heat capacity, IAPWS 2008 for
     viscosity and IAPWS 2011 for conductivity, evaluated with `CoolProp.CoolProp.PropsSI` (vectorized over arrays).
-    Inputs: T [K] 275..420, p [Pa] 5e5..1e7 (liquid throughout). Outputs: rho [kg/m³], mu [Pa s], k [W/m/K],
-    cp [J/kg/K].
+    Inputs: T [K] 275..620 and at most T_sat(p) - 2 K (water_T_max), p [Pa] 1e5..1.6e7: subcooled liquid.
+    Outputs: rho [kg/m³], mu [Pa s], k [W/m/K], cp [J/kg/K].
 
     >>> [float(f"{v:.5g}") for v in water(np.array([[300.0, 1e6]]))[0]]
     [996.96, 0.00085366, 0.61, 4178.1]

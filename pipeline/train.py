@@ -112,18 +112,19 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
     trainer, note = choose_trainer(spec, sum(p.numel() for p in model.net.parameters()))
     x_hold = torch.as_tensor(data.x_holdout, device=dev)
     x_train, y_train = data.x_train, data.y_train
-    refiner = Refiner(spec) if spec.reference.callable and t.refine_rounds > 0 else None
-    slopes = slope_targets(spec, model, data.x_train, data.y_train) if spec.derivatives.fit else None
+    slopes = slope_targets(spec, model, data.x_train, data.y_train)[0] if spec.derivatives.fit else None
     if slopes is not None and trainer != "lm":
         raise PipelineError(f"{spec.name}: derivatives.fit needs the LM trainer")
+    gated_slopes = slopes if slopes is not None and spec.derivatives.gate else None
+    refiner = Refiner(spec, model, gated_slopes) if spec.reference.callable and t.refine_rounds > 0 else None
 
     def holdout_ratio() -> float:
         """Worst gate ratio on the held-out samples; with a derivative gate being fitted, also the slopes' ratio
         on the fitted points (verify checks the slopes on the grid or domain sample later)."""
         with torch.no_grad():
             ratio = worst_ratio(spec, model(x_hold).cpu().numpy(), data.y_holdout)
-            if slopes is not None and spec.derivatives.gate:
-                ratio = max(ratio, slope_ratio(model.net, slopes))
+            if gated_slopes is not None:
+                ratio = max(ratio, float(slope_ratios(model.net, gated_slopes).max()))
         return ratio
 
     result = TrainResult(model, device=str(dev), trainer=trainer, note=note)
@@ -192,6 +193,9 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
             break
         X_new, Y_new = refiner.new_samples(check, _round_size(spec, len(data.x_train)))
         x_train, y_train = np.concatenate([x_train, X_new]), np.concatenate([y_train, Y_new])
+        if slopes is not None:  # the new samples are fitted for their slopes too: they sit where the error was worst
+            slopes = slopes.extended(slope_targets(spec, model, X_new, Y_new, like=slopes)[0])
+            gated_slopes = slopes if spec.derivatives.gate else None
         entry["added"] = len(X_new)
         rounds += 1
     bar.close()
@@ -230,9 +234,12 @@ class Refiner:
     lets training stop on a model that verification then fails; reference calls are cheap next to LM steps). New
     samples are the worst probe points, the searches' optima and jittered neighbours of both (clipped into the unit
     cube, so the neighbours of a face point stay near that face).
+
+    With a derivative gate being fitted (`slopes`), a probe point's ratio is the larger of its value and its slope
+    ratio, so that samples (which are fitted for their slopes too) go where either is worst.
     """
 
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, model: Surrogate, slopes: SlopeTargets | None = None):
         from . import data as data_mod
 
         self.spec, self.data = spec, data_mod
@@ -258,6 +265,10 @@ class Refiner:
         ok = np.isfinite(Y).all(axis=1)
         self.U, self.X, self.Y = U[ok], X[ok], Y[ok]
         self.rng = np.random.default_rng(spec.sampling.seed + 5)
+        self.slopes = self.slope_rows = None
+        if slopes is not None:
+            self.slopes, kept = slope_targets(spec, model, self.X, self.Y, like=slopes)
+            self.slope_rows = np.flatnonzero(kept)
 
     def ratios(self, P: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """Per point: the largest pointwise error / threshold over outputs and gates."""
@@ -276,7 +287,10 @@ class Refiner:
             with torch.no_grad():
                 return model(torch.as_tensor(X, device=dev)).cpu().numpy()
 
-        r = np.nan_to_num(self.ratios(predict(self.X), self.Y), nan=np.inf)
+        r = self.ratios(predict(self.X), self.Y)
+        if self.slopes is not None:
+            r[self.slope_rows] = np.maximum(r[self.slope_rows], slope_ratios(model.net, self.slopes).cpu().numpy())
+        r = np.nan_to_num(r, nan=np.inf)
         v = self.spec.verification
         starts = 2 * v.searches  # as many as verification runs on one output (one per error kind)
         found = []
@@ -359,13 +373,15 @@ def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
     return activation_of(act).slope(a)
 
 
-def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0, slopes: tuple | None = None):
+def lm_steps(
+    model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0, slopes: SlopeTargets | None = None
+):
     """Levenberg-Marquardt on the flat parameter vector; yields (loss, stuck) after each step.
 
     JᵀJ and Jᵀr are accumulated over chunks of samples whose Jacobian block fits in memory_gb, so the sample count
     is bounded by time, not memory; the P x P system itself must fit (choose_trainer sees to that).
 
-    `slopes` = (u_d, t, w, h, ...) adds derivative rows: for every point n of u_d, output k and input i, the residual
+    `slopes` (u_d, t, w, h, ...) adds derivative rows: for every point n of u_d, output k and input i, the residual
     w[n, k, i] * ((net(u_d + h e_i) - net(u_d - h e_i))_k / 2h - t[n, k, i]), whose parameter Jacobian is the same
     difference of parameter Jacobians. A central difference of the network itself is exact to O(h²), far inside any
     derivative gate, and costs two more Jacobian blocks per input instead of second derivatives.
@@ -376,7 +392,7 @@ def lm_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: floa
     n_params, n_out = len(theta), z.shape[1]
     chunk = max(1, int(memory_gb * 1e9 / 3 / (8 * n_params * n_out)))  # the block and two temporaries of its size
     if slopes is not None:
-        u_d, t_d, w_d, h = slopes[:4]
+        u_d, t_d, w_d, h = slopes.u, slopes.t, slopes.w, slopes.h
         steps = [
             torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i], device=u_d.device), h)
             for i in range(u_d.shape[1])
@@ -479,23 +495,61 @@ def damped_solve(JtJ: torch.Tensor, Jtr: torch.Tensor, mu: float) -> torch.Tenso
     return torch.linalg.solve(A, Jtr)
 
 
-def slope_targets(spec: Spec, model: Surrogate, X: np.ndarray, y_train: np.ndarray) -> tuple:
-    """(u_d, t, w, h, share) for lm_steps: the reference's slopes at X, the weights that make a slope error at the
-    derivative gate count as much as a value error at the value gates, and the factor that turns a slope error
-    into its share of the derivative gate."""
+@dataclass
+class SlopeTargets:
+    """What derivative fitting (derivatives.fit) needs at its points, in the network's own units."""
+
+    u: torch.Tensor
+    """(N, d) network inputs"""
+    t: torch.Tensor
+    """(N, m, d) the reference's slopes dz/du"""
+    w: torch.Tensor
+    """(N, m, d) residual weights: a slope error at the derivative gate counts as a value error at the value gates"""
+    share: torch.Tensor
+    """(N, m, d) turns a dz/du error into its share of the derivative gate"""
+    h: float
+    """central-difference step of the network in u"""
+    rms: np.ndarray
+    """(m, d) the rms of dy/dx over the initial design, which the gate is relative to"""
+    tol: torch.Tensor
+    """(m,) the value gates in the network's output units"""
+
+    def extended(self, other: "SlopeTargets") -> "SlopeTargets":
+        cat = lambda a, b: torch.cat([a, b])  # noqa: E731
+        return SlopeTargets(
+            cat(self.u, other.u),
+            cat(self.t, other.t),
+            cat(self.w, other.w),
+            cat(self.share, other.share),
+            self.h,
+            self.rms,
+            self.tol,
+        )
+
+    def model_slopes(self, net: torch.nn.Module, u: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's dz/du at u (default: these points) by central differences of step h: (N, m, d)."""
+        u = self.u if u is None else u
+        eye = torch.eye(u.shape[1], dtype=u.dtype, device=u.device) * self.h
+        return torch.stack([(net(u + e) - net(u - e)) / (2 * self.h) for e in eye], dim=2)
+
+
+def slope_targets(
+    spec: Spec, model: Surrogate, X: np.ndarray, y_train: np.ndarray, like: SlopeTargets | None = None
+) -> tuple[SlopeTargets, np.ndarray]:
+    """The reference's slopes at X for lm_steps, and the mask of the points of X kept. `like`: targets of the
+    initial design, whose rms and value tolerances new points (refinement samples, probe points) share."""
     from . import derivatives
 
-    u_d, t, share = derivatives.training_targets(spec, model, X)
-    tol = value_tolerance(spec, model, y_train).to(share.device)
-    return u_d, t, spec.derivatives.weight * tol[None, :, None] * share, spec.derivatives.step, share
+    u, t, share, rms, ok = derivatives.training_targets(spec, model, X, None if like is None else like.rms)
+    tol = value_tolerance(spec, model, y_train).to(share.device) if like is None else like.tol
+    w = spec.derivatives.weight * tol[None, :, None] * share
+    return SlopeTargets(u, t, w, share, spec.derivatives.step, rms, tol), ok
 
 
-def slope_ratio(net: torch.nn.Module, slopes: tuple) -> float:
-    """The largest slope error on the fitted points as a share of the derivative gate."""
-    u_d, t, _, h, share = slopes
-    eye = torch.eye(u_d.shape[1], dtype=u_d.dtype, device=u_d.device) * h
-    fd = torch.stack([(net(u_d + e) - net(u_d - e)) / (2 * h) for e in eye], dim=2)
-    return float(torch.max(torch.abs(fd - t) * share))
+def slope_ratios(net: torch.nn.Module, slopes: SlopeTargets) -> torch.Tensor:
+    """Per point: the largest slope error (over outputs x inputs) as a share of the derivative gate."""
+    with torch.no_grad():
+        return torch.amax(torch.abs(slopes.model_slopes(net) - slopes.t) * slopes.share, dim=(1, 2))
 
 
 def value_tolerance(spec: Spec, model: Surrogate, y: np.ndarray) -> torch.Tensor:

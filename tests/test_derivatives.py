@@ -118,3 +118,24 @@ def test_report_only_outputs_are_reported_not_gated(write_spec):
     assert found["passed"] and found["report_only"] == ["z"] and found["errors"]["z"]["x"] > 1e-9
     with pytest.raises(SpecError, match="report_only names 'k'"):
         load(write_spec, '[derivatives]\nreport_only = ["k"]\n')
+
+
+def test_refinement_looks_for_slope_errors_and_fits_the_slopes_of_what_it_adds(write_spec):
+    """With a derivative gate being fitted, the refiner ranks its probe points by slope error too (a network that is
+    right in value and wrong in slope is refined where its slope is wrong), and the samples it adds become slope rows
+    with the initial design's rms and tolerances."""
+    s = load(write_spec, "[derivatives]\ngate = 0.05\nfit = true\n")
+    d = data.build(s)
+    torch.manual_seed(0)
+    model = Surrogate(s, d.y_train)
+    slopes, kept = train.slope_targets(s, model, d.x_train, d.y_train)
+    assert kept.all() and slopes.t.shape == (len(d.x_train), 1, 2)
+    by_value = train.Refiner(s, model).check(model)["probe_ratios"]
+    by_both = train.Refiner(s, model, slopes).check(model)["probe_ratios"]
+    assert np.all(by_both >= by_value) and np.any(by_both > by_value)
+
+    X_new = d.x_train[:7] * 0.5
+    added, _ = train.slope_targets(s, model, X_new, d.y_train[:7], like=slopes)
+    both = slopes.extended(added)
+    assert len(both.u) == len(d.x_train) + 7 and np.array_equal(added.rms, slopes.rms)
+    assert torch.equal(both.w[-7:], s.derivatives.weight * slopes.tol[None, :, None] * added.share)
