@@ -383,7 +383,7 @@ def lm_steps(
 
     `slopes` (u_d, t, w, h, ...) adds derivative rows: for every point n of u_d, output k and input i, the residual
     w[n, k, i] * ((net(u_d + h e_i) - net(u_d - h e_i))_k / 2h - t[n, k, i]), whose parameter Jacobian is the same
-    difference of parameter Jacobians. A central difference of the network itself is exact to O(h²), far inside any
+    difference of parameter Jacobians (outputs whose weights are all zero, report_only ones, get no rows). A central difference of the network itself is exact to O(h²), far inside any
     derivative gate, and costs two more Jacobian blocks per input instead of second derivatives.
     """
     net = model.net
@@ -392,7 +392,9 @@ def lm_steps(
     n_params, n_out = len(theta), z.shape[1]
     chunk = max(1, int(memory_gb * 1e9 / 3 / (8 * n_params * n_out)))  # the block and two temporaries of its size
     if slopes is not None:
-        u_d, t_d, w_d, h = slopes.u, slopes.t, slopes.w, slopes.h
+        u_d, h = slopes.u, slopes.h
+        fitted = torch.nonzero(torch.any(slopes.w != 0, dim=2).any(dim=0))[:, 0]  # report_only outputs: no rows
+        t_d, w_d = slopes.t[:, fitted], slopes.w[:, fitted]
         steps = [
             torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i], device=u_d.device), h)
             for i in range(u_d.shape[1])
@@ -405,21 +407,18 @@ def lm_steps(
 
     def slope_rows(ud: torch.Tensor, td: torch.Tensor, wd: torch.Tensor, jacobians: bool):
         """Derivative residuals (and their parameter Jacobian) of a chunk of slope points, rows (n, m, d)."""
-        r = torch.stack([(net(ud + e) - net(ud - e)) / (2 * h) for e in steps], dim=2)
+        r = torch.stack([(net(ud + e) - net(ud - e))[:, fitted] / (2 * h) for e in steps], dim=2)
         r = (r - td) * wd
         if not jacobians:
             return r.flatten(), None
-        J = (
-            torch.stack(
-                [
-                    (parameter_jacobian(net, ud + e) - parameter_jacobian(net, ud - e)).view(len(ud), n_out, -1)
-                    / (2 * h)
-                    for e in steps
-                ],
-                dim=2,
+        J = torch.empty(len(ud), len(fitted), len(steps), n_params, dtype=ud.dtype, device=ud.device)
+        for i, e in enumerate(steps):  # written in place: the block is the largest thing an LM step allocates
+            torch.sub(
+                parameter_jacobian(net, ud + e).view(len(ud), n_out, -1)[:, fitted],
+                parameter_jacobian(net, ud - e).view(len(ud), n_out, -1)[:, fitted],
+                out=J[:, :, i],
             )
-            * wd[..., None]
-        )
+        J.mul_((wd / (2 * h))[..., None])
         return r.flatten(), J.reshape(-1, n_params)
 
     def residuals(params: torch.Tensor) -> torch.Tensor:
@@ -442,7 +441,7 @@ def lm_steps(
                 JtJ += gram_upper(J)
                 Jtr += J.T @ r[i * n_out : min(i + chunk, len(u)) * n_out]
             if slopes is not None:
-                offset, per_point = len(u) * n_out, n_out * u_d.shape[1]
+                offset, per_point = len(u) * n_out, len(fitted) * u_d.shape[1]
                 c = max(1, chunk // (2 * u_d.shape[1]))
                 for i in range(0, len(u_d), c):
                     _, J = slope_rows(u_d[i : i + c], t_d[i : i + c], w_d[i : i + c], True)
