@@ -13,8 +13,9 @@ Side by side against onnxruntime, in one process (issue #10's batched targets):
 For each shipped surrogate every build is compiled once; then each round times onnxruntime (the loader, one
 intra-op thread, float32 inputs, as `make bench` times it) and every build in turn, seconds apart, and prints each
 build's time per sample over onnxruntime's from the same round. On a shared machine absolute times drift between
-runs; the ratios of one round do not. --source DIR takes NAME.c/NAME.h from DIR instead of generating them (an
-older generator's output, to compare before and after in one run).
+runs; the ratios of one round do not. --source DIR adds the float builds compiled from DIR/NAME.c and NAME.h
+(an older generator's output, `python -m pipeline codegen NAME --lang c --dest DIR`), labelled "DIR: build", to
+compare before and after in the same rounds.
 """
 
 from __future__ import annotations
@@ -184,8 +185,10 @@ def onnxruntime_seconds(model, X32: np.ndarray, repeats: int = 7) -> float:
     return float(np.median(times)) / len(X32)
 
 
-def side_by_side(names: list[str], builds: dict, batch: int, repeats: int, work: Path, source: Path | None = None):
-    """{name: [round: {"onnxruntime" or build: seconds per sample}]}, and {(name, build): worst over tolerance}."""
+def side_by_side(names: list[str], builds: dict, batch: int, repeats: int, work: Path):
+    """{name: [round: {"onnxruntime" or build: seconds per sample}]}, and {(name, build): worst over tolerance}.
+
+    builds: {label: (flags, precision, folder of NAME.c or None to generate it)}."""
     from benchmarks.backends import inputs
     from pipeline.loader import Model
 
@@ -193,10 +196,8 @@ def side_by_side(names: list[str], builds: dict, batch: int, repeats: int, work:
     for name in names:
         path, X = Path("exported", f"{name}.onnx"), inputs(name, batch)
         exes = {}
-        for build, (flags, precision) in builds.items():
-            exes[build] = build_driver(
-                path, work / name / build.replace(" ", "_"), flags, precision, None if precision != "float" else source
-            )
+        for i, (build, (flags, precision, source)) in enumerate(builds.items()):
+            exes[build] = build_driver(path, work / name / str(i), flags, precision, source)
             worst[(name, build)] = worst_over_tolerance(path, X, run_driver(exes[build], X, [batch], 0)[1])
         prepared[name] = (Model(path), np.ascontiguousarray(X, dtype=np.float32), X, exes)
     results = {n: [] for n in names}
@@ -221,12 +222,16 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds, each printed (default 3)")
     parser.add_argument("--batch", type=int, default=65536)
     parser.add_argument("--builds", nargs="*", default=list(BUILDS), help=f"of {list(BUILDS)}")
-    parser.add_argument("--source", type=Path, help="take NAME.c/NAME.h (float) from this folder, not the generator")
+    parser.add_argument("--source", type=Path, help="also the float builds of NAME.c/NAME.h in this folder")
     args = parser.parse_args(argv)
     names = args.names or surrogates()
-    builds = {b: BUILDS[b] for b in args.builds}
+    builds = {b: (*BUILDS[b], None) for b in args.builds}
+    if args.source:
+        builds.update(
+            {f"{args.source}: {b}": (*BUILDS[b], args.source) for b in args.builds if BUILDS[b][1] == "float"}
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        results, worst = side_by_side(names, builds, args.batch, args.repeats, Path(tmp), args.source)
+        results, worst = side_by_side(names, builds, args.batch, args.repeats, Path(tmp))
     print(
         f"batch {args.batch:,}, {args.repeats} rounds (one value per round), {os.cpu_count()} CPU(s), "
         f"load average {os.getloadavg()[0]:.2f}; time per sample, and over onnxruntime's in the same round "
