@@ -319,6 +319,83 @@ def _unrolled(graph, p: str, t: _Types, x: str, y: str, to_out: str) -> list[str
     return lines
 
 
+def _neurons_in_lanes(graph, p: str, t: _Types) -> tuple[str, str]:
+    """One sample with a layer's neurons in the lanes of the vectors (constants, body of {p}_forward_one).
+
+    The scalar single-sample code spends its time in the activations (a tanh per neuron, each with a division)
+    and in chains of scalar multiply-adds; here one vector operation does 8 neurons (4 in double): a layer is
+    `for k: out[:] += x_k * W[k][:]` over ceil(size / LANES) vectors, the weights stored padded with zeros to whole
+    vectors. Lanes past a layer's size hold harmless values (finite: the math functions clamp) that no later layer
+    reads. Per lane the arithmetic is the scalar path's: the same sum in the same order, then the bias."""
+    lanes = 4 if t.double else 8
+    L = t.lit
+
+    def vectors(n: int) -> int:
+        return -(-n // lanes)
+
+    def padded(values) -> str:
+        v = list(values) + [0.0] * (vectors(len(values)) * lanes - len(values))
+        return ", ".join("{" + ", ".join(L(a) for a in v[i : i + lanes]) + "}" for i in range(0, len(v), lanes))
+
+    consts, lines = [], []
+    for name, value in graph.constants.items():
+        if value.ndim == 2:  # a Gemm's weights, [k][j]: row k padded to whole vectors
+            rows = ", ".join("{" + padded(row) + "}" for row in value)
+            consts.append(
+                f"static const {p}_vec {p}_{ident(name)}_n[{value.shape[0]}][{vectors(value.shape[1])}] = {{{rows}}};"
+            )
+        else:
+            consts.append(
+                f"static const {p}_vec {p}_{ident(name)}_n[{vectors(value.size)}] = {{{padded(value.reshape(-1))}}};"
+            )
+    x = ident(graph.input)
+    decls = [f"{p}_vec {x}[{vectors(graph.n_in)}];"]
+    decls += sorted({f"{p}_vec {ident(st.out)}[{vectors(st.size)}];" for st in graph.steps})
+    lines += [
+        f"    for (j = 0; j < {vectors(graph.n_in)}; ++j) {x}[j] = {p}_zero;",
+        f"    for (k = 0; k < {graph.n_in}; ++k) {x}[k / {lanes}][k % {lanes}] = ({p}_real)x[k];",
+    ]
+
+    def at(name: str) -> str:
+        return f"{p}_{ident(name)}_n[j]" if name in graph.constants else f"{ident(name)}[j]"
+
+    for st in graph.steps:
+        out, m = ident(st.out), vectors(st.size)
+        if st.op == "Gemm":
+            src, W, bias = st.args
+            for j0 in range(0, m, GEMM_BLOCK):  # at most GEMM_BLOCK accumulators at a time, as in _gemm_blocked
+                js = range(j0, min(j0 + GEMM_BLOCK, m))
+                lines += [
+                    "    {",
+                    f"        {p}_vec {', '.join(f'a{j} = {p}_zero' for j in js)};",
+                    f"        for (k = 0; k < {graph.constants[W].shape[0]}; ++k) {{",
+                    f"            const {p}_real h = {ident(src)}[k / {lanes}][k % {lanes}];",
+                    *(f"            a{j} += h * {p}_{ident(W)}_n[k][{j}];" for j in js),
+                    "        }",
+                    *(
+                        f"        {out}[{j}] = a{j}" + (f" + {p}_{ident(bias)}_n[{j}]" if bias else "") + ";"
+                        for j in js
+                    ),
+                    "    }",
+                ]
+        elif st.op == "Relu":
+            lines.append(
+                f"    for (j = 0; j < {m}; ++j) {out}[j] = {p.upper()}_SEL({at(st.args[0])} > {L(0)}, {at(st.args[0])}, {p}_zero);"
+            )
+        elif st.op in ("Tanh", "Sigmoid", "Log", "Exp"):
+            lines.append(
+                f"    for (j = 0; j < {m}; ++j) {{\n        {out}[j] = {at(st.args[0])};\n"
+                f"        {p}_{st.op.lower()}_v(&{out}[j]);\n    }}"
+            )
+        else:
+            op = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}[st.op]
+            lines.append(f"    for (j = 0; j < {m}; ++j) {out}[j] = {at(st.args[0])} {op} {at(st.args[1])};")
+    last = ident(graph.steps[-1].out)
+    lines.append(f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last}[j / {lanes}][j % {lanes}];")
+    body = "\n".join(["    int j, k;", *(f"    {d}" for d in decls), *lines])
+    return "\n".join(consts), body
+
+
 def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
     """Forward-mode derivatives: beside each value v[size], dv[size][n_in] = d v / d x, carried node by node."""
     n_in = graph.n_in
@@ -482,13 +559,14 @@ def _run_loop(graph, p: str, N: str, n: str) -> str:
 #if {N}_LANES > 1
     for (; i + {N}_LANES <= n; i += {N}_LANES) {{
         {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        {p}_real lanes[{graph.n_in}][{N}_LANES];  /* the block transposed: input k of sample b at [k][b] */
         int valid = 1;
-        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
         for (b = 0; b < {N}_LANES; ++b) {{
             for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
             if (checked && {p}_check(row) != {N}_OK) valid = 0;
-            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
+            for (k = 0; k < {graph.n_in}; ++k) lanes[k][b] = ({p}_real)row[k];
         }}
+        memcpy(xv, lanes, sizeof xv);  /* whole vectors at once (lane by lane, gcc warns of uninitialized ones) */
         if (valid) {{
             {p}_forward_v(xv, yv);
             for (j = 0; j < {graph.n_out}; ++j)
@@ -508,7 +586,7 @@ def _run_loop(graph, p: str, N: str, n: str) -> str:
         int status = {N}_OK;
         for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
         if (checked) status = {n}_eval(row, out);
-        else {p}_forward(row, out);
+        else {p}_forward_one(row, out);
         if (status != {N}_OK && first == {N}_OK) first = status;
         for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
     }}
@@ -563,6 +641,7 @@ def source(graph, precision: str) -> str:
             "    (void)k;",
         ]
     )
+    one_consts, forward_one = _neurons_in_lanes(graph, p, t)
     x, last = ident(graph.input), ident(graph.steps[-1].out)
     nl, ind = "\n", "\n    "
     run_loop = _run_loop(graph, p, N, n)
@@ -628,6 +707,65 @@ static void {p}_forward(const double *x, double *y)
 {forward}
 }}
 
+#if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
+/* LANES samples at once, one per lane of a 32-byte GNU C vector: every multiply-add, exp and tanh fills a SIMD
+   register (two where the target has 16-byte registers only: SSE2, NEON). Vectors go in and out of the static,
+   always-inlined vector functions through pointers, never by value, so the ABI for passing 32-byte vectors
+   (which differs with and without AVX) never comes into play. */
+#define {N}_VECTOR_FN static inline __attribute__((always_inline))
+typedef {p}_real {p}_vec __attribute__((vector_size(32)));
+typedef {t.int} {p}_ivec __attribute__((vector_size(32)));
+#define {N}_LANES {8 if not t.double else 4}
+static const {p}_vec {p}_zero = {{0}};
+
+/* mask ? a : b, lane by lane (C has no ?: for vectors) */
+#define {N}_SEL(mask, a, b) (({p}_vec)(((mask) & ({p}_ivec)(a)) | (~(mask) & ({p}_ivec)(b))))
+
+{_math(p, t, True, ops)}
+{N}_VECTOR_FN void {p}_forward_v(const {p}_vec *{x}, {p}_vec *y)
+{{
+{forward_v}
+}}
+#else
+#define {N}_LANES 1
+#endif
+/* A build without -march (a solver's usual -O2) still runs AVX2 and FMA where the machine has them: the batched
+   loop is compiled twice, for x86-64 with AVX2+FMA and for the build's own target, and the first is chosen at run
+   time by a CPU feature test (function multi-versioning; x86-64 with gcc >= 8 or clang; -D{N}_NO_DISPATCH turns
+   it off). */
+#if {N}_LANES > 1 && defined(__x86_64__) && !defined(__AVX2__) && !defined({N}_NO_DISPATCH) \
+    && (defined(__clang__) || __GNUC__ >= 8)
+#define {N}_DISPATCH 1
+#endif
+
+/* One sample with a layer's neurons in the lanes (see codegen_c._neurons_in_lanes): NAME_eval's path where the
+   target has 32-byte vector registers (AVX), natively or by the same run-time choice as the batched loop. On a
+   target with 16-byte registers only (SSE2, NEON) the compiler splits 32-byte vectors through memory, which costs
+   more than it saves for one sample: there NAME_eval keeps the scalar code. */
+#if {N}_LANES > 1 && (defined(__AVX__) || defined({N}_DISPATCH))
+{one_consts}
+
+#if defined(__AVX__)
+static void {p}_forward_one(const double *x, double *y)
+{{
+{forward_one}
+    (void){p}_forward;  /* the scalar code is the other targets' path, unused here */
+}}
+#else
+__attribute__((target("avx2,fma"))) static void {p}_forward_one_avx2(const double *x, double *y)
+{{
+{forward_one}
+}}
+static void {p}_forward_one(const double *x, double *y)
+{{
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {p}_forward_one_avx2(x, y);
+    else {p}_forward(x, y);
+}}
+#endif
+#else
+#define {p}_forward_one {p}_forward
+#endif
+
 int {n}_eval(const double *x, double *y)
 {{
     int j;
@@ -636,7 +774,7 @@ int {n}_eval(const double *x, double *y)
         for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
         return status;
     }}
-    {p}_forward(x, y);
+    {p}_forward_one(x, y);
     return {N}_OK;
 }}
 
@@ -649,9 +787,10 @@ static void {p}_jac(const double *x, double *y, double *dydx)
     {ind.join(jdecls)}
     for (k = 0; k < {graph.n_in}; ++k) {x}[k] = ({p}_real)x[k];
 {nl.join(body)}
-    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last}[j];
 {nl.join(jbody)}
+    {p}_forward_one(x, y);  /* y as NAME_eval computes it, to the last bit (the vector code may contract to FMA) */
     (void)k;
+    (void){last};
 }}
 
 int {n}_eval_jac(const double *x, double *y, double *dydx)
@@ -684,36 +823,6 @@ int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
     return first;
 }}
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
-/* LANES samples at once, one per lane of a 32-byte GNU C vector: every multiply-add, exp and tanh fills a SIMD
-   register (two where the target has 16-byte registers only: SSE2, NEON). Vectors go in and out of the static,
-   always-inlined vector functions through pointers, never by value, so the ABI for passing 32-byte vectors
-   (which differs with and without AVX) never comes into play. */
-#define {N}_VECTOR_FN static inline __attribute__((always_inline))
-typedef {p}_real {p}_vec __attribute__((vector_size(32)));
-typedef {t.int} {p}_ivec __attribute__((vector_size(32)));
-#define {N}_LANES {8 if not t.double else 4}
-static const {p}_vec {p}_zero = {{0}};
-
-/* mask ? a : b, lane by lane (C has no ?: for vectors) */
-#define {N}_SEL(mask, a, b) (({p}_vec)(((mask) & ({p}_ivec)(a)) | (~(mask) & ({p}_ivec)(b))))
-
-{_math(p, t, True, ops)}
-{N}_VECTOR_FN void {p}_forward_v(const {p}_vec *{x}, {p}_vec *y)
-{{
-{forward_v}
-}}
-#else
-#define {N}_LANES 1
-#endif
-/* A build without -march (a solver's usual -O2) still runs AVX2 and FMA where the machine has them: the batched
-   loop is compiled twice, for x86-64 with AVX2+FMA and for the build's own target, and the first is chosen at run
-   time by a CPU feature test (function multi-versioning; x86-64 with gcc >= 8 or clang; -D{N}_NO_DISPATCH turns
-   it off). */
-#if {N}_LANES > 1 && defined(__x86_64__) && !defined(__AVX2__) && !defined({N}_NO_DISPATCH) \
-    && (defined(__clang__) || __GNUC__ >= 8)
-#define {N}_DISPATCH 1
-#endif
 
 /* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
 static int {p}_run_here(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
