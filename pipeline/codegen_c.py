@@ -5,11 +5,16 @@ The source is written for solvers' own builds, where the flags are `-O2` without
 * Every math function the network calls (exp, log, tanh, sigmoid) is a polynomial written out in the source, so
   no libm call stops the compiler from vectorizing; the error bounds are stated with each one below.
 * eval_batch / eval_soa run LANES samples at a time as 32-byte GNU C vectors (`__attribute__((vector_size))`,
-  gcc and clang: 8 floats or 4 doubles), one lane per sample. Other compilers, or -DNAME_NO_VECTOR, take the
-  portable path: the same code one sample at a time.
-* On x86-64 the batched loop is compiled a second time for AVX2+FMA (`__attribute__((target))`) and chosen at run
-  time with `__builtin_cpu_supports`, so the SSE2-only build that plain -O2 gives still runs 8-lane AVX2 code on
-  a machine that has it (-DNAME_NO_DISPATCH turns this off).
+  gcc and clang: 8 floats or 4 doubles), one lane per sample; each layer is a loop over blocks of 8 neurons
+  (_gemm_blocked). Other compilers, or -DNAME_NO_VECTOR, take the portable path: the same code one sample at a
+  time.
+* eval (and so the Python backend's point()) puts a layer's neurons in the lanes instead (_neurons_in_lanes),
+  where the target has 32-byte vector registers; elsewhere it is scalar code.
+* On x86-64 the batched loop and eval's vector code are compiled a second time for AVX2+FMA
+  (`__attribute__((target))`) and chosen at run time with `__builtin_cpu_supports`, so the SSE2-only build that
+  plain -O2 gives still runs 8-lane AVX2 code on a machine that has it (-DNAME_NO_DISPATCH turns this off).
+* Sums are formed in onnxruntime's order, sum_k x_k w_kj and then the bias, and every single-sample result
+  (eval, the Jacobian's y, the batched loop's tail) comes from the same function, so they agree to the bit.
 * The input checks read the bits of each double, so -ffast-math (which lets the compiler assume that no NaN
   exists) cannot turn them off.
 * Precision "float" (the default) computes with the float32 weights, as onnxruntime does; "double" computes the
