@@ -568,7 +568,7 @@ def _run_loop(graph, p: str, N: str, n: str) -> str:
         int valid = 1;
         for (b = 0; b < {N}_LANES; ++b) {{
             for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            if (checked && {p}_check(row) != {N}_OK) valid = 0;
+            if (checked && !{p}_ok(row)) valid = 0;
             for (k = 0; k < {graph.n_in}; ++k) lanes[k][b] = ({p}_real)row[k];
         }}
         memcpy(xv, lanes, sizeof xv);  /* whole vectors at once (lane by lane, gcc warns of uninitialized ones) */
@@ -612,6 +612,7 @@ def source(graph, precision: str) -> str:
     lo = ", ".join(repr(float(v)) for v in graph.lo)
     hi = ", ".join(repr(float(v)) for v in graph.hi)
     bound_defs, bound_checks = _bounds(graph, p)
+    bound_checks_ok = bound_checks.replace(f"return {N}_ERR_RANGE;", "return 0;")
     decls, body = _body(graph, p, t, vector=False)
     vdecls, vbody = _body(graph, p, t, vector=True)
     jdecls, jbody = _jacobian_body(graph, p, t)
@@ -695,6 +696,13 @@ static inline int {p}_nonfinite(double v)
     return (b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL;
 }}
 
+static inline int {p}_check_bounds(const double *x)
+{{
+    (void)x;
+{bound_checks_ok}
+    return 1;
+}}
+
 static inline int {p}_check(const double *x)
 {{
     int k;
@@ -704,6 +712,20 @@ static inline int {p}_check(const double *x)
         if (x[k] < {p}_lo[k] || x[k] > {p}_hi[k]) return {N}_ERR_RANGE;
 {bound_checks}
     return {N}_OK;
+}}
+
+/* 1 when {p}_check would return {N}_OK: the batched loop's test of each row (a block with a bad row is redone
+   row by row through NAME_eval, which tells the codes apart). Branch-free over the inputs, so the compiler can
+   do it in vector registers; the NaN test reads bits, as {p}_nonfinite does. */
+static inline int {p}_ok(const double *x)
+{{
+    int k, bad = 0;
+    for (k = 0; k < {graph.n_in}; ++k) {{
+        uint64_t b;
+        memcpy(&b, &x[k], sizeof b);
+        bad |= ((b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL) | (x[k] < {p}_lo[k]) | (x[k] > {p}_hi[k]);
+    }}
+    return !bad && {p}_check_bounds(x);
 }}
 
 /* One sample. */
