@@ -5,11 +5,16 @@ The source is written for solvers' own builds, where the flags are `-O2` without
 * Every math function the network calls (exp, log, tanh, sigmoid) is a polynomial written out in the source, so
   no libm call stops the compiler from vectorizing; the error bounds are stated with each one below.
 * eval_batch / eval_soa run LANES samples at a time as 32-byte GNU C vectors (`__attribute__((vector_size))`,
-  gcc and clang: 8 floats or 4 doubles), one lane per sample. Other compilers, or -DNAME_NO_VECTOR, take the
-  portable path: the same code one sample at a time.
-* On x86-64 the batched loop is compiled a second time for AVX2+FMA (`__attribute__((target))`) and chosen at run
-  time with `__builtin_cpu_supports`, so the SSE2-only build that plain -O2 gives still runs 8-lane AVX2 code on
-  a machine that has it (-DNAME_NO_DISPATCH turns this off).
+  gcc and clang: 8 floats or 4 doubles), one lane per sample; each layer is a loop over blocks of 8 neurons
+  (_gemm_blocked). Other compilers, or -DNAME_NO_VECTOR, take the portable path: the same code one sample at a
+  time.
+* eval (and so the Python backend's point()) puts a layer's neurons in the lanes instead (_neurons_in_lanes),
+  where the target has 32-byte vector registers; elsewhere it is scalar code.
+* On x86-64 the batched loop and eval's vector code are compiled a second time for AVX2+FMA
+  (`__attribute__((target))`) and chosen at run time with `__builtin_cpu_supports`, so the SSE2-only build that
+  plain -O2 gives still runs 8-lane AVX2 code on a machine that has it (-DNAME_NO_DISPATCH turns this off).
+* Sums are formed in onnxruntime's order, sum_k x_k w_kj and then the bias, and every single-sample result
+  (eval, the Jacobian's y, the batched loop's tail) comes from the same function, so they agree to the bit.
 * The input checks read the bits of each double, so -ffast-math (which lets the compiler assume that no NaN
   exists) cannot turn them off.
 * Precision "float" (the default) computes with the float32 weights, as onnxruntime does; "double" computes the
@@ -181,6 +186,45 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     return text
 
 
+GEMM_BLOCK = 8
+"""output neurons computed together in the batched path: that many independent multiply-add chains (the latency
+of one FMA is 4 cycles on current x86 and two issue per cycle, so 8 keep both units busy), each sample vector
+loaded once for all of them, and 8 accumulators plus the operands fit the 16 vector registers of AVX2."""
+
+
+def _gemm_blocked(p: str, t: _Types, size: int, rows: int, out: str, src_k: str, W: str, bias: str | None) -> str:
+    """A Gemm over vectors (one lane per sample) as loops: blocks of GEMM_BLOCK neurons, k innermost.
+
+    Why loops and not straight-line code: written out, a 32 x 32 layer is ~2,000 instructions of ~9 bytes, with
+    its neighbours more than the 32 KiB instruction cache holds, and the batched loop ran at about one instruction
+    a cycle, fetch-bound (friedel: 4,900 instructions per block of 8 samples). Each neuron's sum is
+    sum_k x_k w_kj, then + bias: onnxruntime's order (its GEMM adds the bias to the finished sum), which keeps the
+    float result closer to it where the bias and the sum nearly cancel."""
+
+    def block(j: str, n: int) -> list[str]:
+        acc = [f"a{b}" for b in range(n)]
+        lines = [
+            f"        {p}_vec {', '.join(f'{a} = {p}_zero' for a in acc)};",
+            f"        for (k = 0; k < {rows}; ++k) {{",
+            f"            const {p}_vec h = {src_k};",
+            f"            const {p}_real *w = {W} + k * {size} + {j};",
+            *(f"            {a} += h * w[{b}];" for b, a in enumerate(acc)),
+            "        }",
+        ]
+        lines += [
+            f"        {out}[{j} + {b}] = {a}" + (f" + {p}_{ident(bias)}[{j} + {b}]" if bias else "") + ";"
+            for b, a in enumerate(acc)
+        ]
+        return lines
+
+    J, lines = GEMM_BLOCK, []
+    if size >= J:
+        lines += [f"    for (j = 0; j + {J} <= {size}; j += {J}) {{", *block("j", J), "    }"]
+    if size % J:
+        lines += ["    {", *block(str(size - size % J), size % J), "    }"]
+    return "\n".join(lines)
+
+
 def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]:
     """Declarations and statements of the forward pass: each graph value is an array over its neurons, of
     scalars or of vectors (one lane per sample)."""
@@ -206,14 +250,14 @@ def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]
         if st.op == "Gemm":
             src, W, bias = st.args
             rows = graph.constants[W].shape[0]
-            init = at(bias) if bias else t.lit(0)
             if vector:
-                init = f"{p}_zero + {init}"
+                body.append(_gemm_blocked(p, t, st.size, rows, ident(st.out), at(src, "k"), f"{p}_{ident(W)}", bias))
+                continue
             body.append(
                 f"    for (j = 0; j < {st.size}; ++j) {{\n"
-                f"        {T} acc = {init};\n"
+                f"        {T} acc = {t.lit(0)};\n"
                 f"        for (k = 0; k < {rows}; ++k) acc += {at(src, 'k')} * {p}_{ident(W)}[k * {st.size} + j];\n"
-                f"        {ident(st.out)}[j] = acc;\n    }}"
+                f"        {ident(st.out)}[j] = acc{f' + {at(bias)}' if bias else ''};\n    }}"
             )
         elif st.op in unary and vector and st.op != "Relu":
             body.append(
@@ -232,52 +276,129 @@ def _body(graph, p: str, t: _Types, vector: bool) -> tuple[list[str], list[str]]
     return decls, body
 
 
-UNROLL_MAX_WEIGHTS = {"vector": 4096, "scalar": 256}
-"""layers up to this many weights are written out as straight-line code (values stay in registers, the weights
-become immediate constants); larger ones as loops over arrays. The single-sample path keeps loops from a smaller
-size on: there the compiler vectorizes a layer's loop across its neurons, which straight-line code loses."""
+UNROLL_MAX_WEIGHTS = 256
+"""In the single-sample path, layers up to this many weights are written out as straight-line code (values stay
+in registers, the weights become immediate constants); larger ones as loops over arrays, which the compiler
+vectorizes across a layer's neurons. The batched path always uses loops (see _gemm_blocked)."""
 
 
-def _unrolled(graph, p: str, t: _Types, vector: bool, x: str, y: str, to_out: str) -> list[str] | None:
-    """The forward pass as straight-line code, one local per neuron; None when a layer is too large for it."""
-    limit = UNROLL_MAX_WEIGHTS["vector" if vector else "scalar"]
-    if any(s.op == "Gemm" and graph.constants[s.args[1]].size > limit for s in graph.steps):
+def _unrolled(graph, p: str, t: _Types, x: str, y: str, to_out: str) -> list[str] | None:
+    """The single-sample forward pass as straight-line code, one local per neuron; None when a layer is too large
+    for it."""
+    if any(s.op == "Gemm" and graph.constants[s.args[1]].size > UNROLL_MAX_WEIGHTS for s in graph.steps):
         return None
-    T = f"{p}_vec" if vector else f"{p}_real"
-    L = t.lit
-    splat = (lambda v: f"({p}_zero + {v})") if vector else (lambda v: v)  # noqa: E731
+    T, L = f"{p}_real", t.lit
     value = {graph.input: [f"{x}[{k}]" for k in range(graph.n_in)]}
 
     def operand(name: str, j: int) -> str:
-        return splat(L(graph.constants[name][j])) if name in graph.constants else value[name][j]
+        return L(graph.constants[name][j]) if name in graph.constants else value[name][j]
 
     lines = []
     for st in graph.steps:
         o = ident(st.out)
         names = [f"{o}_{j}" for j in range(st.size)]
+        value[st.out] = names
+        if st.op == "Gemm":
+            # GEMM_BLOCK neurons at a time, their sums interleaved term by term: independent multiply-add chains
+            # side by side, where one sum after another waits on each add. Bias last, as onnxruntime adds it.
+            src, W, bias = st.args
+            w, xs = graph.constants[W], value[src]
+            for j0 in range(0, st.size, GEMM_BLOCK):
+                js = range(j0, min(j0 + GEMM_BLOCK, st.size))
+                lines += [f"    {T} {names[j]} = {xs[0]} * {L(w[0, j])};" for j in js]
+                lines += [f"    {names[j]} += {xs[k]} * {L(w[k, j])};" for k in range(1, len(xs)) for j in js]
+                if bias:
+                    lines += [f"    {names[j]} += {L(graph.constants[bias][j])};" for j in js]
+            continue
         for j, nm in enumerate(names):
-            if st.op == "Gemm":
-                src, W, bias = st.args
-                w = graph.constants[W]
-                terms = [splat(L(graph.constants[bias][j]) if bias else L(0))]
-                terms += [f"{value[src][k]} * {L(w[k, j])}" for k in range(w.shape[0])]
-                expr = " + ".join(terms)
-            elif st.op == "Relu":
-                a = value[st.args[0]][j]
-                expr = f"{p.upper()}_SEL({a} > {L(0)}, {a}, {p}_zero)" if vector else f"({a} > {L(0)} ? {a} : {L(0)})"
-            elif st.op in ("Tanh", "Sigmoid", "Log", "Exp") and vector:  # in place, through a pointer
-                lines.append(f"    {T} {nm} = {value[st.args[0]][j]};\n    {p}_{st.op.lower()}_v(&{nm});")
-                continue
+            a = value[st.args[0]][j]
+            if st.op == "Relu":
+                expr = f"({a} > {L(0)} ? {a} : {L(0)})"
             elif st.op in ("Tanh", "Sigmoid", "Log", "Exp"):
-                expr = f"{p}_{st.op.lower()}({value[st.args[0]][j]})"
+                expr = f"{p}_{st.op.lower()}({a})"
             else:
                 op = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}[st.op]
                 expr = f"{operand(st.args[0], j)} {op} {operand(st.args[1], j)}"
             lines.append(f"    const {T} {nm} = {expr};")
-        value[st.out] = names
-    last = value[graph.steps[-1].out]
-    lines += [f"    {y}[{j}] = {to_out}{v};" for j, v in enumerate(last)]
+    lines += [f"    {y}[{j}] = {to_out}{v};" for j, v in enumerate(value[graph.steps[-1].out])]
     return lines
+
+
+def _neurons_in_lanes(graph, p: str, t: _Types) -> tuple[str, str]:
+    """One sample with a layer's neurons in the lanes of the vectors (constants, body of {p}_forward_one).
+
+    The scalar single-sample code spends its time in the activations (a tanh per neuron, each with a division)
+    and in chains of scalar multiply-adds; here one vector operation does 8 neurons (4 in double): a layer is
+    `for k: out[:] += x_k * W[k][:]` over ceil(size / LANES) vectors, the weights stored padded with zeros to whole
+    vectors. Lanes past a layer's size hold harmless values (finite: the math functions clamp) that no later layer
+    reads. Per lane the arithmetic is the scalar path's: the same sum in the same order, then the bias."""
+    lanes = 4 if t.double else 8
+    L = t.lit
+
+    def vectors(n: int) -> int:
+        return -(-n // lanes)
+
+    def padded(values) -> str:
+        v = list(values) + [0.0] * (vectors(len(values)) * lanes - len(values))
+        return ", ".join("{" + ", ".join(L(a) for a in v[i : i + lanes]) + "}" for i in range(0, len(v), lanes))
+
+    consts, lines = [], []
+    for name, value in graph.constants.items():
+        if value.ndim == 2:  # a Gemm's weights, [k][j]: row k padded to whole vectors
+            rows = ", ".join("{" + padded(row) + "}" for row in value)
+            consts.append(
+                f"static const {p}_vec {p}_{ident(name)}_n[{value.shape[0]}][{vectors(value.shape[1])}] = {{{rows}}};"
+            )
+        else:
+            consts.append(
+                f"static const {p}_vec {p}_{ident(name)}_n[{vectors(value.size)}] = {{{padded(value.reshape(-1))}}};"
+            )
+    x = ident(graph.input)
+    decls = [f"{p}_vec {x}[{vectors(graph.n_in)}];"]
+    decls += sorted({f"{p}_vec {ident(st.out)}[{vectors(st.size)}];" for st in graph.steps})
+    lines += [
+        f"    for (j = 0; j < {vectors(graph.n_in)}; ++j) {x}[j] = {p}_zero;",
+        f"    for (k = 0; k < {graph.n_in}; ++k) {x}[k / {lanes}][k % {lanes}] = ({p}_real)x[k];",
+    ]
+
+    def at(name: str) -> str:
+        return f"{p}_{ident(name)}_n[j]" if name in graph.constants else f"{ident(name)}[j]"
+
+    for st in graph.steps:
+        out, m = ident(st.out), vectors(st.size)
+        if st.op == "Gemm":
+            src, W, bias = st.args
+            for j0 in range(0, m, GEMM_BLOCK):  # at most GEMM_BLOCK accumulators at a time, as in _gemm_blocked
+                js = range(j0, min(j0 + GEMM_BLOCK, m))
+                lines += [
+                    "    {",
+                    f"        {p}_vec {', '.join(f'a{j} = {p}_zero' for j in js)};",
+                    f"        for (k = 0; k < {graph.constants[W].shape[0]}; ++k) {{",
+                    f"            const {p}_real h = {ident(src)}[k / {lanes}][k % {lanes}];",
+                    *(f"            a{j} += h * {p}_{ident(W)}_n[k][{j}];" for j in js),
+                    "        }",
+                    *(
+                        f"        {out}[{j}] = a{j}" + (f" + {p}_{ident(bias)}_n[{j}]" if bias else "") + ";"
+                        for j in js
+                    ),
+                    "    }",
+                ]
+        elif st.op == "Relu":
+            lines.append(
+                f"    for (j = 0; j < {m}; ++j) {out}[j] = {p.upper()}_SEL({at(st.args[0])} > {L(0)}, {at(st.args[0])}, {p}_zero);"
+            )
+        elif st.op in ("Tanh", "Sigmoid", "Log", "Exp"):
+            lines.append(
+                f"    for (j = 0; j < {m}; ++j) {{\n        {out}[j] = {at(st.args[0])};\n"
+                f"        {p}_{st.op.lower()}_v(&{out}[j]);\n    }}"
+            )
+        else:
+            op = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}[st.op]
+            lines.append(f"    for (j = 0; j < {m}; ++j) {out}[j] = {at(st.args[0])} {op} {at(st.args[1])};")
+    last = ident(graph.steps[-1].out)
+    lines.append(f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last}[j / {lanes}][j % {lanes}];")
+    body = "\n".join(["    int j, k;", *(f"    {d}" for d in decls), *lines])
+    return "\n".join(consts), body
 
 
 def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
@@ -443,13 +564,14 @@ def _run_loop(graph, p: str, N: str, n: str) -> str:
 #if {N}_LANES > 1
     for (; i + {N}_LANES <= n; i += {N}_LANES) {{
         {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        {p}_real lanes[{graph.n_in}][{N}_LANES];  /* the block transposed: input k of sample b at [k][b] */
         int valid = 1;
-        for (k = 0; k < {graph.n_in}; ++k) xv[k] = {p}_zero;
         for (b = 0; b < {N}_LANES; ++b) {{
             for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            if (checked && {p}_check(row) != {N}_OK) valid = 0;
-            for (k = 0; k < {graph.n_in}; ++k) xv[k][b] = ({p}_real)row[k];
+            if (checked && !{p}_ok(row)) valid = 0;
+            for (k = 0; k < {graph.n_in}; ++k) lanes[k][b] = ({p}_real)row[k];
         }}
+        memcpy(xv, lanes, sizeof xv);  /* whole vectors at once (lane by lane, gcc warns of uninitialized ones) */
         if (valid) {{
             {p}_forward_v(xv, yv);
             for (j = 0; j < {graph.n_out}; ++j)
@@ -469,7 +591,7 @@ def _run_loop(graph, p: str, N: str, n: str) -> str:
         int status = {N}_OK;
         for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
         if (checked) status = {n}_eval(row, out);
-        else {p}_forward(row, out);
+        else {p}_forward_one(row, out);
         if (status != {N}_OK && first == {N}_OK) first = status;
         for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
     }}
@@ -490,11 +612,12 @@ def source(graph, precision: str) -> str:
     lo = ", ".join(repr(float(v)) for v in graph.lo)
     hi = ", ".join(repr(float(v)) for v in graph.hi)
     bound_defs, bound_checks = _bounds(graph, p)
+    bound_checks_ok = bound_checks.replace(f"return {N}_ERR_RANGE;", "return 0;")
     decls, body = _body(graph, p, t, vector=False)
     vdecls, vbody = _body(graph, p, t, vector=True)
     jdecls, jbody = _jacobian_body(graph, p, t)
     x_, last_ = ident(graph.input), ident(graph.steps[-1].out)
-    unrolled = _unrolled(graph, p, t, False, "xr", "y", "(double)")
+    unrolled = _unrolled(graph, p, t, "xr", "y", "(double)")
     if unrolled:
         forward = "\n".join(
             [
@@ -515,19 +638,16 @@ def source(graph, precision: str) -> str:
                 f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];",
             ]
         )
-    unrolled_v = _unrolled(graph, p, t, True, x_, "y", "")
-    if unrolled_v:
-        forward_v = "\n".join(unrolled_v)
-    else:
-        forward_v = "\n".join(
-            [
-                "    int j, k;",
-                *(f"    {d}" for d in vdecls),
-                *vbody,
-                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];",
-                "    (void)k;",
-            ]
-        )
+    forward_v = "\n".join(
+        [
+            "    int j, k;",
+            *(f"    {d}" for d in vdecls),
+            *vbody,
+            f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];",
+            "    (void)k;",
+        ]
+    )
+    one_consts, forward_one = _neurons_in_lanes(graph, p, t)
     x, last = ident(graph.input), ident(graph.steps[-1].out)
     nl, ind = "\n", "\n    "
     run_loop = _run_loop(graph, p, N, n)
@@ -576,6 +696,13 @@ static inline int {p}_nonfinite(double v)
     return (b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL;
 }}
 
+static inline int {p}_check_bounds(const double *x)
+{{
+    (void)x;
+{bound_checks_ok}
+    return 1;
+}}
+
 static inline int {p}_check(const double *x)
 {{
     int k;
@@ -587,66 +714,24 @@ static inline int {p}_check(const double *x)
     return {N}_OK;
 }}
 
+/* 1 when {p}_check would return {N}_OK: the batched loop's test of each row (a block with a bad row is redone
+   row by row through NAME_eval, which tells the codes apart). Branch-free over the inputs, so the compiler can
+   do it in vector registers; the NaN test reads bits, as {p}_nonfinite does. */
+static inline int {p}_ok(const double *x)
+{{
+    int k, bad = 0;
+    for (k = 0; k < {graph.n_in}; ++k) {{
+        uint64_t b;
+        memcpy(&b, &x[k], sizeof b);
+        bad |= ((b & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL) | (x[k] < {p}_lo[k]) | (x[k] > {p}_hi[k]);
+    }}
+    return !bad && {p}_check_bounds(x);
+}}
+
 /* One sample. */
 static void {p}_forward(const double *x, double *y)
 {{
 {forward}
-}}
-
-int {n}_eval(const double *x, double *y)
-{{
-    int j;
-    const int status = {p}_check(x);
-    if (status != {N}_OK) {{
-        for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
-        return status;
-    }}
-    {p}_forward(x, y);
-    return {N}_OK;
-}}
-
-/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
-static void {p}_jac(const double *x, double *y, double *dydx)
-{{
-    int i, j, k;
-    {p}_real {x}[{graph.n_in}];
-    {ind.join(decls)}
-    {ind.join(jdecls)}
-    for (k = 0; k < {graph.n_in}; ++k) {x}[k] = ({p}_real)x[k];
-{nl.join(body)}
-    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last}[j];
-{nl.join(jbody)}
-    (void)k;
-}}
-
-int {n}_eval_jac(const double *x, double *y, double *dydx)
-{{
-    int j;
-    const int status = {p}_check(x);
-    if (status != {N}_OK) {{
-        for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
-        for (j = 0; j < {graph.n_out * graph.n_in}; ++j) dydx[j] = NAN;
-        return status;
-    }}
-    {p}_jac(x, y, dydx);
-    return {N}_OK;
-}}
-
-void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *dydx)
-{{
-    size_t r;
-    for (r = 0; r < n; ++r) {p}_jac(x + r * {graph.n_in}, y + r * {graph.n_out}, dydx + r * {graph.n_out * graph.n_in});
-}}
-
-int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
-{{
-    size_t r;
-    int first = {N}_OK;
-    for (r = 0; r < n; ++r) {{
-        const int status = {n}_eval_jac(x + r * {graph.n_in}, y + r * {graph.n_out}, dydx + r * {graph.n_out * graph.n_in});
-        if (status != {N}_OK && first == {N}_OK) first = status;
-    }}
-    return first;
 }}
 
 #if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
@@ -679,6 +764,92 @@ static const {p}_vec {p}_zero = {{0}};
     && (defined(__clang__) || __GNUC__ >= 8)
 #define {N}_DISPATCH 1
 #endif
+
+/* One sample with a layer's neurons in the lanes (see codegen_c._neurons_in_lanes): NAME_eval's path where the
+   target has 32-byte vector registers (AVX), natively or by the same run-time choice as the batched loop. On a
+   target with 16-byte registers only (SSE2, NEON) the compiler splits 32-byte vectors through memory, which costs
+   more than it saves for one sample: there NAME_eval keeps the scalar code. */
+#if {N}_LANES > 1 && (defined(__AVX__) || defined({N}_DISPATCH))
+{one_consts}
+
+#if defined(__AVX__)
+static void {p}_forward_one(const double *x, double *y)
+{{
+{forward_one}
+    (void){p}_forward;  /* the scalar code is the other targets' path, unused here */
+}}
+#else
+__attribute__((target("avx2,fma"))) static void {p}_forward_one_avx2(const double *x, double *y)
+{{
+{forward_one}
+}}
+static void {p}_forward_one(const double *x, double *y)
+{{
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {p}_forward_one_avx2(x, y);
+    else {p}_forward(x, y);
+}}
+#endif
+#else
+#define {p}_forward_one {p}_forward
+#endif
+
+int {n}_eval(const double *x, double *y)
+{{
+    int j;
+    const int status = {p}_check(x);
+    if (status != {N}_OK) {{
+        for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
+        return status;
+    }}
+    {p}_forward_one(x, y);
+    return {N}_OK;
+}}
+
+/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
+static void {p}_jac(const double *x, double *y, double *dydx)
+{{
+    int i, j, k;
+    {p}_real {x}[{graph.n_in}];
+    {ind.join(decls)}
+    {ind.join(jdecls)}
+    for (k = 0; k < {graph.n_in}; ++k) {x}[k] = ({p}_real)x[k];
+{nl.join(body)}
+{nl.join(jbody)}
+    {p}_forward_one(x, y);  /* y as NAME_eval computes it, to the last bit (the vector code may contract to FMA) */
+    (void)k;
+    (void){last};
+}}
+
+int {n}_eval_jac(const double *x, double *y, double *dydx)
+{{
+    int j;
+    const int status = {p}_check(x);
+    if (status != {N}_OK) {{
+        for (j = 0; j < {graph.n_out}; ++j) y[j] = NAN;
+        for (j = 0; j < {graph.n_out * graph.n_in}; ++j) dydx[j] = NAN;
+        return status;
+    }}
+    {p}_jac(x, y, dydx);
+    return {N}_OK;
+}}
+
+void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *dydx)
+{{
+    size_t r;
+    for (r = 0; r < n; ++r) {p}_jac(x + r * {graph.n_in}, y + r * {graph.n_out}, dydx + r * {graph.n_out * graph.n_in});
+}}
+
+int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
+{{
+    size_t r;
+    int first = {N}_OK;
+    for (r = 0; r < n; ++r) {{
+        const int status = {n}_eval_jac(x + r * {graph.n_in}, y + r * {graph.n_out}, dydx + r * {graph.n_out * graph.n_in});
+        if (status != {N}_OK && first == {N}_OK) first = status;
+    }}
+    return first;
+}}
+
 
 /* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
 static int {p}_run_here(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
