@@ -28,3 +28,16 @@ def test_summary_without_some_batches(tmp_path, monkeypatch, drop_batch):
     assert "## water" in full and "**water**" in block
     assert ("batch 65,536 on one core" in full) == (drop_batch is None)
     shutil.rmtree(tmp_path)
+
+
+def test_accuracy_table_gives_the_worst_gated_slope_and_names_the_exempt_outputs(monkeypatch):
+    """water gates the slopes of rho, mu and cp, and reports k's (its reference's slope is infinite at one line):
+    the README's row must show the worst of the gated slopes, which the card says passed, not k's."""
+    from benchmarks import summarize
+
+    monkeypatch.chdir(ROOT)
+    card = summarize.card("water")
+    row = next(line for line in summarize.accuracy_table(["water"]) if "slope" in line)
+    assert "every slope but k's" in row
+    gated = max(v for out, e in card.derivatives["errors"].items() if out != "k" for v in e.values())
+    assert f"| {gated:.3g} |" in row and gated <= card.derivatives["gate"]
