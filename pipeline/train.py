@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -383,8 +383,9 @@ def lm_steps(
 
     `slopes` (u_d, t, w, h, ...) adds derivative rows: for every point n of u_d, output k and input i, the residual
     w[n, k, i] * ((net(u_d + h e_i) - net(u_d - h e_i))_k / 2h - t[n, k, i]), whose parameter Jacobian is the same
-    difference of parameter Jacobians (outputs whose weights are all zero, report_only ones, get no rows). A central difference of the network itself is exact to O(h²), far inside any
-    derivative gate, and costs two more Jacobian blocks per input instead of second derivatives.
+    difference of parameter Jacobians (outputs whose weights are all zero, the report_only ones, get no rows). A
+    central difference of the network itself is exact to O(h²), far inside any derivative gate, and costs two more
+    Jacobian blocks per input instead of second derivatives.
     """
     net = model.net
     sizes = [p.numel() for p in net.parameters()]
@@ -514,22 +515,14 @@ class SlopeTargets:
     """(m,) the value gates in the network's output units"""
 
     def extended(self, other: "SlopeTargets") -> "SlopeTargets":
-        cat = lambda a, b: torch.cat([a, b])  # noqa: E731
-        return SlopeTargets(
-            cat(self.u, other.u),
-            cat(self.t, other.t),
-            cat(self.w, other.w),
-            cat(self.share, other.share),
-            self.h,
-            self.rms,
-            self.tol,
-        )
+        """These points and other's, with this design's rms and tolerances."""
+        cat = {f: torch.cat([getattr(self, f), getattr(other, f)]) for f in ("u", "t", "w", "share")}
+        return replace(self, **cat)
 
-    def model_slopes(self, net: torch.nn.Module, u: torch.Tensor | None = None) -> torch.Tensor:
-        """The network's dz/du at u (default: these points) by central differences of step h: (N, m, d)."""
-        u = self.u if u is None else u
-        eye = torch.eye(u.shape[1], dtype=u.dtype, device=u.device) * self.h
-        return torch.stack([(net(u + e) - net(u - e)) / (2 * self.h) for e in eye], dim=2)
+    def model_slopes(self, net: torch.nn.Module) -> torch.Tensor:
+        """The network's dz/du at these points by central differences of step h: (N, m, d)."""
+        eye = torch.eye(self.u.shape[1], dtype=self.u.dtype, device=self.u.device) * self.h
+        return torch.stack([(net(self.u + e) - net(self.u - e)) / (2 * self.h) for e in eye], dim=2)
 
 
 def slope_targets(
