@@ -32,7 +32,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from pipeline import checkpoint, data, references, spec as spec_mod
+from pipeline import references
+from pipeline.build import checkpoint, data, spec as spec_mod
 from pipeline.loader import Model, load
 
 CORES = os.cpu_count() or 1

@@ -146,10 +146,10 @@ def reference_net(path: Path, widths=(32, 32), seed: int = 0) -> Path:
     """
     import torch
 
+    from pipeline.build.export import to_onnx
+    from pipeline.build.model import ExportModel
     from pipeline.card import Card, Input, Output
-    from pipeline.export import to_onnx
     from pipeline.loader import CARD_KEY, seal
-    from pipeline.model import ExportModel
 
     gen = torch.Generator().manual_seed(seed)
     sizes = [2, *widths, 1]

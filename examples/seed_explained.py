@@ -87,7 +87,7 @@ def pipeline_stage() -> tuple[float, str]:
     """The pipeline's default: LM on the shipped paraboloid spec, verified on the 201 x 201 grid."""
     import numpy as np
 
-    from pipeline import data, spec, train
+    from pipeline.build import data, spec, train
 
     s = spec.load("paraboloid")
     net = "-".join(map(str, [2, *s.model.widths, 1])) + " " + s.model.activation

@@ -1,7 +1,13 @@
 """Surrogate-model pipeline: spec -> data -> model -> checkpoint -> gate report -> ONNX + card -> benchmark.
 
-Modules, one per stage: spec, data (with references), model, train, checkpoint, verify, export, card, loader.
-The command line is `python -m pipeline` (see cli.py). Importing this package imports nothing else: `pipeline.loader`
-and `pipeline.card` need numpy and onnxruntime only (what `pip install .` installs); the other stages need the
-`train` extra (torch, onnx, ...).
+Layers, each importing only those before it (tests/test_layers.py checks it):
+
+    errors    every exception class
+    runtime   card, domain, files, loader: numpy and onnxruntime only (what `pip install .` installs)
+    codegen   graph, C, Fortran, text, the C backend, the FMU: the runtime plus onnx
+    build     spec, references, data, model, train, verify, derivatives, checkpoint, export, report, search (torch)
+    cli       `python -m pipeline`
+
+Importing this package imports nothing else. `pipeline.loader`, `pipeline.card` and `pipeline.references` are the
+runtime's and the build layer's modules under the paths that users, specs and cards already hold.
 """

@@ -17,7 +17,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed 
 
 
 def cmd_list(args) -> int:
-    from . import spec as spec_mod
+    from .build import spec as spec_mod
 
     names = spec_mod.available()
     w = max(map(len, names)) + 1
@@ -38,7 +38,7 @@ def cmd_list(args) -> int:
 
 def cmd_train(args) -> int:
     """Train each spec; exit 1 (after saving the checkpoint) for a run whose budget ended short of its gates."""
-    from . import checkpoint, data, spec as spec_mod, train
+    from .build import checkpoint, data, spec as spec_mod, train
 
     status = 0
     for name in args.names:
@@ -74,8 +74,8 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
     what to try next, exit 1 (otherwise verify decides)."""
     import torch
 
-    from . import checkpoint, data
-    from .verify import gate_report, next_step
+    from .build import checkpoint, data
+    from .build.verify import gate_report, next_step
 
     module = checkpoint.load(folder, spec).export_model()
     held_out = data.build(spec, verification=False)
@@ -97,8 +97,8 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
 def cmd_verify(args) -> int:
     import torch
 
-    from . import checkpoint, data, derivatives, spec as spec_mod
-    from .verify import next_step, verify
+    from .build import checkpoint, data, derivatives, spec as spec_mod
+    from .build.verify import next_step, verify
 
     status = 0
     for name in args.names:
@@ -121,7 +121,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from . import data, export, spec as spec_mod
+    from .build import data, export, spec as spec_mod
 
     for name in args.names:
         spec = spec_mod.load(name)
@@ -136,7 +136,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from . import export, report, spec as spec_mod
+    from .build import export, report, spec as spec_mod
 
     for name in args.names:
         spec = spec_mod.load(name)
@@ -148,7 +148,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_codegen(args) -> int:
-    from . import codegen, export, spec as spec_mod
+    from . import codegen
+    from .build import export, spec as spec_mod
 
     for name in args.names:
         spec = spec_mod.load(name)
@@ -161,7 +162,9 @@ def cmd_codegen(args) -> int:
 
 
 def cmd_fmu(args) -> int:
-    from . import codegen, export, fmu, spec as spec_mod
+    from . import codegen
+    from .build import export, spec as spec_mod
+    from .codegen import fmu
 
     for name in args.names:
         path = Path(args.out or export.EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
@@ -179,8 +182,8 @@ def cmd_fmu(args) -> int:
 def cmd_search(args) -> int:
     import json
 
-    from . import search, spec as spec_mod
-    from .files import atomic_write
+    from .build import search, spec as spec_mod
+    from .runtime.files import atomic_write
 
     for name in args.names:
         spec = spec_mod.load(name)
@@ -287,22 +290,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .spec import PipelineError
+    from .errors import CardError, LoaderError, PipelineError
 
     args = parser().parse_args(argv)
     try:
         status = args.fn(args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is handled below
         return status
-    except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValueError as e:
-        # A model that fails its integrity check (codegen, report) raises the loader's error; the loader is only
-        # imported by the commands that read models, so `list` does not pay for onnxruntime here.
-        loader = sys.modules.get(f"{__package__}.loader")
-        if loader is None or not isinstance(e, loader.LoaderError):
-            raise
+    except (PipelineError, LoaderError, CardError) as e:
+        # LoaderError and CardError: a model that fails its integrity check (codegen, report) or a card that
+        # cannot be read; they are ValueErrors for the loader's library users, and bad input here.
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""pipeline/card.py: the typed card reads every committed card as it is, and refuses versions it does not know."""
+"""pipeline/runtime/card.py: the typed card reads every committed card as it is, and refuses versions it does not know."""
 
 import json
 import subprocess
@@ -10,8 +10,8 @@ import pytest
 
 from pipeline import codegen
 from pipeline.card import CARD_VERSION, Card, CardError
+from pipeline.errors import PipelineError
 from pipeline.loader import CARD_KEY, DIGEST_KEY, LoaderError, load, seal
-from pipeline.spec import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS = sorted((ROOT / "exported").glob("*.json"))

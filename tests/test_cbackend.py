@@ -7,9 +7,10 @@ import numpy as np
 import onnx
 import pytest
 
-from pipeline import data, domain, spec
-from pipeline.cbackend import python_headers
+from pipeline.build import data, spec
+from pipeline.codegen.cbackend import python_headers
 from pipeline.loader import LoaderError, load
+from pipeline.runtime import domain
 from tests.test_codegen import (
     BOUND,
     EXPORTED,
@@ -230,7 +231,7 @@ def test_point_without_python_headers_uses_ctypes_and_says_why(monkeypatch, tmp_
     ctypes with the same results and errors, and both f.point_path and a warning say why."""
     import sysconfig
 
-    from pipeline import cbackend
+    from pipeline.codegen import cbackend
 
     real = sysconfig.get_paths()
     monkeypatch.setattr(sysconfig, "get_paths", lambda *a, **k: {**real, "include": str(tmp_path / "no-headers")})
@@ -267,7 +268,7 @@ def test_cache_is_keyed_by_the_interpreter(monkeypatch):
 def test_point_extension_that_does_not_import_falls_back_to_ctypes(monkeypatch):
     """An extension that compiles but does not import (another interpreter's symbols, say): the plain library
     is built for ctypes, and point_path says why."""
-    from pipeline import cbackend
+    from pipeline.codegen import cbackend
 
     if python_headers()[1]:
         pytest.skip(python_headers()[1])

@@ -11,9 +11,9 @@ import numpy as np
 import onnx
 import pytest
 
-from pipeline import domain
 from pipeline.card import Card
 from pipeline.loader import CARD_KEY, DIGEST_KEY, seal
+from pipeline.runtime import domain
 
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "examples" / "code_saturne"

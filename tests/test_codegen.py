@@ -12,9 +12,11 @@ import onnx
 import pytest
 from onnx import helper
 
-from pipeline import codegen, data, domain, loader, spec
+from pipeline import codegen, loader
+from pipeline.build import data, spec
+from pipeline.errors import PipelineError
 from pipeline.loader import CARD_KEY, load
-from pipeline.spec import PipelineError
+from pipeline.runtime import domain
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline import data, spec
-from pipeline.spec import PipelineError
+from pipeline.build import data, spec
+from pipeline.errors import PipelineError
 from tests.conftest import PARABOLOID
 
 LOG_SPEC = PARABOLOID.replace("min = 0.0\nmax = 1.0", 'min = 1e2\nmax = 1e6\nscale = "log"', 1)

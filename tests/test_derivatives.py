@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import data, derivatives, spec, train
-from pipeline.model import Surrogate
-from pipeline.spec import SpecError
+from pipeline.build import data, derivatives, spec, train
+from pipeline.build.model import Surrogate
+from pipeline.build.spec import SpecError
 from tests.conftest import PARABOLOID
 
 
@@ -77,7 +77,7 @@ def test_derivatives_in_the_gate_table(write_spec):
     s = load(write_spec, "[derivatives]\ngate = 1e-9\n")  # a slope gate nothing meets
     d = data.build(s)
     module = Surrogate(s, d.y_train).export_model()
-    from pipeline.verify import verify
+    from pipeline.build.verify import verify
 
     surrogate = Surrogate(s, d.y_train)
     report = verify(
@@ -105,7 +105,7 @@ def test_report_only_outputs_are_reported_not_gated(write_spec):
     d = data.build(s)
     surrogate = Surrogate(s, d.y_train)
     module = surrogate.export_model()
-    from pipeline.verify import verify
+    from pipeline.build.verify import verify
 
     report = verify(
         s,

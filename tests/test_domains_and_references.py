@@ -7,10 +7,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from pipeline import data, domain, spec
+from pipeline.build import data, spec
 from pipeline.card import Card
 from pipeline.cli import EXIT_BAD_INPUT
-from pipeline.spec import PipelineError
+from pipeline.errors import PipelineError
+from pipeline.runtime import domain
 
 TWO_INPUTS = """
 spec_version = 1

@@ -8,7 +8,7 @@ import onnx
 import onnx.reference
 import pytest
 
-from pipeline import data, spec
+from pipeline.build import data, spec
 from pipeline.cli import EXIT_BAD_INPUT, EXIT_GATES_FAILED
 from pipeline.loader import load, make_session, read_card
 

@@ -11,9 +11,11 @@ import numpy as np
 import onnx
 import pytest
 
-from pipeline import codegen, domain, fmu
+from pipeline import codegen
 from pipeline.cli import EXIT_BAD_INPUT
+from pipeline.codegen import fmu
 from pipeline.loader import CARD_KEY, DIGEST_KEY, load, seal
+from pipeline.runtime import domain
 
 fmpy = pytest.importorskip("fmpy", reason=f"fmpy is not installed: pip install {fmu.FMPY_PIN}")
 from fmpy.fmi1 import FMICallException  # noqa: E402

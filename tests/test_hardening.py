@@ -17,9 +17,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from pipeline import data, domain, spec
+from pipeline.build import data, spec
 from pipeline.cli import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE
-from pipeline.files import replace_model
 from pipeline.loader import (
     CARD_KEY,
     DIGEST_KEY,
@@ -31,6 +30,8 @@ from pipeline.loader import (
     seal,
     verify_integrity,
 )
+from pipeline.runtime import domain
+from pipeline.runtime.files import replace_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"
@@ -460,7 +461,7 @@ def test_search_before_is_the_specs_own_network_or_nothing(write_spec, tmp_path)
     whichever random trial came first."""
     import optuna
 
-    from pipeline import search, spec as spec_mod
+    from pipeline.build import search, spec as spec_mod
 
     s = spec_mod.load(write_spec())  # widths [8, 8], tanh, 500 samples
 

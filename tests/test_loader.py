@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import data, domain, spec
+from pipeline.build import data, spec
 from pipeline.loader import CHUNK_ROWS, LoaderError, load
+from pipeline.runtime import domain
 
 ROOT = Path(__file__).resolve().parents[1]
 WATER = ROOT / "exported" / "water.onnx"

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import data, spec
-from pipeline.model import Surrogate, flops_per_sample, parameter_count
-from pipeline.train import mse
+from pipeline.build import data, spec
+from pipeline.build.model import Surrogate, flops_per_sample, parameter_count
+from pipeline.build.train import mse
 from tests.conftest import PARABOLOID
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import data, spec, train, verify
+from pipeline.build import data, spec, train, verify
+from pipeline.build.spec import SpecError
 from pipeline.cli import EXIT_GATES_FAILED
-from pipeline.spec import SpecError
 
 
 def n_input_spec(
@@ -153,7 +153,7 @@ def test_failing_run_says_what_to_try(cli, write_spec):
 def test_parameter_jacobian_matches_autograd():
     torch.manual_seed(0)
     for act in ("tanh", "silu", "relu"):
-        net = __import__("pipeline.model", fromlist=["mlp"]).mlp(3, [5, 4], 2, act).double()
+        net = __import__("pipeline.build.model", fromlist=["mlp"]).mlp(3, [5, 4], 2, act).double()
         u = torch.rand(7, 3, dtype=torch.float64)
         J = train.parameter_jacobian(net, u)
         params = list(net.parameters())

@@ -59,7 +59,16 @@ def test_wheel_requires_numpy_and_onnxruntime_only(wheel):
     runtime = sorted(r.split(">")[0].split("=")[0].split(";")[0].strip() for r in requires if "extra ==" not in r)
     assert runtime == ["numpy", "onnxruntime"]
     assert any(r.startswith("torch") and 'extra == "train"' in r for r in requires)
-    assert "pipeline/loader.py" in names and "pipeline/card.py" in names and "pipeline/specs/water.toml" in names
+    for f in (
+        "loader.py",
+        "card.py",
+        "errors.py",
+        "runtime/loader.py",
+        "runtime/card.py",
+        "runtime/domain.py",
+        "specs/water.toml",
+    ):
+        assert f"pipeline/{f}" in names
 
 
 def test_fresh_venv_without_torch_loads_an_exported_model(wheel, tmp_path):

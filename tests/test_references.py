@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline import references
-from pipeline.spec import SPECS_DIR
+from pipeline.build.spec import SPECS_DIR
 
 TURBULENT_RE = 1e4
 """the friedel box keeps Re_lo and Re_go at or above this: fully turbulent, far from fluids' laminar switch"""

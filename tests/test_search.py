@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from pipeline import search, spec
+from pipeline.build import search, spec
 from tests.conftest import ROOT
 
 # The paraboloid as it shipped before the search: 2-16-16-1 tanh, 337 parameters.

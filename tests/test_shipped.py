@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import data, spec
+from pipeline.build import data, spec
+from pipeline.build.verify import gate_report
 from pipeline.loader import load
-from pipeline.verify import gate_report
 
 EXPORTED = Path(__file__).resolve().parents[1] / "exported"
 

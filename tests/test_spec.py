@@ -2,8 +2,8 @@ import tomllib
 
 import pytest
 
-from pipeline import spec
-from pipeline.spec import SpecError
+from pipeline.build import spec
+from pipeline.build.spec import SpecError
 from tests.conftest import PARABOLOID
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import data, spec, train
-from pipeline.spec import PipelineError
+from pipeline.build import data, spec, train
+from pipeline.errors import PipelineError
 
 
 def test_lm_meets_gates_and_stops_early(write_spec):

@@ -39,9 +39,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import codegen, domain  # noqa: E402
+from pipeline import codegen  # noqa: E402
 from pipeline.card import Card  # noqa: E402
-from pipeline.spec import PipelineError  # noqa: E402
+from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.runtime import domain  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LENGTH, HEIGHT, THICKNESS = 0.5, 0.01, 0.001  # m
@@ -115,7 +116,7 @@ def valid_temperatures(card: Card) -> tuple[float, float]:
 
 def coolprop(T: np.ndarray) -> np.ndarray:
     """(len(T), 4): rho [kg/m3], mu [Pa s], cp [J/kg/K], k [W/m/K] of water at (T, P0), from the surrogate's own
-    reference (pipeline/references.py: CoolProp), reordered for the case."""
+    reference (pipeline/build/references.py: CoolProp), reordered for the case."""
     from pipeline.references import water
 
     T = np.asarray(T, dtype=np.float64).reshape(-1)

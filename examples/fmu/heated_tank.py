@@ -93,7 +93,7 @@ class WaterFMU:
 
 
 def coolprop(t: float, T: float) -> tuple[float, float]:
-    """rho, cp from the water surrogate's own reference (pipeline/references.py: CoolProp)."""
+    """rho, cp from the water surrogate's own reference (pipeline/build/references.py: CoolProp)."""
     from pipeline.references import water
 
     rho, _, _, cp = water(np.array([[T, P]]))[0]

@@ -55,7 +55,7 @@ def surrogates():
 
 
 def references():
-    """The surrogates' own references, one point a call (pipeline/references.py): CoolProp's AbstractState (HEOS),
+    """The surrogates' own references, one point a call (pipeline/build/references.py): CoolProp's AbstractState (HEOS),
     fluids' Colebrook, ht's Gnielinski with fluids' smooth-pipe friction."""
     from pipeline import references as ref
 

@@ -16,17 +16,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import PipelineError, SpecError  # noqa: F401 (PipelineError: spec.PipelineError stays importable)
+
 SPEC_VERSION = 1
-SPECS_DIR = Path(__file__).parent / "specs"
+SPECS_DIR = Path(__file__).parent.parent / "specs"
 GATE_METRICS = ("rmse", "max_abs", "max_rel", "mean_rel")
-
-
-class PipelineError(Exception):
-    """An error the user can fix: printed as one line, exit status 2, nothing half-written."""
-
-
-class SpecError(PipelineError):
-    pass
 
 
 @dataclass

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .spec import PipelineError
+from ..errors import PipelineError
 
 
 def atomic_write(path: Path, data: bytes) -> None:

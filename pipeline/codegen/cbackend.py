@@ -7,7 +7,7 @@
 Why: onnxruntime costs 4-7 µs per run whatever the batch, more than a correlation such as Clamond's; the same
 network through the generated C costs a fraction of a microsecond per call.
 
-On first use the model's C (pipeline/codegen_c.py) is generated and compiled with the system compiler ($CC, else
+On first use the model's C (pipeline/codegen/c.py) is generated and compiled with the system compiler ($CC, else
 cc, gcc or clang; `-O2 -shared -fPIC`) into a cache folder ($SURROGATE_C_CACHE, default
 ~/.cache/surrogate-pipeline/c). The library's name carries the sha256 of the model file together with the generated
 source, the compile command and (for the extension below) the interpreter's ABI tag, its include folder and the numpy
@@ -49,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .loader import LoaderError, Model
+from ..errors import LoaderError
+from ..runtime.loader import Model
 
 CFLAGS = ["-O2", "-shared", "-fPIC"]
 DEFAULT_CACHE = Path.home() / ".cache" / "surrogate-pipeline" / "c"
@@ -153,8 +154,8 @@ def python_headers() -> tuple[list[str], str | None]:
 def build(path: Path, name: str, precision: str = "float", extension: bool = True) -> tuple[Path, str | None]:
     """The compiled shared library for the model at `path`, from the cache or compiled now, and None where it is
     also the point() extension module (named by the library's stem) or the reason why it is not."""
-    from . import codegen, codegen_c
-    from .spec import PipelineError
+    from ..errors import PipelineError
+    from . import c as codegen_c, graph as codegen
 
     cc = compiler()
     try:

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import domain as domain_mod
-from .spec import PipelineError, Spec
+from ..errors import PipelineError
+from ..runtime import domain as domain_mod
+from .spec import Spec
 
 
 @dataclass

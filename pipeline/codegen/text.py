@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .spec import PipelineError
+from ..errors import PipelineError
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}\Z")
 """a surrogate name usable as a C and Fortran identifier prefix (Fortran: a letter first, and NAME_surrogate and

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import PipelineError
 from . import data as data_mod, spec as spec_mod
 from .model import ACTIVATIONS as ALL_ACTIVATIONS, flops_per_sample, parameter_count
-from .spec import PipelineError, Spec
+from .spec import Spec
 
 WIDTHS = [4, 6, 8, 10, 12, 16, 20, 24]
 DEPTHS = [1, 2]
@@ -117,7 +118,7 @@ def candidate(spec: Spec, trial) -> Spec:
 def ort_ns_per_sample(module, n_inputs: int, X: np.ndarray) -> dict[str, float]:
     """onnxruntime time per sample of an exported candidate: one call, and a batch of 4096 (loader's session)."""
     from .export import to_onnx
-    from .loader import make_session
+    from ..runtime.loader import make_session
 
     session = make_session(to_onnx(module, n_inputs).SerializeToString())
     out = {}

@@ -26,10 +26,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
-from . import checkpoint, data as data_mod, domain as domain_mod  # noqa: E402
-from .card import Card  # noqa: E402
-from .files import atomic_write  # noqa: E402
-from .loader import load  # noqa: E402
+from ..runtime import domain as domain_mod  # noqa: E402
+from ..runtime.card import Card  # noqa: E402
+from ..runtime.files import atomic_write  # noqa: E402
+from ..runtime.loader import load  # noqa: E402
+from . import checkpoint, data as data_mod  # noqa: E402
 from .spec import Spec  # noqa: E402
 from .verify import describe_plan  # noqa: E402
 

@@ -2,7 +2,7 @@
 
     python -m pipeline fmu NAME --dest DIR      # writes DIR/NAME.fmu
 
-The FMU is the generated C99 (pipeline/codegen.py, so it computes what the .onnx file computes) behind a small
+The FMU is the generated C99 (pipeline/codegen/, so it computes what the .onnx file computes) behind a small
 FMI 2.0 wrapper, generated here from the model card:
 
     modelDescription.xml        inputs (causality "input") and outputs ("output"), all Real, variability
@@ -18,7 +18,7 @@ The model has no states: outputs are algebraic functions of the inputs. fmi2DoSt
 fmi2GetReal of an output (both interfaces) evaluate the network for the current inputs.
 
 Out-of-domain policy: an input outside the card's range [min, max], or beyond one of the card's domain bounds
-(card.bounds, e.g. T <= T_sat(p) - 2 K, pipeline/domain.py), or not finite, makes that evaluation
+(card.bounds, e.g. T <= T_sat(p) - 2 K, pipeline/runtime/domain.py), or not finite, makes that evaluation
 return fmi2Error, with one logged message (category logStatusError) naming the input, its value and the limit; the
 outputs are NaN. The check runs when outputs are needed, not in fmi2SetReal, so that an importer may set the
 inputs of a bounded pair in any order.
@@ -40,10 +40,11 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from . import codegen, domain
-from .card import Card, Input
-from .files import atomic_write
-from .spec import PipelineError
+from ..errors import PipelineError
+from ..runtime import domain
+from ..runtime.card import Card, Input
+from ..runtime.files import atomic_write
+from . import c as codegen_c, graph as codegen
 
 FMPY_PIN = "fmpy==0.3.32"
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"]
@@ -219,7 +220,7 @@ def build(model_path: Path, dest: Path) -> Path:
     """Write dest/NAME.fmu from an exported model; returns its path."""
     graph = codegen.read_graph(model_path)
     card, n = graph.card, graph.name
-    header, source = codegen.c_code(graph)
+    header, source = codegen_c.c_code(graph)
     guid = "{" + graph.sha256 + "}"  # the .onnx file's sha256: binary and description must come from one model
     wrapper = wrapper_code(card, guid)
     sources = {f"{n}.h": header, f"{n}.c": source, f"fmu_{n}.c": wrapper}

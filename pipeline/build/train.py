@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from .data import Dataset
 from .model import Surrogate, activation_of
-from .spec import PipelineError, Spec
+from ..errors import PipelineError
+from .spec import Spec
 from .verify import KIND, pointwise, worst_ratio
 
 

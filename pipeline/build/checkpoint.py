@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_write
+from ..runtime.files import atomic_write
 from .model import Surrogate
-from .spec import PipelineError, Spec, parse
+from ..errors import PipelineError
+from .spec import Spec, parse
 
 RUNS_DIR = Path("runs")
 

@@ -36,11 +36,12 @@ import onnx.reference
 import torch
 
 from . import checkpoint, data as data_mod, derivatives, report as report_mod
-from .card import Architecture, Card, Domain, Input, OnnxInterface, Output
-from .files import replace_model
-from .loader import CARD_KEY, Model, make_session, seal
+from ..errors import PipelineError
+from ..runtime.card import Architecture, Card, Domain, Input, OnnxInterface, Output
+from ..runtime.files import replace_model
+from ..runtime.loader import CARD_KEY, Model, make_session, seal
 from .model import ExportModel, flops_per_sample, parameter_count
-from .spec import PipelineError, Spec
+from .spec import Spec
 from .verify import verify
 
 OPSET = 18

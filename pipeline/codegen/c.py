@@ -31,7 +31,7 @@ import re
 
 import numpy as np
 
-from .codegen_text import c_comment
+from .text import c_comment
 
 TANH_A = (
     4.89352455891786e-03,
@@ -467,7 +467,7 @@ def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
 
 
 def _bounds(graph, p: str) -> tuple[str, str]:
-    """Tables and the check of the card's non-box domain (pipeline/domain.py): returns (definitions, checks)."""
+    """Tables and the check of the card's non-box domain (pipeline/runtime/domain.py): returns (definitions, checks)."""
     bounds, names = graph.card.bounds, graph.card.input_names
     defs, checks = [], []
     for m, b in enumerate(bounds):
@@ -926,3 +926,19 @@ Version: 1.0
 Cflags: -I${{includedir}}
 Libs: -L${{libdir}} -l{graph.name} -lm
 """
+
+
+def c_code(graph, precision: str = "float") -> tuple[str, str]:
+    """The C header and source of a graph (what `generate` writes; the FMU and the code_saturne case embed them)."""
+    return header(graph, precision), source(graph, precision)
+
+
+def c_files(graph, precision: str) -> dict[str, str]:
+    """NAME.h, NAME.c, a CMake package file and a pkg-config file."""
+    header, source = c_code(graph, precision)
+    return {
+        f"{graph.name}.h": header,
+        f"{graph.name}.c": source,
+        f"{graph.name}-config.cmake": cmake_config(graph.name),
+        f"{graph.name}.pc": pkg_config(graph),
+    }

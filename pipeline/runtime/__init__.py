@@ -1,0 +1,1 @@
+"""The torch-free runtime: model cards, domain bounds, atomic writes and the loader (numpy + onnxruntime)."""
