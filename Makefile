@@ -5,14 +5,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SURROGATES ?= $(basename $(notdir $(wildcard pipeline/specs/*.toml)))
-BENCH_JSON := benchmarks/results/raw.json
+BENCH_JSON := runs/bench/raw.json
 # Train a surrogate only if it has no checkpoint yet (so `make export` or `make bench` also work on their own).
 ENSURE_TRAINED = for n in $(SURROGATES); do test -f runs/$$n/checkpoint.pt || $(PY) -m pipeline train $$n || exit 1; done
 ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) -m pipeline export $$n || exit 1; done
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench readme lint format test gate seed examples codegen fmu code-saturne \
+.PHONY: help venv list train verify export bench publish readme lint format test gate seed examples codegen fmu code-saturne \
 	search clean
 
 help: ## list the targets
@@ -42,17 +42,23 @@ export: venv ## write exported/NAME.onnx and NAME.json (checked: onnx.checker, p
 	@$(ENSURE_TRAINED)
 	$(PY) -m pipeline export $(SURROGATES)
 
-bench: venv ## benchmark onnxruntime vs PyTorch vs the reference: benchmarks/results/ (tables, plots); README untouched
+bench: venv ## benchmark onnxruntime vs PyTorch vs the reference: runs/bench/ (tables, plots); committed files untouched
 	@$(ENSURE_TRAINED)
 	@$(ENSURE_EXPORTED)
-	mkdir -p benchmarks/results
+	mkdir -p runs/bench
 	BENCH_SURROGATES="$(SURROGATES)" $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-min-rounds=5 \
 		--benchmark-max-time=0.5 \
 		--benchmark-json=$(BENCH_JSON) --benchmark-columns=median,iqr,rounds
 	$(PY) -m benchmarks.summarize $(BENCH_JSON)
 
+publish: venv ## copy the last `make bench` (runs/bench/) to the committed benchmarks/results/, then `make readme`
+	@test -f runs/bench/bench.json || { echo "no runs/bench/bench.json: run make bench first"; exit 2; }
+	cp runs/bench/bench.json runs/bench/summary.md runs/bench/*.png benchmarks/results/
+	$(MAKE) --no-print-directory readme
+
 readme: venv ## rewrite README.md's results block from benchmarks/results/bench.json and the exported cards
-	$(PY) -m benchmarks.summarize benchmarks/results/bench.json --readme README.md --readme-only
+	$(PY) -m benchmarks.summarize benchmarks/results/bench.json --results benchmarks/results --readme README.md \
+		--readme-only
 
 gate: venv ## retrain every surrogate from scratch with its seed and verify all gates (CI)
 	$(PY) -m pipeline gate --runs runs/gate --quiet $(SURROGATES)

@@ -1,9 +1,10 @@
-"""pytest-benchmark JSON -> benchmarks/results/summary.md, one plot per surrogate, and the README's results block.
+"""pytest-benchmark JSON -> summary.md, one plot per surrogate, and the README's results block.
 
-    python -m benchmarks.summarize benchmarks/results/raw.json [--readme README.md]
+    python -m benchmarks.summarize runs/bench/raw.json [--results DIR] [--readme README.md]
 
-It reads the benchmark JSON and the exported model cards (pipeline/card.py), nothing else: not runs/, which is a
-stage's private workspace. `make bench` writes benchmarks/results/; only `make readme` passes --readme.
+It reads the benchmark JSON and the exported model cards (pipeline/runtime/card.py), nothing else. `make bench`
+writes runs/bench/ (a local run never rewrites committed files); `make publish` copies that run's results to
+benchmarks/results/, the committed ones, and rewrites the README's results block from them (--readme).
 
 The raw pytest-benchmark file keeps every round; benchmarks/results/bench.json keeps the statistics only (the
 file that is committed beside the summary it produced).
@@ -27,6 +28,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 RESULTS = Path("benchmarks/results")
+"""the published results, committed: written only by `make publish`"""
+LOCAL_RESULTS = Path("runs/bench")
+"""what `make bench` writes: a local run never rewrites committed files"""
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 C_BACKEND = "C -O3 -march=native"  # builds without a "build" label were timed so (benchmarks before issue 10)
 C_BUILDS = ["C -O2", "C -O3 -march=native", "C double -O2"]
@@ -348,8 +352,8 @@ def generated_c_lines(results: dict) -> list[str]:
     return lines
 
 
-def summary(results: dict, plots: bool = True) -> tuple[str, str]:
-    """(full summary.md, the README block); plots: also write one plot per surrogate to RESULTS."""
+def summary(results: dict, plots: bool = True, out: Path = RESULTS) -> tuple[str, str]:
+    """(full summary.md, the README block); plots: also write one plot per surrogate to `out`."""
     rate = results["rate"]
     names = sorted(results["inference"])
     head = [
@@ -372,7 +376,7 @@ def summary(results: dict, plots: bool = True) -> tuple[str, str]:
     for name in names:
         times = results["inference"][name]
         if plots:
-            plot(name, times, rate, RESULTS / f"{name}.png")
+            plot(name, times, rate, out / f"{name}.png")
         floor = floor_per_sample(name, rate)
         floor_line = (
             f"Floor: {card(name).architecture.flops_per_sample} FLOPs/sample -> {fmt_time(floor)}." if floor else ""
@@ -437,17 +441,24 @@ def main() -> None:
     p.add_argument(
         "--readme-only",
         action="store_true",
-        help="write the README block only, not benchmarks/results/ (`make readme`)",
+        help="write the README block only, not the results folder (`make readme`)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=LOCAL_RESULTS,
+        help=f"folder for bench.json, summary.md and the plots (default {LOCAL_RESULTS}; `make publish`: {RESULTS})",
     )
     args = p.parse_args()
-    full, block = summary(load(args.json), plots=not args.readme_only)
+    out = args.results
+    out.mkdir(parents=True, exist_ok=True)
+    full, block = summary(load(args.json), plots=not args.readme_only, out=out)
     if not args.readme_only:
-        RESULTS.mkdir(parents=True, exist_ok=True)
         raw = json.loads(args.json.read_text())
         for b in raw["benchmarks"]:
             b["stats"].pop("data", None)
-        (RESULTS / "bench.json").write_text(json.dumps(raw, indent=1) + "\n")
-        (RESULTS / "summary.md").write_text(full)
+        (out / "bench.json").write_text(json.dumps(raw, indent=1) + "\n")
+        (out / "summary.md").write_text(full)
         print(full)
     if args.readme:
         text = args.readme.read_text()

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -99,3 +100,29 @@ def test_unwritable_output_is_one_line_and_leaves_nothing(cli, write_spec, tmp_p
     assert status == EXIT_BAD_INPUT and err.startswith("error: cannot write") and err.count("\n") == 1
     assert blocker.read_text().startswith("a file")
     assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_export_of_the_same_model_keeps_the_committed_files(exported, cli, monkeypatch):
+    """A retrained model that reproduces the exported one within rounding leaves every file as it was (bytes and
+    modification times), and says so; one that differs, or another spec, is written."""
+    from pipeline.build import export
+
+    spec_path, out = exported
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    status, text, _ = cli("export", spec_path)
+    assert status == 0 and "reproduces" in text and "committed files stay" in text and "wrote" not in text
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
+
+    monkeypatch.setattr(export, "REPRODUCE_RTOL", -1.0)  # no model is within a negative tolerance
+    status, text, _ = cli("export", spec_path)
+    assert status == 0 and "wrote" in text and "reproduces" not in text
+
+
+def test_export_of_another_spec_is_written(exported, cli):
+    spec_path, out = exported
+    path = Path(spec_path)
+    path.write_text(path.read_text().replace('description = "', 'description = "changed: '))
+    assert cli("train", spec_path)[0] == 0  # the same weights, under a spec with another sha256
+    status, text, _ = cli("export", spec_path)
+    assert status == 0 and "wrote" in text and "changed: " in json.loads((out / "tiny.json").read_text())["description"]
