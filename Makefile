@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SURROGATES ?= $(basename $(notdir $(wildcard pipeline/specs/*.toml)))
+# Surrogates trained, verified or exported at once, one single-threaded process each (pipeline/build/cores.py);
+# 0: one per core. The bytes are the same whatever JOBS is.
+JOBS ?= 0
 BENCH_JSON := runs/bench/raw.json
 # Train a surrogate only if it has no checkpoint yet (so `make export` or `make bench` also work on their own).
 ENSURE_TRAINED = for n in $(SURROGATES); do test -f runs/$$n/checkpoint.pt || $(PY) -m pipeline train $$n || exit 1; done
@@ -32,15 +35,15 @@ list: venv ## show the surrogates
 	$(PY) -m pipeline list
 
 train: venv ## train every surrogate (checkpoints in runs/)
-	$(PY) -m pipeline train $(SURROGATES)
+	$(PY) -m pipeline train --jobs $(JOBS) $(SURROGATES)
 
 verify: venv ## check every surrogate's accuracy gates (non-zero exit and a table on failure)
 	@$(ENSURE_TRAINED)
-	$(PY) -m pipeline verify $(SURROGATES)
+	$(PY) -m pipeline verify --jobs $(JOBS) $(SURROGATES)
 
 export: venv ## write exported/NAME.onnx and NAME.json (checked: onnx.checker, parity, gates)
 	@$(ENSURE_TRAINED)
-	$(PY) -m pipeline export $(SURROGATES)
+	$(PY) -m pipeline export --jobs $(JOBS) $(SURROGATES)
 
 bench: venv ## benchmark onnxruntime vs PyTorch vs the reference: runs/bench/ (tables, plots); committed files untouched
 	@$(ENSURE_TRAINED)
@@ -61,7 +64,7 @@ readme: venv ## rewrite README.md's results block from benchmarks/results/bench.
 		--readme-only
 
 gate: venv ## retrain every surrogate from scratch with its seed and verify all gates (CI)
-	$(PY) -m pipeline gate --runs runs/gate --quiet $(SURROGATES)
+	$(PY) -m pipeline gate --jobs $(JOBS) --runs runs/gate --quiet $(SURROGATES)
 
 lint: venv ## ruff: lint and format check (the rules are in pyproject.toml)
 	$(VENV)/bin/ruff check .

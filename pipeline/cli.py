@@ -16,6 +16,107 @@ EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 
 
+def per_surrogate(fn):
+    """Run a command once per surrogate, in `--jobs` processes at once when there are several (cores.py: one
+    single-threaded process a surrogate, so the bytes do not depend on the jobs or the order they finish in).
+
+    Each process runs the command for one name with its output captured, and the output is printed whole when that
+    surrogate is done, so that the lines of two surrogates never interleave. The exit status is the worst one.
+    """
+
+    def run(args) -> int:
+        from .build import cores
+
+        n = cores.jobs(getattr(args, "jobs", 1), len(args.names))
+        if n == 1:
+            return fn(args)
+        return _pool(args, n)
+
+    run.__doc__, run.__wrapped__ = fn.__doc__, fn
+    return run
+
+
+def _pool(args, n: int) -> int:
+    import concurrent.futures as cf
+    import multiprocessing
+    import time
+
+    names = _longest_first(args.names)
+    print(
+        f"{args.command}: {', '.join(Path(n).stem for n in names)} in {n} processes (one thread each; --jobs 1 runs them in turn)"
+    )
+    start, status = time.monotonic(), 0
+    with cf.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_one_job) as pool:
+        running = {pool.submit(_captured, _with(args, names=[name], quiet=True, fn=None)): name for name in names}
+        try:
+            while running:
+                done, _ = cf.wait(running, timeout=30, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    code, text = future.result()
+                    print(text, end="", flush=True)
+                    status = max(status, code)
+                    del running[future]
+                if not done and not getattr(args, "quiet", False):
+                    print(
+                        f"{args.command}: {', '.join(running.values())} still running ({time.monotonic() - start:.0f} s)"
+                    )
+        except BaseException:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()  # Ctrl-C: no worker left behind
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return status
+
+
+def _one_job() -> None:
+    """In a pool's worker: it may not start pools of its own (cores.py)."""
+    from .build import cores
+
+    os.environ[cores.ENV] = "1"
+
+
+def _with(args, **changes) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), **changes})
+
+
+def _captured(args) -> tuple[int, str]:
+    """The command of `args`, in this process, with its printed output returned instead; a user error is its one
+    line and exit status 2. (The command is looked up by name: a function is pickled by its name.)"""
+    import contextlib
+    import io
+
+    from .errors import CardError, LoaderError, PipelineError
+
+    fn = globals()[f"cmd_{args.command}"].__wrapped__
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            code = fn(args)
+        except (PipelineError, LoaderError, CardError) as e:
+            print(f"error: {e}")
+            code = EXIT_BAD_INPUT
+    return code, out.getvalue()
+
+
+def _longest_first(names: list[str]) -> list[str]:
+    """Start the surrogates that take longest first, so that the last to finish starts early: by the work of one
+    LM step (rows x parameters², rows counting fitted slopes) times the step budget. Unreadable specs go first,
+    where their error shows at once."""
+    from .build import spec as spec_mod
+
+    def work(name: str) -> float:
+        try:
+            s = spec_mod.load(name)
+        except Exception:  # noqa: BLE001 - reported by the command itself
+            return float("inf")
+        d, m = len(s.inputs), len(s.outputs)
+        p = spec_mod._parameters(s.model.widths, d, m)
+        rows = s.sampling.count * (m + (m - len(s.derivatives.report_only)) * d * s.derivatives.fit)
+        return rows * p**2 * s.training.max_steps
+
+    return sorted(names, key=work, reverse=True)
+
+
 def cmd_list(args) -> int:
     from .build import spec as spec_mod
 
@@ -36,6 +137,7 @@ def cmd_list(args) -> int:
     return 0
 
 
+@per_surrogate
 def cmd_train(args) -> int:
     """Train each spec; exit 1 (after saving the checkpoint) for a run whose budget ended short of its gates."""
     from .build import checkpoint, data, spec as spec_mod, train
@@ -94,6 +196,7 @@ def _short_of_gates(spec, folder, metrics: dict) -> int:
     return EXIT_GATES_FAILED
 
 
+@per_surrogate
 def cmd_verify(args) -> int:
     import torch
 
@@ -120,17 +223,19 @@ def cmd_verify(args) -> int:
     return status
 
 
+@per_surrogate
 def cmd_export(args) -> int:
     from .build import data, export, spec as spec_mod
 
     for name in args.names:
         spec = spec_mod.load(name)
         dataset = data.build(spec)  # once: export and the report both need it
-        path, card = export.export(spec, args.runs, args.out, dataset)
-        print(
-            f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
-            f"(sha256 {card.onnx_sha256[:12]}…, parity and gates checked)"
-        )
+        path, card, written = export.export(spec, args.runs, args.out, dataset)
+        if written:
+            print(
+                f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
+                f"(sha256 {card.onnx_sha256[:12]}…, parity and gates checked)"
+            )
         print(f"{spec.name}: report in {path.with_name(spec.name + '_report')}")
     return 0
 
@@ -227,10 +332,11 @@ def cmd_search(args) -> int:
     return 0
 
 
+@per_surrogate
 def cmd_gate(args) -> int:
     """Train from scratch with the spec's seeds, then verify: the CI gate."""
-    trained = cmd_train(args)
-    return max(trained, cmd_verify(args))
+    trained = cmd_train(_with(args, jobs=1))
+    return max(trained, cmd_verify(_with(args, jobs=1)))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -241,15 +347,26 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--out", type=Path, default=None, help="folder of exported models (default: exported/)")
     named = argparse.ArgumentParser(add_help=False, parents=[common])
     named.add_argument("names", nargs="+", metavar="NAME", help="surrogate name(s), or path(s) to spec .toml files")
+    parallel = argparse.ArgumentParser(add_help=False)
+    parallel.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="surrogates handled at once, one single-threaded process each (default 0: one per core; 1: in turn)",
+    )
     training = argparse.ArgumentParser(add_help=False)
     training.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="override the spec's device")
     training.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("list", parents=[common], help="show the shipped surrogates").set_defaults(fn=cmd_list)
-    sub.add_parser("train", parents=[named, training], help="train and save a checkpoint").set_defaults(fn=cmd_train)
-    sub.add_parser("verify", parents=[named], help="check the accuracy gates (exit 1 on failure)").set_defaults(
-        fn=cmd_verify
+    sub.add_parser("train", parents=[named, parallel, training], help="train and save a checkpoint").set_defaults(
+        fn=cmd_train
     )
-    sub.add_parser("export", parents=[named], help="write exported/NAME.onnx and its card").set_defaults(fn=cmd_export)
+    sub.add_parser(
+        "verify", parents=[named, parallel], help="check the accuracy gates (exit 1 on failure)"
+    ).set_defaults(fn=cmd_verify)
+    sub.add_parser("export", parents=[named, parallel], help="write exported/NAME.onnx and its card").set_defaults(
+        fn=cmd_export
+    )
     sub.add_parser("report", parents=[named], help="write the plots and summary beside an exported model").set_defaults(
         fn=cmd_report
     )
@@ -283,9 +400,9 @@ def parser() -> argparse.ArgumentParser:
     )
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     se.set_defaults(fn=cmd_search)
-    sub.add_parser("gate", parents=[named, training], help="train from scratch, then verify (CI)").set_defaults(
-        fn=cmd_gate
-    )
+    sub.add_parser(
+        "gate", parents=[named, parallel, training], help="train from scratch, then verify (CI)"
+    ).set_defaults(fn=cmd_gate)
     return p
 
 
