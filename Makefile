@@ -15,7 +15,7 @@ ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) 
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench publish readme lint format test gate seed examples codegen fmu code-saturne \
+.PHONY: help venv list train verify export bench publish readme lint format check train-bench test gate seed examples codegen fmu code-saturne \
 	search clean
 
 help: ## list the targets
@@ -65,6 +65,7 @@ readme: venv ## rewrite README.md's results block from benchmarks/results/bench.
 
 gate: venv ## retrain every surrogate from scratch with its seed and verify all gates (CI)
 	$(PY) -m pipeline gate --jobs $(JOBS) --runs runs/gate --quiet $(SURROGATES)
+	$(PY) -m benchmarks.training --runs runs/gate
 
 lint: venv ## ruff: lint and format check (the rules are in pyproject.toml)
 	$(VENV)/bin/ruff check .
@@ -73,8 +74,15 @@ lint: venv ## ruff: lint and format check (the rules are in pyproject.toml)
 format: venv ## ruff format: rewrite the code in the project's format
 	$(VENV)/bin/ruff format .
 
+check: venv ## the fast tier for day-to-day work: every test not marked slow, then make lint
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" --durations=10
+	$(MAKE) --no-print-directory lint
+
+train-bench: venv ## what the last `make train` recorded per surrogate: time, steps, flops per step, error / gate
+	$(PY) -m benchmarks.training --runs runs $(SURROGATES)
+
 test: venv ## the test suite, then make lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 	$(MAKE) --no-print-directory lint
 
 examples: venv ## worked examples: bring-your-own callable and CSV; the heated pipe in Python, C and Fortran

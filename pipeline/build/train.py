@@ -44,6 +44,9 @@ class TrainResult:
     trainer: str = "lm"
     train_samples: int = 0
     """training samples at the end, refinement included"""
+    rows: int = 0
+    """residual rows of the last LM step: a value row per sample and output, a slope row per fitted output and input
+    at each slope point (the work of a step is about rows x parameters²)"""
     train_ratio: float = float("nan")
     """worst gate ratio (metric / threshold) on the training samples: above ~1 the network cannot fit them"""
     improving: bool = False
@@ -203,6 +206,7 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
     result.stop_reason = reason
     result.steps, result.seconds = step, time.perf_counter() - start
     result.train_samples = len(x_train)
+    result.rows = len(x_train) * len(spec.outputs) + (0 if slopes is None else slopes.rows())
     with torch.no_grad():
         result.train_ratio = worst_ratio(spec, model(torch.as_tensor(x_train, device=dev)).cpu().numpy(), y_train)
     result.improving = len(losses) >= 2 and losses[-1] < 0.9 * losses[-1 - max(1, len(losses) // 5)]
@@ -515,6 +519,11 @@ class SlopeTargets:
     tol: torch.Tensor
     """(m,) the value gates in the network's output units"""
 
+    def rows(self) -> int:
+        """LM residual rows: one per point, fitted output (weights not all zero) and input."""
+        fitted = int(torch.any(self.w != 0, dim=2).any(dim=0).sum())
+        return len(self.u) * fitted * self.u.shape[1]
+
     def extended(self, other: "SlopeTargets") -> "SlopeTargets":
         """These points and other's, with this design's rms and tolerances."""
         cat = {f: torch.cat([getattr(self, f), getattr(other, f)]) for f in ("u", "t", "w", "share")}
@@ -602,6 +611,7 @@ def summary(spec: Spec, data: Dataset, result: TrainResult) -> dict:
         "parameters": sum(p.numel() for p in result.model.net.parameters()),
         "initial_samples": len(data.x_train),
         "train_samples": result.train_samples,
+        "rows": result.rows,
         "refinement_rounds": sum(1 for h in result.history if h.get("event") == "refine" and h["added"]),
         "train_ratio": result.train_ratio,
         "improving": result.improving,
