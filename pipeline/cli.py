@@ -242,10 +242,11 @@ def cmd_export(args) -> int:
 
 def cmd_report(args) -> int:
     from .build import export, report, spec as spec_mod
+    from .runtime.files import EXPORTED_DIR
 
     for name in args.names:
         spec = spec_mod.load(name)
-        path = Path(args.out or export.EXPORTED_DIR) / f"{spec.name}.onnx"
+        path = Path(args.out or EXPORTED_DIR) / f"{spec.name}.onnx"
         if not path.is_file():
             raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
         print(f"{spec.name}: report in {report.write(spec, path, args.runs)}")
@@ -254,11 +255,12 @@ def cmd_report(args) -> int:
 
 def cmd_codegen(args) -> int:
     from . import codegen
-    from .build import export, spec as spec_mod
+    from .build import spec as spec_mod
+    from .runtime.files import EXPORTED_DIR
 
     for name in args.names:
         spec = spec_mod.load(name)
-        path = Path(args.out or export.EXPORTED_DIR) / f"{spec.name}.onnx"
+        path = Path(args.out or EXPORTED_DIR) / f"{spec.name}.onnx"
         if not path.is_file():
             raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
         for written in codegen.generate(path, args.lang, args.dest, args.precision, expected_name=spec.name):
@@ -268,11 +270,12 @@ def cmd_codegen(args) -> int:
 
 def cmd_fmu(args) -> int:
     from . import codegen
-    from .build import export, spec as spec_mod
+    from .build import spec as spec_mod
     from .codegen import fmu
+    from .runtime.files import EXPORTED_DIR
 
     for name in args.names:
-        path = Path(args.out or export.EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
+        path = Path(args.out or EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
         if not path.is_file():
             raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
         written = fmu.build(path, args.dest)

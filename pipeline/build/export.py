@@ -38,7 +38,7 @@ import torch
 from . import checkpoint, data as data_mod, derivatives, report as report_mod
 from ..errors import PipelineError
 from ..runtime.card import Architecture, Card, Domain, Input, OnnxInterface, Output
-from ..runtime.files import replace_model
+from ..runtime.files import EXPORTED_DIR, replace_model
 from ..runtime.loader import CARD_KEY, Model, make_session, seal
 from .model import ExportModel, flops_per_sample, parameter_count
 from .spec import Spec
@@ -47,7 +47,6 @@ from .verify import verify
 OPSET = 18
 PARITY_RTOL = 1e-5
 PARITY_ATOL = 1e-6
-EXPORTED_DIR = Path("exported")
 
 
 def to_onnx(model: ExportModel, n_inputs: int) -> onnx.ModelProto:

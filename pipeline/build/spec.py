@@ -21,6 +21,11 @@ from ..errors import PipelineError, SpecError  # noqa: F401 (PipelineError: spec
 SPEC_VERSION = 1
 SPECS_DIR = Path(__file__).parent.parent / "specs"
 GATE_METRICS = ("rmse", "max_abs", "max_rel", "mean_rel")
+ACTIVATIONS = ("tanh", "silu", "relu")
+"""model.activation: the names model.ACTIVATIONS implements (tests/test_spec.py checks that the two agree). Named
+here, without torch, so that reading a spec (list, codegen, fmu) never loads torch."""
+TRAINERS = ("lm", "adam")
+"""training.trainer: the names train.TRAINERS implements (checked the same way)"""
 
 
 @dataclass
@@ -487,12 +492,9 @@ def _check(spec: Spec, where: str) -> None:
     m = spec.model
     if any(not isinstance(w, int) or w < 1 for w in m.widths):
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")
-    from .model import ACTIVATIONS  # the registries (torch): a spec is validated to be trained
-    from .train import TRAINERS
-
-    _one_of(m.activation, tuple(ACTIVATIONS), f"{where}: model.activation")
+    _one_of(m.activation, ACTIVATIONS, f"{where}: model.activation")
     t = spec.training
-    _one_of(t.trainer, tuple(TRAINERS), f"{where}: training.trainer")
+    _one_of(t.trainer, TRAINERS, f"{where}: training.trainer")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}: training.device")
     if t.max_steps < 0:
         raise SpecError(f"{where}: training.max_steps must be >= 1 (or 0 for the default), got {t.max_steps}")

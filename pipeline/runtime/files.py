@@ -8,6 +8,9 @@ from pathlib import Path
 
 from ..errors import PipelineError
 
+EXPORTED_DIR = Path("exported")
+"""where export writes models and cards, and codegen, fmu and report read them, unless --out says otherwise"""
+
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename."""
