@@ -241,7 +241,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .build import export, report, spec as spec_mod
+    from .build import report, spec as spec_mod
     from .runtime.files import EXPORTED_DIR
 
     for name in args.names:

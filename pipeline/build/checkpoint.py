@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import PipelineError
 from ..runtime.files import atomic_write
 from .model import Surrogate
-from ..errors import PipelineError
 from .spec import Spec, parse
 
 RUNS_DIR = Path("runs")

@@ -35,11 +35,11 @@ import onnx
 import onnx.reference
 import torch
 
-from . import checkpoint, data as data_mod, derivatives, report as report_mod
 from ..errors import PipelineError
 from ..runtime.card import Architecture, Card, Domain, Input, OnnxInterface, Output
 from ..runtime.files import EXPORTED_DIR, replace_model
 from ..runtime.loader import CARD_KEY, Model, make_session, seal
+from . import checkpoint, data as data_mod, derivatives, report as report_mod
 from .model import ExportModel, flops_per_sample, parameter_count
 from .spec import Spec
 from .verify import verify

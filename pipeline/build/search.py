@@ -117,8 +117,8 @@ def candidate(spec: Spec, trial) -> Spec:
 
 def ort_ns_per_sample(module, n_inputs: int, X: np.ndarray) -> dict[str, float]:
     """onnxruntime time per sample of an exported candidate: one call, and a batch of 4096 (loader's session)."""
-    from .export import to_onnx
     from ..runtime.loader import make_session
+    from .export import to_onnx
 
     session = make_session(to_onnx(module, n_inputs).SerializeToString())
     out = {}

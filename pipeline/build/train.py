@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..errors import PipelineError
 from .data import Dataset
 from .model import Surrogate, activation_of
-from ..errors import PipelineError
 from .spec import Spec
 from .verify import KIND, pointwise, worst_ratio
 
