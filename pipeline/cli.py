@@ -50,13 +50,13 @@ def _pool(args, n: int) -> int:
         running = {pool.submit(_captured, _with(args, names=[name], quiet=True, fn=None)): name for name in names}
         try:
             while running:
-                done, _ = cf.wait(running, timeout=30, return_when=cf.FIRST_COMPLETED)
+                done, _ = cf.wait(running, timeout=60, return_when=cf.FIRST_COMPLETED)
                 for future in done:
                     code, text = future.result()
                     print(text, end="", flush=True)
                     status = max(status, code)
                     del running[future]
-                if not done and not getattr(args, "quiet", False):
+                if not done:  # a line a minute, --quiet or not: a CI log shows the run is alive
                     print(
                         f"{args.command}: {', '.join(running.values())} still running ({time.monotonic() - start:.0f} s)"
                     )

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from pipeline.cli import EXIT_BAD_INPUT, EXIT_GATES_FAILED
 
 
@@ -25,6 +27,7 @@ def test_bad_spec_is_one_line_and_writes_nothing(cli, write_spec, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_verify_passes_then_fails_with_a_table(cli, write_spec, tmp_path):
     good = write_spec(name="good", rmse=1e-3, max_abs=1e-2)
     assert cli("train", good)[0] == 0
@@ -48,6 +51,7 @@ def test_verify_without_checkpoint(cli, write_spec):
     assert status == EXIT_BAD_INPUT and "no checkpoint" in err and "pipeline train" in err
 
 
+@pytest.mark.slow
 def test_changed_spec_needs_retraining(cli, write_spec):
     path = write_spec(name="changed", steps=200)
     assert cli("train", path)[0] == 0

@@ -15,6 +15,8 @@ from pipeline.card import Card
 from pipeline.loader import CARD_KEY, DIGEST_KEY, seal
 from pipeline.runtime import domain
 
+pytestmark = pytest.mark.slow  # runs a CFD case
+
 ROOT = Path(__file__).resolve().parents[1]
 CASE = ROOT / "examples" / "code_saturne"
 SUMMARY = re.compile(

@@ -136,6 +136,7 @@ def assert_matches(Y, ref, what: str):
 @pytest.mark.parametrize(
     "build_name, precision", [("O2", "float"), ("native", "float"), ("fast-math", "float"), ("O2", "double")]
 )
+@pytest.mark.slow
 @pytest.mark.parametrize("name", spec.available())
 def test_generated_c_matches_onnxruntime(name, build_name, precision, tmp_path):
     """Every entry point (eval, eval_batch, eval_soa) of every build is within the codegen tolerance."""
@@ -148,6 +149,7 @@ def test_generated_c_matches_onnxruntime(name, build_name, precision, tmp_path):
         assert_matches(Y, ref, f"{name} {build_name} {precision} {mode}")
 
 
+@pytest.mark.slow
 @needs_gfortran
 @pytest.mark.parametrize("name", spec.available())
 def test_generated_fortran_matches_onnxruntime(name, tmp_path):
@@ -178,6 +180,7 @@ def assert_jacobian_close(J, J_fd, what: str, rtol: float = 1e-3):
     assert worst <= 1.0, f"{what}: Jacobian off by {worst:.2f}x the tolerance"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["c", pytest.param("fortran", marks=needs_gfortran)])
 @pytest.mark.parametrize("name", spec.available())
 def test_jacobian_matches_central_differences(name, lang, tmp_path):
@@ -290,6 +293,7 @@ int main(void) {
 """
 
 
+@pytest.mark.slow
 def test_two_surrogates_link_into_c_and_cpp_programs(tmp_path):
     """Every symbol carries the surrogate's name: two surrogates link into one program, from C and from C++."""
     for name in ("water", "colebrook"):
@@ -327,6 +331,7 @@ def test_two_surrogates_link_into_c_and_cpp_programs(tmp_path):
     assert 990 < rho < 1000 and 0.015 < fd < 0.025 and dfd_dRe < 0
 
 
+@pytest.mark.slow
 def test_cmake_and_pkg_config_consumers(tmp_path):
     """The CMake package (find_package + water::water) and the pkg-config file build a consumer."""
     gen = tmp_path / "generated"
@@ -537,6 +542,7 @@ def test_domain_bounds_give_the_range_error(name, bound, lang, tmp_path):
             assert first == 2 and np.array_equal(np.isnan(Yb[:, 0]), outside)
 
 
+@pytest.mark.slow
 def test_mixed_log_and_linear_columns(cli, write_spec, tmp_path):
     """A graph with masked Log/Exp (Mul/Add with constants) generates code that matches onnxruntime too, and its
     Jacobian (through the Mul/Add nodes) matches central differences."""

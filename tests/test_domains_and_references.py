@@ -205,6 +205,7 @@ def test_every_sample_is_in_the_domain_and_the_grid_reaches_its_edge(tmp_path):
     assert b["interpolation_error"] <= 1e-5 * 2 and len(b["table"]["values"]) >= 65
 
 
+@pytest.mark.slow
 def test_domain_in_card_and_report(cli, tmp_path):
     path = domain_spec(tmp_path)
     assert cli("train", path)[0] == 0

@@ -2,6 +2,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the seed script trains four networks (about two minutes)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -13,6 +13,8 @@ from pipeline.build import data, spec
 from pipeline.cli import EXIT_BAD_INPUT, EXIT_GATES_FAILED
 from pipeline.loader import load, make_session, read_card
 
+pytestmark = pytest.mark.slow  # every test trains, verifies and exports a network
+
 
 @pytest.fixture
 def exported(cli, write_spec, tmp_path):

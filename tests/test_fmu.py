@@ -21,7 +21,11 @@ fmpy = pytest.importorskip("fmpy", reason=f"fmpy is not installed: pip install {
 from fmpy.fmi1 import FMICallException  # noqa: E402
 from fmpy.validation import validate_fmu  # noqa: E402
 
-pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler 'cc' (apt-get install gcc)")
+# slow: compiles FMUs and simulates them
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler 'cc' (apt-get install gcc)"),
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"

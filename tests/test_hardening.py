@@ -238,6 +238,7 @@ for failure in failures[:3]:
 """
 
 
+@pytest.mark.slow
 def test_a_reader_process_never_fails_while_the_model_is_replaced(tmp_path):
     """The same with the reader in another process, which runs truly in parallel with the replacements."""
     versions = [
@@ -437,6 +438,7 @@ def test_codegen_or_report_on_a_damaged_model_is_one_line(cli, tmp_path):
 # --- fallible steps before replacing ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_export_whose_report_cannot_be_written_replaces_nothing(cli, write_spec, tmp_path):
     """The report folder could not be written: export used to replace the model first, then fail."""
     path = write_spec(name="tiny")

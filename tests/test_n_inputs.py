@@ -115,6 +115,7 @@ def corner_spike(X):
     return smooth(X) * (1 + 0.5 * np.exp(-((4 - X[:, 2]) + (3 - X[:, 1])) / 0.15))
 
 
+@pytest.mark.slow
 def test_adaptive_sampling_adds_samples_where_the_error_is(write_spec):
     s = spec.load(
         write_spec(
@@ -185,6 +186,7 @@ def test_lm_gives_way_to_adam_past_its_memory_bound(write_spec):
     assert trainer == "adam" and "GB" in note and "Adam" in note
 
 
+@pytest.mark.slow
 def test_three_inputs_train_verify_export_with_defaults(cli, write_spec, tmp_path):
     path = write_spec(n_input_spec(3, extra="[verification]\npoints = 4096\n"))
     assert cli("train", path)[0] == 0

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds a wheel and installs it into fresh virtual environments
+
 ROOT = Path(__file__).resolve().parents[1]
 NO_NETWORK = (
     "NewConnectionError",

@@ -16,6 +16,8 @@ import pytest
 from pipeline.build import search, spec
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # each test runs an Optuna study that trains networks
+
 # The paraboloid as it shipped before the search: 2-16-16-1 tanh, 337 parameters.
 ORIGINAL = (ROOT / "pipeline" / "specs" / "paraboloid.toml").read_text()
 

@@ -11,6 +11,8 @@ import pytest
 
 from pipeline import codegen
 
+pytestmark = pytest.mark.slow  # compiles and runs the solver examples
+
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "heated_pipe"
 KEYS = ("outlet_T_K", "pressure_drop_Pa", "max_wall_T_K")

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("matplotlib")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("drop_batch", [None, 65536])
 def test_summary_without_some_batches(tmp_path, monkeypatch, drop_batch):
     from benchmarks import summarize
