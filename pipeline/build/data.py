@@ -403,7 +403,7 @@ def _as_outputs(spec: Spec, value, n: int) -> np.ndarray:
         if kinds & {"U", "S"}:  # "1.5" would pass float(): the README promises strings are refused
             raise PipelineError(
                 f"{where} returned strings (e.g. {str(next(v for v in raw.reshape(-1) if isinstance(v, (str, bytes))))!r}), "
-                f"not numbers"
+                f"not an array of numbers"
             )
     try:
         if raw is None:

@@ -158,6 +158,10 @@ class Card:
             card = cls(**parts)
         except TypeError as e:
             raise CardError(f"{where}: {e}") from None
+        names = card.input_names + card.output_names
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # named() and the generated code's documentation would mix the columns up
+            raise CardError(f"{where}: input/output name(s) {twice} used more than once")
         for k, i in enumerate(card.inputs):
             # NaN or inf in a range would switch its check off (every comparison with NaN is false)
             if not (math.isfinite(i.min) and math.isfinite(i.max) and i.min <= i.max):

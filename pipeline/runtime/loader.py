@@ -582,7 +582,9 @@ class Model:
         return self._point_run(values)
 
     def _point_checked(self, values) -> np.ndarray:
-        x, bad = self._checked(np.array([values], dtype=np.float64))
+        # float32 scalars are compared within float32's rounding of the bounds, as float32 arrays are in __call__
+        is32 = all(isinstance(v, np.float32) for v in values)
+        x, bad = self._checked(np.array([values], dtype=np.float64), is32)
         if bad is not None:
             return np.full(len(self.output_names), np.nan)
         return self._point_run(x[0])
