@@ -16,8 +16,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..codegen.text import shadowed_header
 from ..errors import PipelineError, SpecError  # noqa: F401 (PipelineError: spec.PipelineError stays importable)
+from ..runtime.files import shadowed_header
 
 SPEC_VERSION = 1
 SPECS_DIR = Path(__file__).parent.parent / "specs"

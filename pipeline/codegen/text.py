@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import PipelineError
+from ..runtime.files import SYSTEM_HEADERS, shadowed_header  # noqa: F401 (both named here for codegen)
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}\Z")
 """a surrogate name usable as a C and Fortran identifier prefix (Fortran: a letter first, and NAME_surrogate and
@@ -34,25 +35,6 @@ def fortran_comment(text: str, width: int = 120) -> list[str]:
     """Text safe after a Fortran `!`: one line per `width` characters (free form allows 132)."""
     text = _one_line(text)
     return [text[i : i + width] for i in range(0, max(len(text), 1), width)]
-
-
-SYSTEM_HEADERS = frozenset(
-    # C17/C23 standard headers, the POSIX ones a solver or the generated code's users commonly include, the headers
-    # the C backend (Python.h) and the FMU (fmi2*.h) compile against
-    """assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg
-    stdatomic stdbit stdbool stdckdint stddef stdint stdio stdlib stdnoreturn string tgmath threads time uchar wchar
-    wctype aio cpio dirent dlfcn fcntl fnmatch glob grp iconv langinfo libgen monetary mqueue ndbm netdb nl_types
-    poll pthread pwd regex sched search semaphore spawn strings stropts syslog tar termios trace ulimit unistd utime
-    utmpx wordexp alloca malloc memory features endian byteswap omp mpi python fmi2functions fmi2functiontypes
-    fmi2typesplatform""".split()
-)
-"""names whose generated NAME.h would shadow a header the C includes with <...> wherever the generated folder is
-added with -I (compared case-insensitively: macOS and Windows file systems are)"""
-
-
-def shadowed_header(name: str) -> str | None:
-    """'math.h' where a surrogate named `name` would generate a header that shadows a system one, else None."""
-    return f"{name}.h" if isinstance(name, str) and name.lower() in SYSTEM_HEADERS else None
 
 
 def check_name(name: str) -> str:

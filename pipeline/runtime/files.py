@@ -18,6 +18,25 @@ EXPORTED_DIR = Path("exported")
 """where export writes models and cards, and codegen, fmu and report read them, unless --out says otherwise"""
 
 
+SYSTEM_HEADERS = frozenset(
+    # C17/C23 standard headers, the POSIX ones a solver or the generated code's users commonly include, the headers
+    # the C backend (Python.h) and the FMU (fmi2*.h) compile against
+    """assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg
+    stdatomic stdbit stdbool stdckdint stddef stdint stdio stdlib stdnoreturn string tgmath threads time uchar wchar
+    wctype aio cpio dirent dlfcn fcntl fnmatch glob grp iconv langinfo libgen monetary mqueue ndbm netdb nl_types
+    poll pthread pwd regex sched search semaphore spawn strings stropts syslog tar termios trace ulimit unistd utime
+    utmpx wordexp alloca malloc memory features endian byteswap omp mpi python fmi2functions fmi2functiontypes
+    fmi2typesplatform""".split()
+)
+"""names whose generated NAME.h would shadow a header the C includes with <...> wherever the generated folder is
+added with -I (compared case-insensitively: macOS and Windows file systems are)"""
+
+
+def shadowed_header(name: str) -> str | None:
+    """'math.h' where a surrogate named `name` would generate a header that shadows a system one, else None."""
+    return f"{name}.h" if isinstance(name, str) and name.lower() in SYSTEM_HEADERS else None
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename."""
     path = Path(path)
