@@ -18,7 +18,9 @@ copy of the card must match too. The session is built from the very bytes that w
 Model and card file are replaced in two renames (the .onnx first); a card for the new model waits under
 .NAME.json.pending until the second one. A reader reads NAME.json before NAME.onnx, and accepts the pending card when
 it is the one that matches: so readers during an export, and after an export killed between the renames, load the
-model with its own card; any other mismatch is refused. One export of a name at a time.
+model with its own card; any other mismatch is refused. Exports of one name take turns on a lock file
+(files.export_lock). read_verified() is this reading for every other consumer (C backend, codegen, FMU), and a
+Model keeps the bytes it checked (Model.blob) for jacobian() to compile.
 
 Inputs are checked against the card before they reach the network, its box and, where the card has
 card.bounds (see card.py and domain.py), its bounds:
