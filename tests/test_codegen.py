@@ -388,7 +388,8 @@ def test_flipped_weight_byte_is_refused(tmp_path):
     weights = onnx.load(path).graph.initializer[0].raw_data
     blob[bytes(blob).index(weights) + 5] ^= 0x10
     path.write_bytes(bytes(blob))
-    with pytest.raises(PipelineError, match="does not match its card"):
+    # the loader's own check (codegen reads the model through loader.read_verified): the digest inside fails first
+    with pytest.raises(PipelineError, match="does not match its card|changed since export"):
         codegen.generate(path, "c", tmp_path / "gen")
     assert not (tmp_path / "gen").exists()
 
@@ -407,7 +408,7 @@ def test_model_copied_over_another_is_refused(tmp_path):
 def test_truncated_model_is_one_line_error(tmp_path, cli):
     path = copy_model("water", tmp_path / "exported", card_file=False)
     path.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(PipelineError, match="not a readable ONNX model") as info:
+    with pytest.raises(PipelineError, match="not a readable ONNX model|not an ONNX model, or truncated") as info:
         codegen.generate(path, "c", tmp_path / "gen")
     assert "\n" not in str(info.value)
     status, _, err = cli("codegen", "water", "--lang", "c", "--dest", str(tmp_path / "gen"))
@@ -570,5 +571,6 @@ def test_card_numbers_that_cannot_be_literals_are_refused(tmp_path):
         card["inputs"][0]["max"] = float("inf")
 
     path = with_card("paraboloid", tmp_path, infinite)
-    with pytest.raises(PipelineError, match="cannot be turned into code: input 'x' has the range"):
+    # refused when the card is read (Card.from_dict), before codegen's own check of the literals
+    with pytest.raises(PipelineError, match=r"cannot be turned into code: input 'x' has the range|range \[0.0, inf\]"):
         codegen.generate(path, "c", tmp_path / "gen")

@@ -214,7 +214,9 @@ def bounds(spec: Spec) -> list[dict]:
         values = np.array(table["values"])
         empty = values < target.min if b.max else values > target.max
         if empty.any():
-            at = table["lo"] if empty[0] else table["hi"]
+            knots_at = np.linspace(*domain_mod._s(np.array([table["lo"], table["hi"]]), table["scale"]), len(values))
+            at = knots_at[int(np.argmax(empty))]  # the first knot where the bound leaves no room
+            at = 10.0**at if table["scale"] == "log" else at
             raise PipelineError(
                 f"domain bound {b.label!r} leaves no room for {b.input} in "
                 f"[{target.min:g}, {target.max:g}] near {b.of} = {at:g}: narrow {b.of}'s range"
@@ -230,8 +232,31 @@ def bounds(spec: Spec) -> list[dict]:
                 "function": b.max or b.min,
             }
         )
+    _crossing(out, by_name)
     _BOUNDS_CACHE[key] = out
     return out
+
+
+def _crossing(tables: list[dict], by_name: dict) -> None:
+    """Refuse a min and a max bound on one input that cross: the domain would be empty where they do, and the
+    sampler, the verification and the loader would disagree about it."""
+    for lower in (b for b in tables if b["side"] == "min"):
+        for upper in (b for b in tables if b["side"] == "max" and b["input"] == lower["input"]):
+            if lower["of"] == upper["of"]:  # both on one axis: compare them at every knot of either table
+                of = by_name[lower["of"]]
+                x = np.unique(
+                    np.concatenate([np.clip(domain_mod._s_inverse(t["table"]), of.min, of.max) for t in (lower, upper)])
+                )
+                gap = domain_mod.bound_value(upper, x) - domain_mod.bound_value(lower, x)
+                where = f" at {lower['of']} = {x[int(np.argmin(gap))]:g}"
+            else:  # on two axes: somewhere the highest lower bound meets the lowest upper one
+                gap = np.array([min(upper["table"]["values"]) - max(lower["table"]["values"])])
+                where = f" (over {lower['of']} and {upper['of']})"
+            if gap.min() < 0:
+                raise PipelineError(
+                    f"domain bounds {lower['label']!r} (min) and {upper['label']!r} (max) of {lower['input']} cross"
+                    f"{where}: the domain is empty there; narrow the inputs' ranges or fix the bounds"
+                )
 
 
 def in_domain(spec: Spec, X: np.ndarray) -> np.ndarray:
@@ -364,7 +389,26 @@ def _as_outputs(spec: Spec, value, n: int) -> np.ndarray:
     """The reference's return value as an (n, n_outputs) float array, or one line saying what is wrong with it."""
     where = f"reference {spec.reference.callable}"
     try:
-        Y = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raw = None
+        error = e
+    if raw is not None:
+        kinds = {raw.dtype.kind} if raw.dtype.kind != "O" else {np.asarray(v).dtype.kind for v in raw.reshape(-1)}
+        if "c" in kinds:  # float64 would keep the real part with only a ComplexWarning
+            raise PipelineError(
+                f"{where} returned complex values (e.g. {next(v for v in raw.reshape(-1) if np.iscomplexobj(v))}); "
+                f"a surrogate learns real outputs: return the real quantity (abs, .real) explicitly"
+            )
+        if kinds & {"U", "S"}:  # "1.5" would pass float(): the README promises strings are refused
+            raise PipelineError(
+                f"{where} returned strings (e.g. {str(next(v for v in raw.reshape(-1) if isinstance(v, (str, bytes))))!r}), "
+                f"not an array of numbers"
+            )
+    try:
+        if raw is None:
+            raise error
+        Y = np.asarray(raw, dtype=np.float64)
     except (ValueError, TypeError) as e:
         raise PipelineError(
             f"{where} returned something that is not an array of numbers "
@@ -404,6 +448,12 @@ def _kept(spec: Spec, X: np.ndarray, what: str, failed: dict, extra: tuple = ())
     Y = evaluate(spec, X, what)
     ok = np.isfinite(Y).all(axis=1)
     failed[what] = [int((~ok).sum()), len(X)]
+    if len(X) and not ok.any():  # nothing left to train or verify on
+        _, _, first = call_reference(spec, X[:1])
+        raise PipelineError(
+            f"reference {spec.reference.callable} failed on all {len(X)} {what} points ({first or 'no usable value'}); "
+            f'on_error = "drop" has nothing left: fix the reference or the inputs\' ranges'
+        )
     return (X[ok], Y[ok], *(e[ok] for e in extra))
 
 
@@ -476,6 +526,8 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
     hi = np.array([i.max for i in spec.inputs])
     finite = np.isfinite(values).all(axis=1) & ~overflow
     in_range = ((X >= lo) & (X <= hi)).all(axis=1)
+    if spec.domain:  # rows past a domain bound are outside the model's domain as much as rows outside the box
+        in_range &= ~domain_mod.violations(bounds(spec), spec.input_names, np.nan_to_num(X)).any(axis=1)
     positive = np.ones(len(Y), dtype=bool)
     for k, o in enumerate(spec.outputs):
         if o.transform == "log":
@@ -490,7 +542,7 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
             else "a missing or non-finite value"
             if not finite[first - 2]
             else (
-                "an input outside its declared range"
+                "an input outside its declared range or past a domain bound"
                 if not in_range[first - 2]
                 else "a non-positive log-transformed output"
             )

@@ -39,7 +39,7 @@ from ..errors import PipelineError
 from ..runtime.card import Architecture, Card, Domain, Input, OnnxInterface, Output
 from ..runtime.files import EXPORTED_DIR, replace_model
 from ..runtime.loader import CARD_KEY, Model, make_session, seal
-from . import checkpoint, data as data_mod, derivatives, report as report_mod
+from . import checkpoint, data as data_mod, derivatives, report as report_mod, spec as spec_mod
 from .model import ExportModel, flops_per_sample, parameter_count
 from .spec import Spec
 from .verify import verify
@@ -100,7 +100,6 @@ def parity(name: str, outputs: dict[str, np.ndarray]) -> dict[str, float]:
 
 def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> Card:
     widths, n_in, n_out = spec.model.widths, len(spec.inputs), len(spec.outputs)
-    spec_json = json.dumps(spec.to_dict(), sort_keys=True).encode()
     return Card(
         name=spec.name,
         description=spec.description,
@@ -142,7 +141,7 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> Card:
         verification={k: v for k, v in report.plan.items() if k != "derivatives"} | {"worst": report.worst()},
         derivatives=report.plan.get("derivatives"),
         parity={"rtol": PARITY_RTOL, "atol_fraction_of_max": PARITY_ATOL} | parity_report,
-        spec_sha256=hashlib.sha256(spec_json).hexdigest(),
+        spec_sha256=spec_mod.sha256(spec),
         versions={p: version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")}
         | {"python": platform.python_version()},
     )

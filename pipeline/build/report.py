@@ -26,11 +26,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
+from ..errors import PipelineError  # noqa: E402
 from ..runtime import domain as domain_mod  # noqa: E402
 from ..runtime.card import Card  # noqa: E402
 from ..runtime.files import atomic_write  # noqa: E402
 from ..runtime.loader import load  # noqa: E402
-from . import checkpoint, data as data_mod  # noqa: E402
+from . import checkpoint, data as data_mod, spec as spec_mod  # noqa: E402
 from .spec import Spec  # noqa: E402
 from .verify import describe_plan  # noqa: E402
 
@@ -221,6 +222,10 @@ def boundary_errors(spec: Spec, model, bound: dict, offsets=(0.0, 0.02, 0.1), po
         X = data_mod.from_unit(spec, U)
         step = offset * (target.max - target.min)
         X[:, i] = X[:, i] - step if bound["side"] == "max" else X[:, i] + step
+        # A narrow domain that touches the box: "inside" by a share of the range may leave the box (or cross
+        # another bound); such points are drawn where the domain ends instead, not evaluated outside it.
+        X = np.clip(X, [v.min for v in spec.inputs], [v.max for v in spec.inputs])
+        X = domain_mod.clip(data_mod.bounds(spec), names, X)
         Y = data_mod.evaluate(spec, X, "points along the domain's bound")
         err = np.abs(model(X) - Y) / (np.abs(Y) if relative else 1.0)
         for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
@@ -348,6 +353,16 @@ def write_files(folder: Path, files: dict[str, bytes]) -> Path:
 
 
 def write(spec: Spec, model_path: Path, runs: Path | None = None, dataset: data_mod.Dataset | None = None) -> Path:
-    """Write the report folder beside model_path; returns the folder."""
-    files = render(spec, load(model_path), model_path.name, runs, dataset)
+    """Write the report folder beside model_path; returns the folder. The model must have been exported from this
+    very spec (the card's spec_sha256): a same-named spec with other ranges or gates would draw wrong plots under
+    the card's pass."""
+    model = load(model_path)
+    if model.card.spec_sha256 != spec_mod.sha256(spec):
+        where = f" ({spec.path})" if spec.path else ""
+        raise PipelineError(
+            f"{model_path}: exported from another spec than {spec.name}'s{where} (spec_sha256 "
+            f"{str(model.card.spec_sha256)[:12]}…, this spec {spec_mod.sha256(spec)[:12]}…); export it again from "
+            f"this spec, or report with the spec it was exported from"
+        )
+    files = render(spec, model, model_path.name, runs, dataset)
     return write_files(model_path.with_name(f"{spec.name}_report"), files)

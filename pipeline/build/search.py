@@ -66,17 +66,25 @@ def open_study(name: str, url: str, seed: int, heartbeat: int):
     # A retried trial inherits the constraint its killed predecessor set; same parameters, so the same value.
     warnings.filterwarnings("ignore", message="The constraint value is ignored")
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    storage = optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine,
-        heartbeat_interval=heartbeat,
-        grace_period=2 * heartbeat,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
-    )
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
-    return optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, load_if_exists=True, directions=["minimize", "minimize"]
-    )
+    try:
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine,
+            heartbeat_interval=heartbeat,
+            grace_period=2 * heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2),
+        )
+        return optuna.create_study(
+            study_name=name, storage=storage, sampler=sampler, load_if_exists=True, directions=["minimize", "minimize"]
+        )
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors: an unknown scheme, no driver, no server
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        shown = re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)  # no password in a message
+        first = first.replace(url, shown)
+        raise PipelineError(
+            f"--storage {shown!r}: cannot open the study there ({type(e).__name__}: {first[:300]})"
+        ) from None
 
 
 def completed(study) -> list:
@@ -211,6 +219,11 @@ def run(
     import optuna
     from tqdm import tqdm
 
+    if trials < 1 or workers < 1 or heartbeat < 1 or not trial_seconds > 0:
+        raise PipelineError(
+            f"search: --trials ({trials}), --workers ({workers}) and --heartbeat ({heartbeat}) must be >= 1 and "
+            f"--trial-seconds ({trial_seconds}) > 0"
+        )
     spec = spec_mod.load(name)
     seed = spec.training.seed if seed is None else seed
     url = storage_url(spec.name, storage)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PipelineError, SpecError  # noqa: F401 (PipelineError: spec.PipelineError stays importable)
+from ..runtime.files import shadowed_header
 
 SPEC_VERSION = 1
 SPECS_DIR = Path(__file__).parent.parent / "specs"
@@ -221,6 +222,14 @@ class Spec:
         return d
 
 
+def sha256(spec: Spec) -> str:
+    """The spec's digest as the card records it (spec_sha256): what a report or a reproduction checks against."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
 def available() -> list[str]:
     """Names of the shipped surrogates."""
     return sorted(p.stem for p in SPECS_DIR.glob("*.toml"))
@@ -423,6 +432,12 @@ def _check(spec: Spec, where: str) -> None:
     """Consistency checks across fields."""
     if not spec.name.isidentifier():
         raise SpecError(f"{where}: name must be an identifier (letters, digits, _), got {spec.name!r}")
+    shadowed = shadowed_header(spec.name)
+    if shadowed:
+        raise SpecError(
+            f"{where}: name {spec.name!r} would generate {shadowed}, which shadows the system header of that name "
+            f"in every build that adds the generated folder with -I; choose another name"
+        )
     names = spec.input_names + spec.output_names
     for n in names:
         if not n or names.count(n) > 1:
@@ -459,6 +474,9 @@ def _check(spec: Spec, where: str) -> None:
         if not b.tolerance >= 0:
             raise SpecError(f"{w}.tolerance must be >= 0, got {b.tolerance}")
     s = spec.sampling
+    for what, seed in (("sampling.seed", s.seed), ("training.seed", spec.training.seed)):
+        if not 0 <= seed < 2**31:  # seeds are offset per stage; numpy and torch need them >= 0
+            raise SpecError(f"{where}: {what} must be in [0, 2**31), got {seed}")
     if s.count < 0:
         raise SpecError(f"{where}: sampling.count must be >= 1 (or 0 for the default), got {s.count}")
     if s.holdout < 0:
@@ -490,7 +508,7 @@ def _check(spec: Spec, where: str) -> None:
     if (dv.gate or dv.fit) and ref.data:
         raise SpecError(f"{where}: derivatives need a callable reference (a data file has no slopes to compare)")
     m = spec.model
-    if any(not isinstance(w, int) or w < 1 for w in m.widths):
+    if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in m.widths):
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")
     _one_of(m.activation, ACTIVATIONS, f"{where}: model.activation")
     t = spec.training

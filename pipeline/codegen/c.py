@@ -543,7 +543,8 @@ int {n}_eval_soa(size_t n, const double *const *x, double *const *y);
 /* n Jacobians, row-major: dydx[n][{N}_N_OUTPUTS][{N}_N_INPUTS]; same codes. */
 int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx);
 /* eval_batch and eval_jac_batch without the input checks, for callers that applied their own policy (they
-   extrapolate); NaN in, NaN out. */
+   extrapolate); NaN in, NaN out, except in a -ffast-math build (which assumes there is no NaN: a NaN input may come
+   out finite). Only the checked entry points above refuse NaN in every build. */
 void {n}_eval_batch_unchecked(size_t n, const double *x, double *y);
 void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *dydx);
 

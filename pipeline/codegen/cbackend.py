@@ -7,10 +7,13 @@
 Why: onnxruntime costs 4-7 µs per run whatever the batch, more than a correlation such as Clamond's; the same
 network through the generated C costs a fraction of a microsecond per call.
 
-On first use the model's C (pipeline/codegen/c.py) is generated and compiled with the system compiler ($CC, else
-cc, gcc or clang; `-O2 -shared -fPIC`) into a cache folder ($SURROGATE_C_CACHE, default
-~/.cache/surrogate-pipeline/c). The library's name carries the sha256 of the model file together with the generated
-source, the compile command and (for the extension below) the interpreter's ABI tag, its include folder and the numpy
+On first use the model's C (pipeline/codegen/c.py) is generated, from the bytes the Model verified (never the path
+again), and compiled with the system compiler ($CC, split into words as a shell would, so CC="ccache gcc" works;
+else cc, gcc or clang; `-O2 -shared -fPIC`) into a cache folder ($SURROGATE_C_CACHE, default
+~/.cache/surrogate-pipeline/c). A library is opened only when its bytes match the sha256 recorded beside it
+(LIB.so.sha256): a truncated one would be mapped by dlopen and kill the process with SIGBUS, so it is rebuilt. A
+cache that is not a writable folder is replaced, with a RuntimeWarning, by a private temporary folder for the
+process. The library's name carries the sha256 of the model file together with the generated source, the compile command and (for the extension below) the interpreter's ABI tag, its include folder and the numpy
 version, so a changed model, generator, compiler or interpreter never reuses a stale library; the library is written
 under a temporary name and renamed, so a concurrent process never loads a half-written one. Generating the C needs
 the `onnx` package (the onnxruntime backend does not).
@@ -37,6 +40,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -123,11 +127,21 @@ PyMODINIT_FUNC PyInit_{module}(void)
 """
 
 
-def compiler() -> str:
-    """The C compiler to use; LoaderError (one line) when there is none."""
-    for candidate in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if candidate and shutil.which(candidate):
-            return shutil.which(candidate)
+def compiler() -> list[str]:
+    """The C compiler command to use, as words ($CC is split as a shell would: CC="ccache gcc" works); LoaderError
+    (one line) when there is none."""
+    cc = os.environ.get("CC", "").strip()
+    if cc:
+        try:
+            words = shlex.split(cc)
+        except ValueError as e:
+            raise LoaderError(f"$CC = {cc!r} cannot be split into words: {e}") from None
+        found = shutil.which(words[0]) if words else None
+        if found:
+            return [found, *words[1:]]
+    for candidate in ("cc", "gcc", "clang"):
+        if shutil.which(candidate):
+            return [shutil.which(candidate)]
     raise LoaderError(
         "backend='c' needs a C compiler and none was found ($CC, cc, gcc, clang): install one "
         "(e.g. apt-get install gcc) or use backend='onnxruntime'"
@@ -151,31 +165,82 @@ def python_headers() -> tuple[list[str], str | None]:
     return [include, numpy_include], None
 
 
-def build(path: Path, name: str, precision: str = "float", extension: bool = True) -> tuple[Path, str | None]:
-    """The compiled shared library for the model at `path`, from the cache or compiled now, and None where it is
-    also the point() extension module (named by the library's stem) or the reason why it is not."""
+_fallback_cache: Path | None = None
+
+
+def _cache_dirs() -> list[Path]:
+    """Where libraries are looked up and written: the configured cache, then (once it fails) a private temporary
+    folder for this process."""
+    configured = Path(os.environ.get("SURROGATE_C_CACHE") or DEFAULT_CACHE)
+    return [configured] if _fallback_cache is None else [configured, _fallback_cache]
+
+
+def _private_cache(why: str) -> Path:
+    global _fallback_cache
+    if _fallback_cache is None:
+        _fallback_cache = Path(tempfile.mkdtemp(prefix="surrogate-pipeline-c-"))
+        warnings.warn(
+            f"backend='c': the library cache is not usable ({why}); compiling into {_fallback_cache} for this "
+            f"process instead (set SURROGATE_C_CACHE to a writable folder)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return _fallback_cache
+
+
+def _sidecar(lib: Path) -> Path:
+    return lib.with_name(lib.name + ".sha256")
+
+
+def _intact(lib: Path) -> bool:
+    """A cached library whose bytes are the ones compiled (its sidecar NAME.sha256 says so): a truncated or
+    overwritten library would be mapped by dlopen and kill the process with SIGBUS, so it is never opened."""
+    try:
+        expected = _sidecar(lib).read_text().strip()
+        return hashlib.sha256(lib.read_bytes()).hexdigest() == expected
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def build(model: Path | bytes, name: str, precision: str = "float", extension: bool = True) -> tuple[Path, str | None]:
+    """The compiled shared library for `model` (the verified bytes a Model holds, or a path, read and verified as
+    the loader does), from the cache or compiled now, and None where it is also the point() extension module (named
+    by the library's stem) or the reason why it is not."""
     from ..errors import PipelineError
     from . import c as codegen_c, graph as codegen
 
     cc = compiler()
     try:
-        graph = codegen.read_graph(path, expected_name=name)
+        graph = codegen.read_graph(model, expected_name=name)
     except PipelineError as e:
         raise LoaderError(str(e)) from None
     header, source = codegen_c.header(graph, precision), codegen_c.source(graph, precision)
     includes, why_not = python_headers() if extension else ([], "not asked for")
     flags = [*CFLAGS, *(["-undefined", "dynamic_lookup"] if includes and sys.platform == "darwin" else [])]
-    parts = [graph.sha256, precision, header, source, cc, *flags]
+    parts = [graph.sha256, precision, header, source, *cc, *flags]
     if includes:  # the interpreter's ABI and the headers the extension is compiled against
         parts += [POINT_SOURCE, sysconfig.get_config_var("EXT_SUFFIX") or "", sys.version, *includes, np.__version__]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
-    cache = Path(os.environ.get("SURROGATE_C_CACHE") or DEFAULT_CACHE)
     suffix = ".dll" if sys.platform == "win32" else ".so"
     # NAME-PRECISION-KEY[-py]: -py where the library is also the extension module (module_name reads its KEY)
-    lib = cache / f"{graph.name}-{precision}-{key[:24]}{'-py' if includes else ''}{suffix}"
-    if lib.is_file():
-        return lib, why_not
+    file_name = f"{graph.name}-{precision}-{key[:24]}{'-py' if includes else ''}{suffix}"
+    for cache in _cache_dirs():
+        if _intact(cache / file_name):
+            return cache / file_name, why_not
+    cache = _cache_dirs()[-1]
+    try:
+        return _compile(cache, file_name, graph, header, source, cc, flags, includes, model, name, precision, why_not)
+    except OSError as e:  # not a folder, read-only, full: a private temporary folder for this process
+        cache = _private_cache(f"{cache}: {e.strerror or e}")
+        return _compile(cache, file_name, graph, header, source, cc, flags, includes, model, name, precision, why_not)
+
+
+def _compile(cache, file_name, graph, header, source, cc, flags, includes, model, name, precision, why_not):
+    lib = cache / file_name
     cache.mkdir(parents=True, exist_ok=True)
+    suffix = lib.suffix
+    # The generated files are named in a folder of their own, included only as "NAME.h" (spec.py and text.py
+    # refuse surrogate names that are also standard headers, which an -I of this folder would shadow).
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         tmp = Path(tmp)
         (tmp / f"{graph.name}.h").write_text(header)
@@ -187,14 +252,22 @@ def build(path: Path, name: str, precision: str = "float", extension: bool = Tru
             )
             sources.append(str(tmp / "point.c"))
         out = tmp / f"lib{suffix}"
-        command = [cc, *flags, "-I", str(tmp), *(f"-I{i}" for i in includes), *sources, "-lm", "-o", str(out)]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        command = [*cc, *flags, "-I", str(tmp), *(f"-I{i}" for i in includes), *sources, "-lm", "-o", str(out)]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError as e:  # the compiler cannot be started at all
+            raise LoaderError(f"backend='c': cannot run {shlex.join(cc)}: {e.strerror or e}") from None
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr.strip())
             if includes:  # the model's C alone may still compile: point() then goes through ctypes
-                lib, _ = build(path, name, precision, extension=False)
-                return lib, f"compiling the point() extension with {cc} failed: {first[:300]}"
-            raise LoaderError(f"{path}: compiling the generated C with {cc} failed: {first[:300]}")
+                lib, _ = build(model, name, precision, extension=False)
+                return lib, f"compiling the point() extension with {shlex.join(cc)} failed: {first[:300]}"
+            raise LoaderError(f"{name}: compiling the generated C with {shlex.join(cc)} failed: {first[:300]}")
+        digest = hashlib.sha256(out.read_bytes()).hexdigest()
+        sidecar = tmp / "sha256"
+        sidecar.write_text(digest + "\n")
+        # The sidecar first: a reader that meets the new library finds its digest beside it.
+        os.replace(sidecar, _sidecar(lib))
         os.replace(out, lib)
     return lib, why_not
 
@@ -219,18 +292,19 @@ _warned_ctypes = set()
 class CModel(Model):
     """The loader's Model evaluated through the generated C: the same call, named(), point() and jacobian()."""
 
-    def __init__(self, path: str | os.PathLike, precision: str = "float", **kwargs):
+    def __init__(self, path: str | os.PathLike | bytes, precision: str = "float", **kwargs):
         if precision not in ("float", "double"):
             raise LoaderError(f"precision must be 'float' or 'double', got {precision!r}")
         super().__init__(path, **kwargs)
         self.precision = precision
-        self.library, why_not = build(self.path, self.card.name, precision)
+        # compiled from the bytes Model.__init__ verified, never from the path again (see Model.blob)
+        self.library, why_not = build(self.blob, self.card.name, precision)
         if why_not is None:  # imported before ctypes opens the same file: a failing extension leaves ctypes alone
             try:
                 extension = load_extension(self.library)
             except ImportError as e:
                 why_not = f"the point() extension does not import: {str(e).splitlines()[0][:300]}"
-                self.library, _ = build(self.path, self.card.name, precision, extension=False)
+                self.library, _ = build(self.blob, self.card.name, precision, extension=False)
         lib = ctypes.CDLL(str(self.library))
         n = self.card.name
         ptr, size = ctypes.c_void_p, ctypes.c_size_t
@@ -274,7 +348,8 @@ class CModel(Model):
         X, dtype = self._inputs(X)
         Y = np.empty((len(X), self._n_out))
         if self._batch(len(X), X.ctypes.data, Y.ctypes.data) != 0:
-            X, bad_rows = self._checked(X)
+            # float32 inputs within float32's rounding of a bound pass, as in the onnxruntime backend
+            X, bad_rows = self._checked(X, dtype == np.float32)
             X = np.ascontiguousarray(X, dtype=np.float64)
             self._unchecked(len(X), X.ctypes.data, Y.ctypes.data)
             if bad_rows is not None:
@@ -284,11 +359,11 @@ class CModel(Model):
     def jacobian(self, X) -> np.ndarray:
         """(N, n_inputs) -> dy/dx of shape (N, n_outputs, n_inputs), physical units, float64; the loader's
         policies (with "clip" the derivative is taken at the clipped point; NaN rows with nonfinite="nan")."""
-        X, _ = self._inputs(X)
+        X, dtype = self._inputs(X)
         Y = np.empty((len(X), self._n_out))
         J = np.empty((len(X), self._n_out, self._n_in))
         if self._jac(len(X), X.ctypes.data, Y.ctypes.data, J.ctypes.data) != 0:
-            X, bad_rows = self._checked(X)
+            X, bad_rows = self._checked(X, dtype == np.float32)
             X = np.ascontiguousarray(X, dtype=np.float64)
             self._jac_unchecked(len(X), X.ctypes.data, Y.ctypes.data, J.ctypes.data)
             if bad_rows is not None:

@@ -30,6 +30,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -176,7 +177,13 @@ def _describe_input(card: Card, i: Input) -> str:
 
 
 def _c_string(s: str) -> str:
-    return json.dumps(s, ensure_ascii=True)  # a JSON string with ASCII escapes is a valid C string literal
+    """A C string literal holding `s` in UTF-8: printable ASCII as itself (\\ and " escaped), every other byte as a
+    three-digit octal escape. (JSON's \\uD83D\\uDE00 for an emoji is not C: surrogates are not characters.)"""
+    out = []
+    for byte in str(s).encode("utf-8"):
+        c = chr(byte)
+        out.append("\\" + c if c in '\\"' else c if 32 <= byte < 127 and c != "?" else f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'  # '?' escaped too: no trigraph
 
 
 def _c_doubles(values) -> str:
@@ -225,15 +232,15 @@ def build(model_path: Path, dest: Path) -> Path:
     wrapper = wrapper_code(card, guid)
     sources = {f"{n}.h": header, f"{n}.c": source, f"fmu_{n}.c": wrapper}
     folder, suffix = platform_dir()
-    cc = os.environ.get("CC") or "cc"
-    if shutil.which(cc) is None:
-        raise PipelineError(f"no C compiler '{cc}' on PATH: the FMU needs a compiled binary (apt-get install gcc)")
+    cc = shlex.split(os.environ.get("CC") or "cc") or ["cc"]  # CC="ccache gcc" is two words
+    if shutil.which(cc[0]) is None:
+        raise PipelineError(f"no C compiler '{cc[0]}' on PATH: the FMU needs a compiled binary (apt-get install gcc)")
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in sources.items():
-            Path(tmp, name).write_text(text)
+            Path(tmp, name).write_text(text, encoding="utf-8")
         binary = Path(tmp, n + suffix)
         cmd = [
-            cc,
+            *cc,
             *CFLAGS,
             "-I",
             str(fmi_headers()),

@@ -28,19 +28,35 @@ def _num(v: float) -> str:
 # --- Fortran -------------------------------------------------------------------------------------------------------
 
 
+PART = 128
+"""values (or, a level up, parts) per statement: 32 continuation lines of values, or 128 of parts, within F2008's 255"""
+
+
 def _f_array(name: str, value: np.ndarray) -> str:
     """A Fortran parameter array; C-order [in][out] data become W(out, in) in column-major, same memory order.
 
-    Long arrays are built from parts of at most 128 values: a statement may have only 255 continuation lines.
+    Long arrays are built from parts of at most PART values, and where there are more than PART parts, from
+    groups of at most PART parts (and so on): a statement may have only 255 continuation lines (a 200 x 200 layer
+    has 313 parts of 128 values).
     """
     items = [f"{v!r}_dp" for v in value.reshape(-1).astype(float).tolist()]
-    parts, decls = [], []
-    for p, start in enumerate(range(0, len(items), 128)):
-        chunk = items[start : start + 128]
+    parts, decls = [], []  # parts: (name, size)
+    for p, start in enumerate(range(0, len(items), PART)):
+        chunk = items[start : start + PART]
         lines = ", &\n        ".join(", ".join(chunk[i : i + 4]) for i in range(0, len(chunk), 4))
-        parts.append(f"{ident(name)}_{p}")
-        decls.append(f"  real(dp), parameter :: {parts[-1]}({len(chunk)}) = [ &\n        {lines}]")
-    joined = ", &\n        ".join(parts)  # one part a line: free-form Fortran lines end at 132 characters
+        parts.append((f"{ident(name)}_{p}", len(chunk)))
+        decls.append(f"  real(dp), parameter :: {parts[-1][0]}({len(chunk)}) = [ &\n        {lines}]")
+    level = 0
+    while len(parts) > PART:  # only for wide layers: the arrays of every shipped model stay as they were
+        groups = []
+        for g, start in enumerate(range(0, len(parts), PART)):
+            members = parts[start : start + PART]
+            size = sum(n for _, n in members)
+            groups.append((f"{ident(name)}_g{level}_{g}", size))
+            joined = ", &\n        ".join(m for m, _ in members)
+            decls.append(f"  real(dp), parameter :: {groups[-1][0]}({size}) = [ &\n        {joined}]")
+        parts, level = groups, level + 1
+    joined = ", &\n        ".join(m for m, _ in parts)  # one part a line: free-form Fortran lines end at 132 characters
     if value.ndim == 2:
         rows, cols = value.shape
         decls.append(

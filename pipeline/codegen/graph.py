@@ -58,36 +58,23 @@ class Graph:
 def verify(path: Path, blob: bytes, card: Card, expected_name: str | None = None) -> None:
     """Refuse a model file that is not the one its card describes, before any code is generated from it.
 
-    The checks the loader makes: the name inside the model's card against the name asked for (or the file's stem),
-    so that a renamed model cannot write another surrogate's code; the sha256 of the file against `onnx_sha256` in
-    the card file NAME.json beside it (a flipped weight byte, or water.onnx copied over paraboloid.onnx); and, where
-    the loader has it (loader.verify_integrity), the digest the model carries inside itself.
+    The loader's own checks (loader.read_verified on `blob`): the digest the model carries inside itself, and the
+    name inside the model's card against the name asked for (or the file's stem), so that a renamed model cannot
+    write another surrogate's code. The card file beside a path is checked by read_graph, which reads the model and
+    its card file as the loader does (loader.read_verified), an export between or killed between its renames
+    included.
     """
     path = Path(path)
-    name = card.name
     expected = expected_name or path.stem
-    if name != expected:
+    if card.name != expected:
         raise PipelineError(
-            f"{path}: the model inside is '{name}', not '{expected}': refusing to generate its code under another name"
+            f"{path}: the model inside is '{card.name}', not '{expected}': refusing to generate its code under "
+            f"another name"
         )
-    card_file = path.with_suffix(".json")
-    if card_file.is_file():
-        try:
-            recorded = json.loads(card_file.read_text()).get("onnx_sha256")
-        except (ValueError, AttributeError):
-            raise PipelineError(f"{card_file}: not a valid card file (JSON)") from None
-        actual = hashlib.sha256(blob).hexdigest()
-        if recorded != actual:
-            raise PipelineError(
-                f"{path.name}: sha256 {actual[:12]}... does not match its card {card_file.name} "
-                f"({str(recorded)[:12]}...): the model and card are out of step"
-            )
-    integrity = getattr(loader, "verify_integrity", None)
-    if integrity is not None:  # the bytes checked are the bytes the code is generated from
-        try:
-            integrity(blob, expected)
-        except loader.LoaderError as e:
-            raise PipelineError(f"{path}: {e}") from None
+    try:
+        loader.read_verified(blob, expected)
+    except loader.LoaderError as e:
+        raise PipelineError(f"{path}: {e}") from None
 
 
 def _check_numbers(path: Path, card: Card) -> None:
@@ -109,14 +96,20 @@ def _check_numbers(path: Path, card: Card) -> None:
         raise PipelineError(f"{path}: the model card cannot be turned into code: {e}") from None
 
 
-def read_graph(path: Path, expected_name: str | None = None) -> Graph:
-    """Parse an exported model into steps, after verify(); refuses operators and forms the generators do not
-    handle, and files that are not ONNX models, with one line."""
-    path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except OSError as e:
-        raise PipelineError(f"{path}: cannot read the model: {e.strerror}") from None
+def read_graph(source: Path | bytes, expected_name: str | None = None) -> Graph:
+    """Parse an exported model (a path, or bytes the caller has verified) into steps, after the loader's checks
+    (loader.read_verified: digest, card file or its pending successor, name); refuses operators and forms the
+    generators do not handle, and files that are not ONNX models, with one line."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        blob, path = bytes(source), Path("model")
+    else:
+        path = Path(source)
+        expected_name = expected_name or path.stem
+        try:
+            blob, _, _ = loader.read_verified(path)
+        except loader.LoaderError as e:
+            message = str(e)
+            raise PipelineError(message if str(path.name) in message else f"{path}: {message}") from None
     try:
         model = onnx.load_from_string(blob)
         meta = {p.key: p.value for p in model.metadata_props}
@@ -133,6 +126,8 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
             f"{path}: not a readable ONNX model ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})"
         ) from None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        path = Path(f"{card.name}.onnx")
     verify(path, blob, card, expected_name)
     check_name(card.name)
     _check_numbers(path, card)
@@ -173,6 +168,10 @@ def read_graph(path: Path, expected_name: str | None = None) -> Graph:
     if len(card.inputs) != sizes[g.input[0].name]:
         raise PipelineError(
             f"{path}: the card names {len(card.inputs)} inputs, the graph takes {sizes[g.input[0].name]}"
+        )
+    if len(card.outputs) != sizes[g.output[0].name]:  # the C would shift rows, onnxruntime repeat a column
+        raise PipelineError(
+            f"{path}: the card names {len(card.outputs)} outputs, the graph returns {sizes[g.output[0].name]}"
         )
     return Graph(
         card.name,

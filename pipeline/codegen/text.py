@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import PipelineError
+from ..runtime.files import SYSTEM_HEADERS, shadowed_header  # noqa: F401 (both named here for codegen)
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}\Z")
 """a surrogate name usable as a C and Fortran identifier prefix (Fortran: a letter first, and NAME_surrogate and
@@ -37,10 +38,16 @@ def fortran_comment(text: str, width: int = 120) -> list[str]:
 
 
 def check_name(name: str) -> str:
-    """The surrogate's name, if it can prefix C and Fortran identifiers; PipelineError otherwise."""
+    """The surrogate's name, if it can prefix C and Fortran identifiers and name the generated files; PipelineError
+    otherwise."""
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         raise PipelineError(
             f"surrogate name {name!r} cannot prefix C/Fortran identifiers: it must be a letter "
             f"followed by up to 39 letters, digits or underscores"
+        )
+    if shadowed_header(name):
+        raise PipelineError(
+            f"surrogate name {name!r}: the generated {name}.h would shadow the system header <{name}.h> in any build "
+            f"that adds its folder with -I; export it under another name"
         )
     return name

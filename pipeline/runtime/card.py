@@ -25,6 +25,7 @@ plain dicts, read by the report and summary by key.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +158,19 @@ class Card:
             card = cls(**parts)
         except TypeError as e:
             raise CardError(f"{where}: {e}") from None
+        names = card.input_names + card.output_names
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:  # named() and the generated code's documentation would mix the columns up
+            raise CardError(f"{where}: input/output name(s) {twice} used more than once")
+        for k, i in enumerate(card.inputs):
+            # NaN or inf in a range would switch its check off (every comparison with NaN is false)
+            if not (math.isfinite(i.min) and math.isfinite(i.max) and i.min <= i.max):
+                raise CardError(
+                    f"{where}: inputs[{k}] ({i.name}) has the range [{i.min}, {i.max}]: each end must be a finite "
+                    f"number, min <= max"
+                )
+            if i.scale not in ("linear", "log") or (i.scale == "log" and i.min <= 0):
+                raise CardError(f"{where}: inputs[{k}] ({i.name}) has scale {i.scale!r} over [{i.min}, {i.max}]")
         names = card.input_names
         for b in card.bounds:
             if b["input"] not in names or b["of"] not in names or b["side"] not in ("min", "max"):
@@ -213,5 +227,18 @@ def _domain(d: Any, where: str) -> Domain:
             raise CardError(
                 f"{where}: domain.bounds[{k}] needs {', '.join(BOUND_FIELDS)} and a table with "
                 f"{', '.join(TABLE_FIELDS)} (see pipeline/runtime/domain.py)"
+            )
+        values, lo, hi, scale = table["values"], table["lo"], table["hi"], table["scale"]
+        numbers = [lo, hi, *values]
+        if (
+            len(values) < 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)
+            or not lo < hi
+            or scale not in ("linear", "log")
+            or (scale == "log" and lo <= 0)
+        ):
+            raise CardError(
+                f"{where}: domain.bounds[{k}] has a table that is not usable: it needs at least 2 finite values, "
+                f"finite lo < hi (lo > 0 for scale 'log') and scale 'linear' or 'log'"
             )
     return Domain(bounds=list(d.get("bounds", [])))

@@ -34,6 +34,12 @@ def _s(x, scale: str):
     return np.log10(x) if scale == "log" else np.asarray(x, dtype=np.float64)
 
 
+def _s_inverse(table: dict) -> np.ndarray:
+    """The `of` values at a table's knots."""
+    s = np.linspace(_s(table["lo"], table["scale"]), _s(table["hi"], table["scale"]), len(table["values"]))
+    return 10.0**s if table["scale"] == "log" else s
+
+
 def bound_value(bound: dict, x_of) -> np.ndarray:
     """The bound at values of its `of` input (clamped to the table's range), as an array of x_of's shape."""
     tab = bound["table"]

@@ -18,7 +18,9 @@ copy of the card must match too. The session is built from the very bytes that w
 Model and card file are replaced in two renames (the .onnx first); a card for the new model waits under
 .NAME.json.pending until the second one. A reader reads NAME.json before NAME.onnx, and accepts the pending card when
 it is the one that matches: so readers during an export, and after an export killed between the renames, load the
-model with its own card; any other mismatch is refused. One export of a name at a time.
+model with its own card; any other mismatch is refused. Exports of one name take turns on a lock file
+(files.export_lock). read_verified() is this reading for every other consumer (C backend, codegen, FMU), and a
+Model keeps the bytes it checked (Model.blob) for jacobian() to compile.
 
 Inputs are checked against the card before they reach the network, its box and, where the card has
 card.bounds (see card.py and domain.py), its bounds:
@@ -256,10 +258,20 @@ def parse_card(d: dict, name: str) -> Card:
         raise LoaderError(str(e)) from None
 
 
+def read_verified(source: str | os.PathLike | bytes, expected_name: str | None = None) -> tuple[bytes, Card, str]:
+    """(bytes, card, display name) of a model whose digest, card file and name check out: the one reading of a model
+    and its card file, shared by the loader, the C backend and codegen (pipeline/codegen/graph.py), so that each
+    accepts the same states (an export between or killed between its renames included) and refuses the same ones.
+    The bytes returned are the bytes checked: parse these, never the path again."""
+    return _verified(source, expected_name)
+
+
 def _verified(source: str | os.PathLike | bytes, expected_name: str | None) -> tuple[bytes, Card, str]:
     """(bytes, card, display name) of a model whose digest, card file and name check out."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         blob, side, name = bytes(source), None, "model"
+    elif not isinstance(source, (str, os.PathLike)):
+        raise LoaderError(f"a model is a path or the bytes of an .onnx file, not {type(source).__name__}")
     else:
         path = Path(source)
         if not path.is_file():
@@ -275,6 +287,8 @@ def _verified(source: str | os.PathLike | bytes, expected_name: str | None) -> t
     parsed = parse_card(card, name)
     if expected_name is not None and parsed.name != expected_name:
         raise LoaderError(f"{name}: holds surrogate {parsed.name!r}, not {expected_name!r}")
+    if name == "model":  # bytes: from here on, messages name the surrogate the card names
+        name = parsed.name
     return blob, parsed, name
 
 
@@ -314,6 +328,20 @@ def read_card(session: ort.InferenceSession) -> Card:
     if CARD_KEY not in meta:
         raise LoaderError(f"the model has no '{CARD_KEY}' metadata: not exported by this pipeline")
     return parse_card(json.loads(meta[CARD_KEY]), "model")
+
+
+def _check_interface(session: ort.InferenceSession, card: Card, name: str) -> None:
+    """The graph takes "x" of (N, n_inputs) and returns "y" of (N, n_outputs), as many as the card names: a card
+    with more outputs than its graph would have onnxruntime repeat a column and the C shift rows."""
+    ins, outs = session.get_inputs(), session.get_outputs()
+    shape = lambda v: v.shape[-1] if v.shape and isinstance(v.shape[-1], int) else None  # noqa: E731
+    if [v.name for v in ins] != ["x"] or [v.name for v in outs] != ["y"]:
+        raise LoaderError(f"{name}: the graph's inputs/outputs are not 'x' -> 'y': not exported by this pipeline")
+    if shape(ins[0]) != len(card.inputs) or shape(outs[0]) != len(card.outputs):
+        raise LoaderError(
+            f"{name}: the card names {len(card.inputs)} input(s) and {len(card.outputs)} output(s), the graph "
+            f"takes {shape(ins[0])} and returns {shape(outs[0])}"
+        )
 
 
 def _fmt(v: float) -> str:
@@ -403,6 +431,9 @@ class Model:
         self.out_of_range, self.nonfinite = out_of_range, nonfinite
         blob, self.card, self.name = _verified(path, None)
         self.path = None if isinstance(path, (bytes, bytearray, memoryview)) else Path(path)
+        self.blob = blob
+        """the verified bytes this model was built from: jacobian() and the C backend compile these, never the path
+        again (an export of the same name may have replaced the file since)"""
         # The session is built from the bytes that were checked, not from the path, which an export may replace.
         try:
             self.session = make_session(blob, threads, spinning)
@@ -410,6 +441,7 @@ class Model:
             raise LoaderError(f"{self.name}: onnxruntime cannot load it: {str(e).strip().splitlines()[0]}") from None
         if read_card(self.session) != self.card:  # the same bytes, so only a parser of ours could differ
             raise LoaderError(f"{self.name}: onnxruntime reads another card than the one checked")
+        _check_interface(self.session, self.card, self.name)
         self.input_names, self.output_names = self.card.input_names, self.card.output_names
         self.lo = np.array([i.min for i in self.card.inputs], dtype=np.float64)
         self.hi = np.array([i.max for i in self.card.inputs], dtype=np.float64)
@@ -482,13 +514,17 @@ class Model:
                     f"(first: row {row}, {dict(zip(self.input_names, X[row].tolist()))})"
                 )
             bad_rows = ~finite
+            # Placeholders for the rows that come back as NaN: the box's lower corner, which a "min" domain bound
+            # may exclude; they are left out of the range checks below (the user never passed these values).
             X = np.where(finite[:, None], X, self.lo)
         if self.out_of_range == "allow":
             return X, bad_rows
         lo, hi = (self._lo32w, self._hi32w) if is32 else (self.lo, self.hi)
-        outside = (X < lo) | (X > hi)
+        outside = ((X < lo) | (X > hi)) & finite[:, None]
         box_rows = outside.any(axis=1)
-        dom_rows = self._outside_domain(np.clip(X, self.lo, self.hi), is32) if self.bounds else box_rows & False
+        dom_rows = (
+            self._outside_domain(np.clip(X, self.lo, self.hi), is32) & finite if self.bounds else box_rows & False
+        )
         n_bad = int((box_rows | dom_rows).sum())
         if not n_bad:
             return X, bad_rows
@@ -520,16 +556,16 @@ class Model:
     def jacobian(self, X) -> np.ndarray:
         """dy/dx of shape (N, n_outputs, n_inputs) in physical units, float64, with this model's policies.
 
-        Computed by the generated C (backend "c", compiled on first use; needs a C compiler and the `onnx`
-        package): onnxruntime has no derivatives, and one analytic implementation of the derivative (the
+        Computed by the generated C (backend "c", compiled on first use from the bytes this model was loaded from;
+        needs a C compiler and the `onnx` package): onnxruntime has no derivatives, and one analytic implementation of the derivative (the
         generator's, tested against central differences) is better than a second copy of the graph's semantics
         in numpy or a second graph output that every exported file would carry.
         """
         if getattr(self, "_c_model", None) is None:
             CModel = backend_class("c")
-            if self.path is None:
-                raise LoaderError("jacobian() compiles the model's C from its file: load the model from a path")
-            self._c_model = CModel(self.path, out_of_range=self.out_of_range, nonfinite=self.nonfinite)
+            # From the bytes this model was loaded from and checked, not from the path: after a re-export of the
+            # same name, f(X) and f.jacobian(X) must still be one model.
+            self._c_model = CModel(self.blob, out_of_range=self.out_of_range, nonfinite=self.nonfinite)
         return self._c_model.jacobian(X)
 
     def point(self, *values: float) -> np.ndarray:
@@ -548,7 +584,9 @@ class Model:
         return self._point_run(values)
 
     def _point_checked(self, values) -> np.ndarray:
-        x, bad = self._checked(np.array([values], dtype=np.float64))
+        # float32 scalars are compared within float32's rounding of the bounds, as float32 arrays are in __call__
+        is32 = all(isinstance(v, np.float32) for v in values)
+        x, bad = self._checked(np.array([values], dtype=np.float64), is32)
         if bad is not None:
             return np.full(len(self.output_names), np.nan)
         return self._point_run(x[0])
