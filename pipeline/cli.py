@@ -58,7 +58,7 @@ def _pool(args, n: int) -> int:
                     del running[future]
                 if not done:  # a line a minute, --quiet or not: a CI log shows the run is alive
                     print(
-                        f"{args.command}: {', '.join(running.values())} still running ({time.monotonic() - start:.0f} s)"
+                        f"{args.command}: {', '.join(Path(n).stem for n in running.values())} not done yet ({time.monotonic() - start:.0f} s)"
                     )
         except BaseException:
             for process in list(getattr(pool, "_processes", {}).values()):

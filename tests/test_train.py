@@ -24,6 +24,15 @@ def test_budget_stops_a_run_that_cannot_meet_its_gates(write_spec):
     assert r.steps == 7 and r.stop_reason == "step budget" and not r.history[-1]["gates_met"]
 
 
+def test_budget_holds_when_the_gates_are_met_at_the_last_step(write_spec):
+    """Gates met on the held-out samples at the last step, but not at the worst points the refiner finds: the run
+    ends on its budget (it went on adding rounds past max_steps before)."""
+    s = spec.load(write_spec(steps=10))
+    s.training = dataclasses.replace(s.training, stop_margin=1.0, refine_margin=1e-9, check_every=5, refine_every=5)
+    r = train.train(s, data.build(s), progress=False)
+    assert r.steps == 10 and r.stop_reason == "step budget"
+
+
 def test_adam_lowers_the_loss(write_spec):
     s = spec.load(write_spec(rmse=1e-9, max_abs=1e-9, steps=300))
     s.training = dataclasses.replace(s.training, trainer="adam", lr=1e-2, check_every=50)

