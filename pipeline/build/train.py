@@ -249,9 +249,11 @@ class Refiner:
 
         self.spec, self.data = spec, data_mod
         d = len(spec.inputs)
+        sized = data_mod.budget(spec)  # a costly reference: as many probe points as verification.budget buys
+        probe_points = sized["probe_points"] if sized else spec.verification.points
         U = np.concatenate(
             [
-                data_mod.unit_sample(d, spec.verification.points, "sobol", spec.sampling.seed + 3),
+                data_mod.unit_sample(d, probe_points, "sobol", spec.sampling.seed + 3),
                 data_mod.unit_corners(d),
             ]
         )
