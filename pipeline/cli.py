@@ -27,6 +27,7 @@ def per_surrogate(fn):
     def run(args) -> int:
         from .build import cores
 
+        _calls(args)
         n = cores.jobs(getattr(args, "jobs", 1), len(args.names))
         if n == 1:
             return fn(args)
@@ -68,6 +69,17 @@ def _pool(args, n: int) -> int:
     return status
 
 
+def _calls(args) -> None:
+    """How the reference is called: cached under the runs folder unless --no-cache, progress unless --quiet."""
+    from .build import calls, checkpoint
+
+    calls.configure(
+        runs=args.runs or checkpoint.RUNS_DIR,
+        cache=not getattr(args, "no_cache", False),
+        progress=not getattr(args, "quiet", False),
+    )
+
+
 def _one_job() -> None:
     """In a pool's worker: it may not start pools of its own (cores.py)."""
     from .build import cores
@@ -88,6 +100,7 @@ def _captured(args) -> tuple[int, str]:
     from .errors import CardError, LoaderError, PipelineError
 
     fn = globals()[f"cmd_{args.command}"].__wrapped__
+    _calls(args)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         try:
@@ -351,6 +364,11 @@ def parser() -> argparse.ArgumentParser:
     named = argparse.ArgumentParser(add_help=False, parents=[common])
     named.add_argument("names", nargs="+", metavar="NAME", help="surrogate name(s), or path(s) to spec .toml files")
     parallel = argparse.ArgumentParser(add_help=False)
+    parallel.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="evaluate the reference afresh, keeping nothing in runs/NAME/reference_cache.sqlite",
+    )
     parallel.add_argument(
         "--jobs",
         type=int,

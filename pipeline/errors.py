@@ -19,3 +19,7 @@ class CardError(ValueError):
 
 class LoaderError(ValueError):
     """A model that cannot be loaded or evaluated as asked: tampered, mismatched, out of range, bad input."""
+
+
+class ReferenceTimeout(TimeoutError):
+    """A reference call that ran past reference.timeout: counted as that point's failure (on_error decides)."""

@@ -33,6 +33,7 @@ import torch
 
 from ..errors import PipelineError
 from ..runtime import domain as domain_mod
+from . import calls
 from .spec import Spec
 
 
@@ -151,10 +152,13 @@ def domain_points(spec: Spec, seed: int) -> tuple[np.ndarray, np.ndarray]:
     and where the interior sample puts almost no points in many dimensions.
     """
     v, d = spec.verification, len(spec.inputs)
-    parts = [(unit_sample(d, v.points, "sobol", seed), "sample"), (unit_corners(d), "corner")]
-    if v.face_points and d > 1:
+    sized = budget(spec) or {"points": v.points, "face_points": v.face_points}
+    parts = [(unit_sample(d, sized["points"], "sobol", seed), "sample"), (unit_corners(d), "corner")]
+    if sized["face_points"] and d > 1:
         for axis, end in itertools.product(range(d), (0.0, 1.0)):
-            F = np.insert(unit_sample(d - 1, v.face_points, "sobol", seed + 1 + 2 * axis + int(end)), axis, end, 1)
+            F = np.insert(
+                unit_sample(d - 1, sized["face_points"], "sobol", seed + 1 + 2 * axis + int(end)), axis, end, 1
+            )
             parts.append((F, "face"))
     if v.edge_points and d > 1:
         along = (np.arange(v.edge_points) + 1.0) / (v.edge_points + 1.0)
@@ -332,38 +336,14 @@ def _where(e: BaseException) -> str:
     return f"{frames[-1].filename} line {frames[-1].lineno}: " if frames else ""
 
 
-def call_reference(spec: Spec, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    """The reference at X: (Y with NaN rows where it failed, ok per row, the first failure in words)."""
+def call_reference(spec: Spec, X: np.ndarray, what: str = "inputs") -> tuple[np.ndarray, np.ndarray, str]:
+    """The reference at X: (Y with NaN rows where it failed, ok per row, the first failure in words).
+
+    Rows come from the cache, this process or worker processes (calls.py); their values are the same either way.
+    """
     fn = resolve_callable(spec.reference.callable, _spec_dir(spec))
-    n, n_out = len(X), len(spec.outputs)
-    Y = np.full((n, n_out), np.nan)
-    errors: dict[int, str] = {}
-
-    def one(row: np.ndarray):
-        return fn(row[None, :].copy()) if spec.reference.vectorized else fn(*row.tolist())
-
-    try:
-        if not spec.reference.vectorized:
-            raise _PerRow
-        Y[:] = _as_outputs(spec, fn(X.copy()), n)
-    except _PerRow:
-        for k in range(n):
-            try:
-                Y[k] = _as_outputs(spec, one(X[k]), 1)[0]
-            except PipelineError:
-                raise
-            except Exception as e:  # noqa: BLE001 - the user's function failed here: recorded, reported below
-                errors[k] = f"{type(e).__name__}: {e}"
-    except PipelineError:
-        raise
-    except Exception:  # noqa: BLE001 - a vectorized call failed somewhere: find the rows, one at a time
-        for k in range(n):
-            try:
-                Y[k] = _as_outputs(spec, one(X[k]), 1)[0]
-            except PipelineError:
-                raise
-            except Exception as e:  # noqa: BLE001
-                errors[k] = f"{type(e).__name__}: {e}"
+    X = np.asarray(X, dtype=np.float64)
+    Y, errors = calls.run(spec, X, fn, _raw_rows, what)
     ok = np.isfinite(Y).all(axis=1)
     for k, o in enumerate(spec.outputs):
         if o.transform == "log":
@@ -379,6 +359,46 @@ def call_reference(spec: Spec, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, s
         first = f"first at {at}: {why}"
         Y[~ok] = np.nan
     return Y, ok, first
+
+
+def _raw_rows(spec: Spec, X: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """The reference's values at X as it returns them (NaN rows where it raised) and {row: why} for those rows.
+
+    Called in this process or in a reference worker (calls.py), so a module-level function of the spec and the rows
+    only; each call gets its own copy of its inputs, and each call (a row, or a vectorized call of k rows) may take
+    reference.timeout seconds (k times that)."""
+    fn = resolve_callable(spec.reference.callable, _spec_dir(spec))
+    timeout = spec.reference.timeout
+    n, n_out = len(X), len(spec.outputs)
+    Y = np.full((n, n_out), np.nan)
+    errors: dict[int, str] = {}
+
+    def one(row: np.ndarray):
+        with calls.deadline(timeout):
+            return fn(row[None, :].copy()) if spec.reference.vectorized else fn(*row.tolist())
+
+    def row_by_row():
+        for k in range(n):
+            try:
+                Y[k] = _as_outputs(spec, one(X[k]), 1)[0]
+            except PipelineError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the user's function failed here: recorded, reported by the caller
+                errors[k] = f"{type(e).__name__}: {e}"
+
+    try:
+        if not spec.reference.vectorized:
+            raise _PerRow
+        with calls.deadline(timeout * n):
+            value = fn(X.copy())
+        Y[:] = _as_outputs(spec, value, n)
+    except _PerRow:
+        row_by_row()
+    except PipelineError:
+        raise
+    except Exception:  # noqa: BLE001 - a vectorized call failed somewhere: find the rows, one at a time
+        row_by_row()
+    return Y, errors
 
 
 class _PerRow(Exception):
@@ -428,13 +448,20 @@ def _as_outputs(spec: Spec, value, n: int) -> np.ndarray:
     return Y
 
 
+def budget(spec: Spec) -> dict | None:
+    """The verification counts a costly reference can afford (calls.budget); None: the spec's own, exactly."""
+    if not spec.reference.callable:
+        return None
+    return calls.budget(spec, resolve_callable(spec.reference.callable, _spec_dir(spec)))
+
+
 def evaluate(spec: Spec, X: np.ndarray, what: str = "inputs") -> np.ndarray:
     """Reference outputs for inputs X, shape (N, n_outputs).
 
     Where the reference fails (raises, NaN, inf, a non-positive log-transformed output): on_error = "error" stops
     with one line naming how many failed and the first; "drop" returns NaN rows there for the caller to drop.
     """
-    Y, ok, first = call_reference(spec, X)
+    Y, ok, first = call_reference(spec, X, what)
     if not ok.all() and spec.reference.on_error == "error":
         raise PipelineError(
             f"reference {spec.reference.callable} failed on {int((~ok).sum())} of {len(X)} {what} "

@@ -81,7 +81,8 @@ def relative_errors(J_s: np.ndarray, J_r: np.ndarray) -> tuple[np.ndarray, np.nd
 def verification_points(spec: Spec, data: data_mod.Dataset) -> np.ndarray:
     """Where derivatives are verified: the grid or the domain sample, thinned to derivatives.points."""
     X = data.x_grid if data.x_grid is not None else data.x_domain if data.x_domain is not None else data.x_holdout
-    step = max(1, int(np.ceil(len(X) / spec.derivatives.points)))
+    sized = data_mod.budget(spec)  # a costly reference: as many points as verification.budget buys
+    step = max(1, int(np.ceil(len(X) / (sized["derivative_points"] if sized else spec.derivatives.points))))
     return X[::step]
 
 

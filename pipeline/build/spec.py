@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,9 @@ class ReferenceSpec:
     on_error: str = "error"
     """for a callable: "error" stops (exit 2) when it raises or returns NaN/inf for some inputs, naming them;
     "drop" excludes those points from training and verification and counts them in the card"""
+    timeout: float = 0.0
+    """for a callable: seconds one evaluation may take (a vectorized call of k rows: k times that); a call past it
+    is that point's failure, handled by on_error, and is not cached. 0: no limit"""
 
 
 @dataclass
@@ -122,6 +126,11 @@ class VerificationSpec:
     """bounded local searches for the worst point, per output and error kind, started from the worst sampled points"""
     search_evaluations: int = 0
     """reference evaluations per search; 0: 40 x (n_inputs + 1)"""
+    budget: str = ""
+    """for a costly callable past 2 inputs: what verification and the refiner's probe set may spend, "20000"
+    (evaluations) or "300 s" / "5 min" (reference time, at the measured cost per evaluation); the Sobol counts
+    (points, face_points, derivatives.points) shrink to powers of 2 until the plan fits. "": 5 minutes. A plan
+    that fits already is the spec's, exactly (calls.budget)"""
 
 
 @dataclass
@@ -219,7 +228,14 @@ class Spec:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d.pop("path")
+        for section, key, default in ADDED_LATER:  # at their defaults: the digest of older specs stays the same
+            if d[section].get(key) == default:
+                d[section].pop(key)
         return d
+
+
+ADDED_LATER = [("reference", "timeout", 0.0), ("verification", "budget", "")]
+"""keys added after spec_version 1's first digests: left out of to_dict (and spec_sha256) while at their default"""
 
 
 def sha256(spec: Spec) -> str:
@@ -428,6 +444,26 @@ def _one_of(value, allowed, where: str):
         raise SpecError(f"{where} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
+DEFAULT_BUDGET_SECONDS = 300.0
+"""verification.budget when the spec leaves it empty: about 5 minutes of reference time"""
+
+
+def parse_budget(text: str) -> tuple[float, str]:
+    """verification.budget -> (amount, "evaluations" or "seconds"); "" -> the default seconds."""
+    text = str(text).strip()
+    if not text:
+        return DEFAULT_BUDGET_SECONDS, "seconds"
+    m = re.fullmatch(r"([0-9.eE+]+)\s*(s|sec|seconds|min|minutes|h|evaluations|evals)?", text)
+    if not m:
+        raise ValueError(text)
+    value, unit = float(m.group(1)), m.group(2) or "evaluations"
+    if unit in ("min", "minutes"):
+        return value * 60, "seconds"
+    if unit == "h":
+        return value * 3600, "seconds"
+    return value, "seconds" if unit.startswith("s") else "evaluations"
+
+
 def _check(spec: Spec, where: str) -> None:
     """Consistency checks across fields."""
     if not spec.name.isidentifier():
@@ -460,6 +496,8 @@ def _check(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: reference.callable must look like 'package.module:function', got {ref.callable!r}")
     _one_of(ref.bad_rows, ("error", "drop"), f"{where}: reference.bad_rows")
     _one_of(ref.on_error, ("error", "drop"), f"{where}: reference.on_error")
+    if not (ref.timeout >= 0 and math.isfinite(ref.timeout)):
+        raise SpecError(f"{where}: reference.timeout must be >= 0 seconds (0: no limit), got {ref.timeout}")
     inputs = spec.input_names
     bounded = [b.input for b in spec.domain]
     for k, b in enumerate(spec.domain):
@@ -496,6 +534,15 @@ def _check(spec: Spec, where: str) -> None:
     v = spec.verification
     if v.points < 1 or v.face_points < 0 or v.edge_points < 0 or v.searches < 0 or v.search_evaluations < 0:
         raise SpecError(f"{where}: verification.points must be >= 1 and the other counts >= 0")
+    try:
+        amount, _ = parse_budget(v.budget)
+    except ValueError:
+        amount = -1.0
+    if not amount > 0:
+        raise SpecError(
+            f'{where}: verification.budget must be evaluations ("20000") or reference time ("300 s", "5 min"), '
+            f"got {v.budget!r}"
+        )
     dv = spec.derivatives
     if not (dv.gate >= 0 and dv.weight > 0 and 0 < dv.step <= 0.1 and dv.points >= 1):
         raise SpecError(f"{where}: derivatives.gate must be >= 0, weight > 0, step in (0, 0.1] and points >= 1")

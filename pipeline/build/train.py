@@ -260,9 +260,11 @@ class Refiner:
 
         self.spec, self.data = spec, data_mod
         d = len(spec.inputs)
+        sized = data_mod.budget(spec)  # a costly reference: as many probe points as verification.budget buys
+        n_probes = sized["probe_points"] if sized else probe_points(spec)
         U = np.concatenate(
             [
-                data_mod.unit_sample(d, probe_points(spec), "sobol", spec.sampling.seed + 3),
+                data_mod.unit_sample(d, n_probes, "sobol", spec.sampling.seed + 3),
                 data_mod.unit_corners(d),
             ]
         )

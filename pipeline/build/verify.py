@@ -134,6 +134,10 @@ def describe_plan(plan: dict) -> str:
     text = f"verified on {plan['plan']}: {counts}"
     if plan.get("searches"):
         text += f"; {plan['searches']} searches, {plan['search_evaluations']:,} reference evaluations"
+    if plan.get("budget"):
+        from .calls import describe
+
+        text += f"; {describe(plan['budget'])}"
     for name, (failed, asked) in plan.get("excluded", {}).items():
         if failed:
             text += f"; reference failed on {failed} of {asked} {name} points ({failed / asked:.2%}, excluded)"
@@ -212,6 +216,9 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
             "searches": found["searches"],
             "search_evaluations": found["evaluations"],
         }
+    sized = data_mod.budget(spec)
+    if sized and data.x_domain is not None:
+        plan["budget"] = sized
     if slopes is not None:
         from .derivatives import verification_points
 
