@@ -37,6 +37,7 @@ def fresh(monkeypatch):
     monkeypatch.setattr(calls, "_COSTS", {})
     monkeypatch.setattr(calls, "_CACHES", {})
     monkeypatch.setattr(calls, "_SAID", set())
+    monkeypatch.setattr(calls, "_WARM", set())
     yield
     calls.close()
 
@@ -219,3 +220,23 @@ def test_the_budget_sizes_a_costly_plan_and_leaves_a_cheap_one(tmp_path, fresh):
     (tmp_path / "three.toml").write_text(THREE.format(budget='budget = "20000"'))
     plan = data.budget(spec.load(str(tmp_path / "three.toml")))
     assert plan["budget"]["evaluations"] <= 20000 and "20000 evaluations" in calls.describe(plan)
+
+
+SLOW_FIRST_CALL = """
+import time
+import numpy as np
+_warm = []
+def f(X):
+    if not _warm:  # imports, a JIT, a table read: what a library's first call pays
+        _warm.append(1)
+        time.sleep(0.5)
+    return np.sin(X[:, 0]) * np.log(X[:, 1]) / 3
+"""
+
+
+def test_the_first_call_is_not_the_references_cost(tmp_path, fresh):
+    """A cheap reference whose first call pays a warm-up is measured by its later calls: otherwise the plan would
+    shrink a cheap reference's verification (fluids' first call here costs 19 ms a row, the next ones 5 µs)."""
+    s = spec.load(two_inputs(tmp_path, SLOW_FIRST_CALL))
+    data.call_reference(s, points(s, 400))
+    assert calls.cost(s, data.resolve_callable(s.reference.callable, tmp_path)) < 1e-4
