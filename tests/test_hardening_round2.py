@@ -25,26 +25,13 @@ from pipeline.codegen import fmu
 from pipeline.errors import PipelineError, SpecError
 from pipeline.loader import CARD_KEY, LoaderError, card_path, load, pending_card_path, seal, verify_integrity
 from pipeline.runtime.files import replace_model
+from tests.test_hardening import resealed
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"
 PARABOLOID, COLEBROOK = EXPORTED / "paraboloid.onnx", EXPORTED / "colebrook.onnx"
 HAS_CC = shutil.which(os.environ.get("CC", "cc").split()[0] if os.environ.get("CC") else "cc") is not None
 needs_cc = pytest.mark.skipif(not HAS_CC, reason="no C compiler (cc) on PATH")
-
-
-def resealed(source: Path, edit_card=None, edit_proto=None) -> bytes:
-    """The model at `source` with its card and/or graph edited, sealed with a fresh digest as export would."""
-    proto = onnx.load(source)
-    card = json.loads(next(p.value for p in proto.metadata_props if p.key == CARD_KEY))
-    del proto.metadata_props[:]
-    if edit_card:
-        edit_card(card)
-    if edit_proto:
-        edit_proto(proto)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, json.dumps(card, sort_keys=True)
-    return seal(proto.SerializeToString())
 
 
 def card_file_for(blob: bytes) -> bytes:

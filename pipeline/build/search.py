@@ -195,14 +195,20 @@ def _work(name: str, url: str, seed: int, trials: int, heartbeat: int, trial_sec
 
     spec = spec_mod.load(name)
     study = open_study(spec.name, url, seed, heartbeat)
-    remaining = trials - len(completed(study))
-    if remaining > 0:
-        study.optimize(
-            objective_for(spec, trial_seconds),
-            n_trials=remaining,
-            gc_after_trial=False,
-            callbacks=[MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))],
-        )
+    while (remaining := trials - len(completed(study))) > 0:
+        try:
+            study.optimize(
+                objective_for(spec, trial_seconds),
+                n_trials=remaining,
+                gc_after_trial=False,
+                callbacks=[MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))],
+            )
+            return
+        except ValueError as e:
+            # Two workers on SQLite can pop the same enqueued trial (no row locks): the second to finish it is
+            # told "Cannot tell a COMPLETE trial". Its work is a duplicate; the study is intact, so go on.
+            if "Cannot tell a COMPLETE trial" not in str(e):
+                raise
 
 
 def run(
