@@ -59,9 +59,15 @@ publish: venv ## copy the last `make bench` (runs/bench/) to the committed bench
 	cp runs/bench/bench.json runs/bench/summary.md runs/bench/*.png benchmarks/results/
 	$(MAKE) --no-print-directory readme
 
-readme: venv ## rewrite README.md's results block from benchmarks/results/bench.json and the exported cards
-	$(PY) -m benchmarks.summarize benchmarks/results/bench.json --results benchmarks/results --readme README.md \
+# The results block (between <!-- results:begin --> and <!-- results:end -->) lives in docs/results.md, linked from
+# the README. benchmarks/summarize.py writes its link to the full tables relative to the repository root; the second
+# line makes it relative to the page's folder (docs/), where GitHub resolves it.
+RESULTS_PAGE ?= docs/results.md
+readme: venv ## rewrite docs/results.md's results block from benchmarks/results/bench.json and the exported cards
+	$(PY) -m benchmarks.summarize benchmarks/results/bench.json --results benchmarks/results --readme $(RESULTS_PAGE) \
 		--readme-only
+	$(PY) -c 'import pathlib, sys; p = pathlib.Path(sys.argv[1]); t = p.read_text(); \
+		p.write_text(t.replace("](benchmarks/results/", "](../benchmarks/results/"))' $(RESULTS_PAGE)
 
 gate: venv ## retrain every surrogate from scratch with its seed and verify all gates (CI)
 	$(PY) -m pipeline gate --jobs $(JOBS) --runs runs/gate --quiet $(SURROGATES)
