@@ -555,123 +555,38 @@ void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *
 """
 
 
-def _run_loop(graph, p: str, N: str, n: str) -> str:
-    """The body of the batched loop (sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]),
-    written once: source() compiles it under two names, for the build's target and for AVX2+FMA."""
-    return f"""{{
-    size_t i = 0;
-    int b, j, k, first = {N}_OK;
-    double row[{graph.n_in}], out[{graph.n_out}];
-#if {N}_LANES > 1
-    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
-        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
-        {p}_real lanes[{graph.n_in}][{N}_LANES];  /* the block transposed: input k of sample b at [k][b] */
-        int valid = 1;
-        for (b = 0; b < {N}_LANES; ++b) {{
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            if (checked && !{p}_ok(row)) valid = 0;
-            for (k = 0; k < {graph.n_in}; ++k) lanes[k][b] = ({p}_real)row[k];
-        }}
-        memcpy(xv, lanes, sizeof xv);  /* whole vectors at once (lane by lane, gcc warns of uninitialized ones) */
-        if (valid) {{
-            {p}_forward_v(xv, yv);
-            for (j = 0; j < {graph.n_out}; ++j)
-                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
-            continue;
-        }}
-        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
-            int status;
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            status = {n}_eval(row, out);
-            if (status != {N}_OK && first == {N}_OK) first = status;
-            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
-        }}
-    }}
-#endif
-    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
-        int status = {N}_OK;
-        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
-        if (checked) status = {n}_eval(row, out);
-        else {p}_forward_one(row, out);
-        if (status != {N}_OK && first == {N}_OK) first = status;
-        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
-    }}
-    (void)b;
-    return first;
-}}
-"""
-
-
 def source(graph, precision: str) -> str:
-    t = _Types(precision)
-    n, N, p = graph.name, graph.name.upper(), graph.name  # p: the prefix of every internal name
+    """NAME.c: its sections in the order of the file, each written by its own emitter below."""
+    t, p = _Types(precision), graph.name  # p: the prefix of every internal name
     ops = {s.op for s in graph.steps}
+    bound_defs, bound_checks = _bounds(graph, p)
+    return "".join(
+        [
+            _preamble(graph, precision, t, p),
+            _bit_helpers(p, t, ops) + "\n",
+            _math(p, t, False, ops) + "\n",
+            bound_defs + "\n",
+            _input_checks(graph, p, bound_checks),
+            _forward_scalar(graph, p, t),
+            _forward_vector(graph, p, t, ops),
+            _forward_one(graph, p, t),
+            _eval(graph, p),
+            _jacobian(graph, p, t),
+            _batched(graph, p),
+        ]
+    )
+
+
+def _preamble(graph, precision: str, t: _Types, p: str) -> str:
+    """The file comment, includes, the real type, the weights and biases, and the inputs' ranges."""
+    n, N = graph.name, graph.name.upper()
     consts = [
         f"static const {p}_real {p}_{ident(name)}[{value.size}] = {{{', '.join(t.lit(v) for v in value.reshape(-1))}}};"
         for name, value in graph.constants.items()
     ]
     lo = ", ".join(repr(float(v)) for v in graph.lo)
     hi = ", ".join(repr(float(v)) for v in graph.hi)
-    bound_defs, bound_checks = _bounds(graph, p)
-    bound_checks_ok = bound_checks.replace(f"return {N}_ERR_RANGE;", "return 0;")
-    decls, body = _body(graph, p, t, vector=False)
-    vdecls, vbody = _body(graph, p, t, vector=True)
-    jdecls, jbody = _jacobian_body(graph, p, t)
-    x_, last_ = ident(graph.input), ident(graph.steps[-1].out)
-    unrolled = _unrolled(graph, p, t, "xr", "y", "(double)")
-    if unrolled:
-        forward = "\n".join(
-            [
-                f"    {p}_real xr[{graph.n_in}];",
-                "    int k;",
-                f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];",
-                *unrolled,
-            ]
-        )
-    else:  # each value an array over a layer's neurons
-        forward = "\n".join(
-            [
-                "    int j, k;",
-                f"    {p}_real {x_}[{graph.n_in}];",
-                *(f"    {d}" for d in decls),
-                f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];",
-                *body,
-                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];",
-            ]
-        )
-    forward_v = "\n".join(
-        [
-            "    int j, k;",
-            *(f"    {d}" for d in vdecls),
-            *vbody,
-            f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];",
-            "    (void)k;",
-        ]
-    )
-    one_consts, forward_one = _neurons_in_lanes(graph, p, t)
-    x, last = ident(graph.input), ident(graph.steps[-1].out)
-    nl, ind = "\n", "\n    "
-    run_loop = _run_loop(graph, p, N, n)
-    bits_helpers = (
-        f"""static {t.int} {p}_bits({p}_real v)
-{{
-    {t.int} b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}}
-"""
-        if "Log" in ops
-        else ""
-    )
-    if "Log" in ops or ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
-        bits_helpers += f"""
-static {p}_real {p}_from_bits({t.int} b)
-{{
-    {p}_real v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}}
-"""
+    nl = "\n"
     return f"""/* Generated by `python -m pipeline codegen {n} --lang c --precision {precision}` from {n}.onnx (sha256 {graph.sha256}).
    See {n}.h for the interface. Build with any C99 or C++ compiler; no flag is required for speed: the batched
    path uses GNU C vectors where the compiler has them (-D{N}_NO_VECTOR turns them off). */
@@ -686,10 +601,39 @@ typedef {t.real} {p}_real;
 static const double {p}_lo[{graph.n_in}] = {{{lo}}};
 static const double {p}_hi[{graph.n_in}] = {{{hi}}};
 
-{bits_helpers}
-{_math(p, t, False, ops)}
-{bound_defs}
-/* 1 when v is NaN or infinite, read from its bits: unlike isfinite(), -ffast-math cannot optimize it away. */
+"""
+
+
+def _bit_helpers(p: str, t: _Types, ops: set[str]) -> str:
+    """Reading a float's bits and back, for the polynomial log (and exp, sigmoid, double tanh) of _math."""
+    helpers = (
+        f"""static {t.int} {p}_bits({p}_real v)
+{{
+    {t.int} b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}}
+"""
+        if "Log" in ops
+        else ""
+    )
+    if "Log" in ops or ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
+        helpers += f"""
+static {p}_real {p}_from_bits({t.int} b)
+{{
+    {p}_real v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}}
+"""
+    return helpers
+
+
+def _input_checks(graph, p: str, bound_checks: str) -> str:
+    """The checks of an input row: finite, inside the ranges, inside the domain bounds (_bounds' checks)."""
+    N = graph.name.upper()
+    bound_checks_ok = bound_checks.replace(f"return {N}_ERR_RANGE;", "return 0;")
+    return f"""/* 1 when v is NaN or infinite, read from its bits: unlike isfinite(), -ffast-math cannot optimize it away. */
 static inline int {p}_nonfinite(double v)
 {{
     uint64_t b;
@@ -729,13 +673,57 @@ static inline int {p}_ok(const double *x)
     return !bad && {p}_check_bounds(x);
 }}
 
-/* One sample. */
+"""
+
+
+def _forward_scalar(graph, p: str, t: _Types) -> str:
+    """One sample, scalar: unrolled for small nets (_unrolled), else one loop per node (_body)."""
+    unrolled = _unrolled(graph, p, t, "xr", "y", "(double)")
+    if unrolled:
+        forward = "\n".join(
+            [
+                f"    {p}_real xr[{graph.n_in}];",
+                "    int k;",
+                f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];",
+                *unrolled,
+            ]
+        )
+    else:  # each value an array over a layer's neurons
+        decls, body = _body(graph, p, t, vector=False)
+        x_, last_ = ident(graph.input), ident(graph.steps[-1].out)
+        forward = "\n".join(
+            [
+                "    int j, k;",
+                f"    {p}_real {x_}[{graph.n_in}];",
+                *(f"    {d}" for d in decls),
+                f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];",
+                *body,
+                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];",
+            ]
+        )
+    return f"""/* One sample. */
 static void {p}_forward(const double *x, double *y)
 {{
 {forward}
 }}
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
+"""
+
+
+def _forward_vector(graph, p: str, t: _Types, ops: set[str]) -> str:
+    """LANES samples at once in GNU C vectors, and whether the batched loop is also compiled for AVX2+FMA."""
+    N, x, last = graph.name.upper(), ident(graph.input), ident(graph.steps[-1].out)
+    vdecls, vbody = _body(graph, p, t, vector=True)
+    forward_v = "\n".join(
+        [
+            "    int j, k;",
+            *(f"    {d}" for d in vdecls),
+            *vbody,
+            f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last}[j];",
+            "    (void)k;",
+        ]
+    )
+    return f"""#if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
 /* LANES samples at once, one per lane of a 32-byte GNU C vector: every multiply-add, exp and tanh fills a SIMD
    register (two where the target has 16-byte registers only: SSE2, NEON). Vectors go in and out of the static,
    always-inlined vector functions through pointers, never by value, so the ABI for passing 32-byte vectors
@@ -766,7 +754,14 @@ static const {p}_vec {p}_zero = {{0}};
 #define {N}_DISPATCH 1
 #endif
 
-/* One sample with a layer's neurons in the lanes (see codegen_c._neurons_in_lanes): NAME_eval's path where the
+"""
+
+
+def _forward_one(graph, p: str, t: _Types) -> str:
+    """One sample with a layer's neurons in the lanes (_neurons_in_lanes), where the target has AVX."""
+    N = graph.name.upper()
+    one_consts, forward_one = _neurons_in_lanes(graph, p, t)
+    return f"""/* One sample with a layer's neurons in the lanes (see codegen_c._neurons_in_lanes): NAME_eval's path where the
    target has 32-byte vector registers (AVX), natively or by the same run-time choice as the batched loop. On a
    target with 16-byte registers only (SSE2, NEON) the compiler splits 32-byte vectors through memory, which costs
    more than it saves for one sample: there NAME_eval keeps the scalar code. */
@@ -794,7 +789,13 @@ static void {p}_forward_one(const double *x, double *y)
 #define {p}_forward_one {p}_forward
 #endif
 
-int {n}_eval(const double *x, double *y)
+"""
+
+
+def _eval(graph, p: str) -> str:
+    """NAME_eval: check, then the fastest one-sample path."""
+    n, N = graph.name, graph.name.upper()
+    return f"""int {n}_eval(const double *x, double *y)
 {{
     int j;
     const int status = {p}_check(x);
@@ -806,7 +807,16 @@ int {n}_eval(const double *x, double *y)
     return {N}_OK;
 }}
 
-/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
+"""
+
+
+def _jacobian(graph, p: str, t: _Types) -> str:
+    """The analytic Jacobian (_jacobian_body) and its entry points, one sample and batched."""
+    n, N, x, last = graph.name, graph.name.upper(), ident(graph.input), ident(graph.steps[-1].out)
+    decls, body = _body(graph, p, t, vector=False)
+    jdecls, jbody = _jacobian_body(graph, p, t)
+    nl, ind = "\n", "\n    "
+    return f"""/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
 static void {p}_jac(const double *x, double *y, double *dydx)
 {{
     int i, j, k;
@@ -852,7 +862,14 @@ int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
 }}
 
 
-/* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
+"""
+
+
+def _batched(graph, p: str) -> str:
+    """The batched entry points around one loop (_run_loop), dispatched to AVX2+FMA."""
+    n, N = graph.name, graph.name.upper()
+    run_loop = _run_loop(graph, p, N, n)
+    return f"""/* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
 static int {p}_run_here(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
 {run_loop}
 #if defined({N}_DISPATCH)
@@ -891,6 +908,53 @@ void {n}_eval_batch_unchecked(size_t n, const double *x, double *y)
 int {n}_eval_soa(size_t n, const double *const *x, double *const *y)
 {{
     return {p}_run(n, x, 1, y, 1, 1);
+}}
+"""
+
+
+def _run_loop(graph, p: str, N: str, n: str) -> str:
+    """The body of the batched loop (sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]),
+    written once: source() compiles it under two names, for the build's target and for AVX2+FMA."""
+    return f"""{{
+    size_t i = 0;
+    int b, j, k, first = {N}_OK;
+    double row[{graph.n_in}], out[{graph.n_out}];
+#if {N}_LANES > 1
+    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
+        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        {p}_real lanes[{graph.n_in}][{N}_LANES];  /* the block transposed: input k of sample b at [k][b] */
+        int valid = 1;
+        for (b = 0; b < {N}_LANES; ++b) {{
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            if (checked && !{p}_ok(row)) valid = 0;
+            for (k = 0; k < {graph.n_in}; ++k) lanes[k][b] = ({p}_real)row[k];
+        }}
+        memcpy(xv, lanes, sizeof xv);  /* whole vectors at once (lane by lane, gcc warns of uninitialized ones) */
+        if (valid) {{
+            {p}_forward_v(xv, yv);
+            for (j = 0; j < {graph.n_out}; ++j)
+                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
+            continue;
+        }}
+        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
+            int status;
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            status = {n}_eval(row, out);
+            if (status != {N}_OK && first == {N}_OK) first = status;
+            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
+        }}
+    }}
+#endif
+    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
+        int status = {N}_OK;
+        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
+        if (checked) status = {n}_eval(row, out);
+        else {p}_forward_one(row, out);
+        if (status != {N}_OK && first == {N}_OK) first = status;
+        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
+    }}
+    (void)b;
+    return first;
 }}
 """
 
