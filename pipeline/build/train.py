@@ -76,12 +76,13 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def choose_trainer(spec: Spec, n_params: int) -> tuple[str, str]:
-    """LM unless its P x P normal equations exceed training.lm_memory_gb; then Adam, and say so."""
+    """The spec's trainer, except LM past training.lm_memory_gb (its P x P normal equations would not fit): then Adam,
+    with the lr and batch_size of LM's options, and say so."""
     t = spec.training
-    if t.trainer == "lm" and 3 * 8 * n_params**2 > t.lm_memory_gb * 1e9:
+    if t.trainer == "lm" and 3 * 8 * n_params**2 > t.options.lm_memory_gb * 1e9:
         return "adam", (
             f"LM's normal equations for {n_params:,} parameters need {3 * 8 * n_params**2 / 1e9:.3g} GB "
-            f"(training.lm_memory_gb = {t.lm_memory_gb:g}): training with Adam instead"
+            f"(training.lm_memory_gb = {t.options.lm_memory_gb:g}): training with Adam instead"
         )
     return t.trainer, ""
 
@@ -657,16 +658,17 @@ def value_tolerance(spec: Spec, model: Surrogate, y: np.ndarray) -> torch.Tensor
 
 def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
     """Minibatch Adam with cosine decay of the learning rate; yields (loss, stuck) after each step."""
-    opt = torch.optim.Adam(model.net.parameters(), lr=t.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.max_steps, eta_min=t.lr * 1e-3)
+    lr, batch_size = t.options.lr, t.options.batch_size  # AdamOptions, or LMOptions (LM gives way to Adam)
+    opt = torch.optim.Adam(model.net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.max_steps, eta_min=lr * 1e-3)
     gen = torch.Generator(device="cpu").manual_seed(t.seed)
     n = len(u)
     order, pos = torch.randperm(n, generator=gen), 0
     while True:
-        if pos + t.batch_size > n:
+        if pos + batch_size > n:
             order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos : pos + t.batch_size].to(u.device)
-        pos += t.batch_size
+        idx = order[pos : pos + batch_size].to(u.device)
+        pos += batch_size
         opt.zero_grad(set_to_none=True)
         loss = mse(model.net(u[idx]), z[idx])
         loss.backward()
@@ -676,11 +678,13 @@ def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
 
 
 TRAINERS = {
-    "lm": lambda model, u, z, t, slopes: lm_steps(model, u, z, t.lm_memory_gb, slopes),
+    "lm": lambda model, u, z, t, slopes: lm_steps(model, u, z, t.options.lm_memory_gb, slopes),
     "adam": lambda model, u, z, t, slopes: adam_steps(model, u, z, t),
 }
 """training.trainer -> fn(model, features u, targets z, spec.training, slope targets or None): a generator that
-takes one step per next() and yields (loss, stuck); the loop above owns rounds, stopping and refinement."""
+takes one step per next() and yields (loss, stuck); the loop above owns rounds, stopping and refinement. The
+trainer's own settings are spec.training.options, the dataclass registered under its name in
+trainer_options.OPTIONS (torch-free, so that spec.py can check them)."""
 
 
 def summary(spec: Spec, data: Dataset, result: TrainResult) -> dict:
