@@ -408,8 +408,7 @@ def _build(cls, raw, where: str):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise SpecError(f"{where}: missing required key '{name}'")
             continue
-        typ = {"str": str, "float": float, "int": int, "bool": bool, "list[int]": list, "list[str]": list}[str(f.type)]
-        values[name] = _typed(raw, name, typ, where)
+        values[name] = _typed(raw, name, _toml_type(f), where)
     return cls(**values)
 
 
@@ -428,7 +427,8 @@ def _training(raw, where: str) -> TrainingSpec:
         others = [name for name, cls in OPTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
         if others:
             raise SpecError(
-                f"{where}: {key} is an option of the {' and '.join(others)} trainer, not of {trainer!r} "
+                f"{where}: {key} is an option of the {' and '.join(others)} trainer{'s' * (len(others) > 1)}, "
+                f"not of {trainer!r} "
                 f"(its options: {', '.join(own) or 'none'})"
             )
         raise SpecError(f"{where}: unknown key '{key}' (allowed: {', '.join(shared + own)})")
@@ -438,6 +438,13 @@ def _training(raw, where: str) -> TrainingSpec:
     if problem:
         raise SpecError(f"{where}.{problem}")
     return training
+
+
+def _toml_type(f: dataclasses.Field) -> type:
+    """The type a TOML value of field `f` must have, whether its annotation is a string (a module with `from
+    __future__ import annotations`, like this one) or the type itself (a trainer's options declared elsewhere)."""
+    name = f.type if isinstance(f.type, str) else str(f.type) if hasattr(f.type, "__args__") else f.type.__name__
+    return {"str": str, "float": float, "int": int, "bool": bool, "list[int]": list, "list[str]": list}[name]
 
 
 def _gates(raw, where: str) -> dict[str, float]:
