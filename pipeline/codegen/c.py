@@ -31,6 +31,7 @@ import re
 
 import numpy as np
 
+from ..runtime import domain
 from .text import c_comment
 
 TANH_A = (
@@ -466,33 +467,40 @@ def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
     ]
 
 
+C_SYNTAX = domain.Syntax(
+    number=lambda v: repr(float(v)),
+    clamp="{a} < {lo} ? {lo} : ({a} > {hi} ? {hi} : {a})",
+    integer="(int){a}",
+    item="{array}[{k}]",
+)
+"""how C writes a domain bound's interpolation (runtime/domain.py); the FMU's wrapper uses it too"""
+
+
+def bound_function(table: domain.BoundTable, name: str) -> str:
+    """`static double name(double x)`: the bound at x, after `static const double name_values[n]` (its table)."""
+    steps = "\n".join(
+        f"    {var} = {expr};" for var, expr in domain.interpolation(table, C_SYNTAX, "x", f"{name}_values")
+    )
+    return f"""static const double {name}_values[{table.n}] = {{{", ".join(repr(v) for v in table.values)}}};
+static double {name}(double x)
+{{
+    double xc, s, t, w, v;
+    int k;
+{steps}
+    return v;
+}}
+"""
+
+
 def _bounds(graph, p: str) -> tuple[str, str]:
     """Tables and the check of the card's non-box domain (pipeline/runtime/domain.py): returns (definitions, checks)."""
-    bounds, names = graph.card.bounds, graph.card.input_names
-    defs, checks = [], []
-    for m, b in enumerate(bounds):
-        tab = b["table"]
-        vals = ", ".join(repr(float(v)) for v in tab["values"])
-        log = tab["scale"] == "log"
-        s_lo = float(np.log10(tab["lo"])) if log else float(tab["lo"])
-        s_hi = float(np.log10(tab["hi"])) if log else float(tab["hi"])
-        i, j, n = names.index(b["input"]), names.index(b["of"]), len(tab["values"])
-        defs.append(f"""/* {c_comment(f"bound {m}: {b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}, a function of {b['of']}")} */
-static const double {p}_bound{m}_values[{n}] = {{{vals}}};
-static double {p}_bound{m}(double x)
-{{
-    double s, t, w;
-    int k;
-    x = x < {float(tab["lo"])!r} ? {float(tab["lo"])!r} : (x > {float(tab["hi"])!r} ? {float(tab["hi"])!r} : x);
-    s = {"log10(x)" if log else "x"};
-    t = (s - {s_lo!r}) / ({s_hi!r} - {s_lo!r}) * {n - 1};
-    k = (int)t;
-    k = k < 0 ? 0 : (k > {n - 2} ? {n - 2} : k);
-    w = t - k;
-    return {p}_bound{m}_values[k] + w * ({p}_bound{m}_values[k + 1] - {p}_bound{m}_values[k]);
-}}
-""")
+    names, defs, checks = graph.card.input_names, [], []
+    for m, b in enumerate(graph.card.bounds):
+        table = domain.BoundTable.of_bound(b)
+        relation = f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}, a function of {b['of']}"
+        defs.append(f"/* {c_comment(f'bound {m}: {relation}')} */\n" + bound_function(table, f"{p}_bound{m}"))
         op = ">" if b["side"] == "max" else "<"
+        i, j = names.index(b["input"]), names.index(b["of"])
         checks.append(f"    if (x[{i}] {op} {p}_bound{m}(x[{j}])) return {graph.name.upper()}_ERR_RANGE;")
     return "\n".join(defs), "\n".join(checks)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime import domain
 from .c import TANH_A, TANH_B, ident
 from .graph import BINARY, UNARY, Graph
 from .text import fortran_comment
@@ -112,17 +113,18 @@ def _f_jacobian(graph: Graph) -> tuple[list[str], list[str]]:
     return decls, body + [f"    dydx = {deriv[graph.steps[-1].out]}"]
 
 
+F_SYNTAX = domain.Syntax(
+    number=lambda v: f"{_num(v)}_dp", clamp="min(max({a}, {lo}), {hi})", integer="int({a})", item="{array}({k} + 1)"
+)
+"""how Fortran writes a domain bound's interpolation (runtime/domain.py)"""
+
+
 def _f_bounds(graph: Graph) -> tuple[list[str], list[str]]:
     """Functions and checks for the card's domain bounds (pipeline/runtime/domain.py), as in the C."""
-    bounds, names = graph.card.bounds, graph.card.input_names
-    funcs, checks = [], []
-    for m, b in enumerate(bounds):
-        tab = b["table"]
-        log = tab["scale"] == "log"
-        s_lo = float(np.log10(tab["lo"])) if log else float(tab["lo"])
-        s_hi = float(np.log10(tab["hi"])) if log else float(tab["hi"])
-        n = len(tab["values"])
-        i, j = names.index(b["input"]) + 1, names.index(b["of"]) + 1
+    names, funcs, checks = graph.card.input_names, [], []
+    for m, b in enumerate(graph.card.bounds):
+        table = domain.BoundTable.of_bound(b)
+        steps = domain.interpolation(table, F_SYNTAX, "x_of", f"v_bound{m}")
         label = fortran_comment(
             f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']} (a function of {b['of']})"
         )
@@ -131,18 +133,14 @@ def _f_bounds(graph: Graph) -> tuple[list[str], list[str]]:
             + f"""
   pure function bound{m}(x_of) result(v)
     real(dp), intent(in) :: x_of
-    real(dp) :: v, s, t, w, xc
+    real(dp) :: v, xc, s, t, w
     integer :: k
-    xc = min(max(x_of, {_num(tab["lo"])}_dp), {_num(tab["hi"])}_dp)
-    s = {"log10(xc)" if log else "xc"}
-    t = (s - ({_num(s_lo)}_dp)) / ({_num(s_hi)}_dp - ({_num(s_lo)}_dp)) * {n - 1}
-    k = min(max(int(t), 0), {n - 2})
-    w = t - k
-    v = v_bound{m}(k + 1) + w * (v_bound{m}(k + 2) - v_bound{m}(k + 1))
+{chr(10).join(f"    {var} = {expr}" for var, expr in steps)}
   end function bound{m}
 """
         )
         op = ">" if b["side"] == "max" else "<"
+        i, j = names.index(b["input"]) + 1, names.index(b["of"]) + 1
         checks.append(f"    if (x({i}) {op} bound{m}(x({j}))) status = {graph.name}_err_range")
     return funcs, checks
 

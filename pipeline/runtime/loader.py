@@ -380,16 +380,13 @@ class _PointBound:
     )
 
     def __init__(self, bound: dict, names: list[str]):
-        tab = bound["table"]
-        self.i, self.j = names.index(bound["input"]), names.index(bound["of"])
-        self.log = tab["scale"] == "log"
-        self.lo, self.hi = float(tab["lo"]), float(tab["hi"])
-        self.sign = 1.0 if bound["side"] == "max" else -1.0
-        self.values = [self.sign * float(v) for v in tab["values"]]
+        table = domain.BoundTable.of_bound(bound)  # the interpolation's constants, as every evaluator has them
+        self.i, self.j = names.index(table.input), names.index(table.of)
+        self.log, self.lo, self.hi, self.s_lo = table.log, table.lo, table.hi, table.s_lo
+        self.sign = 1.0 if table.side == "max" else -1.0
+        self.values = [self.sign * v for v in table.values]
         n = len(self.values)
-        s_hi = math.log10(self.hi) if self.log else self.hi
-        self.s_lo = math.log10(self.lo) if self.log else self.lo
-        self.per_s = (n - 1) / (s_hi - self.s_lo)
+        self.per_s = (n - 1) / (table.s_hi - self.s_lo)
         self.slopes = [b - a for a, b in zip(self.values, self.values[1:])]
         # rounding between this arithmetic and domain.bound_value's: points closer than this go to the numpy check
         self.margin = 1e-9 * max(abs(v) for v in self.values) + 1e-300
