@@ -467,7 +467,19 @@ def _one_of(value, allowed, where: str):
 
 
 def _check(spec: Spec, where: str) -> None:
-    """Consistency checks across fields."""
+    """Consistency checks across fields, one group of keys after another."""
+    for check in (
+        _check_names_and_ranges,
+        _check_reference_and_domain,
+        _check_sampling,
+        _check_verification_and_derivatives,
+        _check_model_and_training,
+    ):
+        check(spec, where)
+
+
+def _check_names_and_ranges(spec: Spec, where: str) -> None:
+    """The name, the input and output names, the ranges and scales."""
     if not spec.name.isidentifier():
         raise SpecError(f"{where}: name must be an identifier (letters, digits, _), got {spec.name!r}")
     shadowed = shadowed_header(spec.name)
@@ -491,6 +503,10 @@ def _check(spec: Spec, where: str) -> None:
             raise SpecError(f"{w}: log scale needs a positive range, got min = {i.min}")
     for k, o in enumerate(spec.outputs):
         _one_of(o.transform, ("linear", "log"), f"{where}: outputs[{k}] ({o.name}).transform")
+
+
+def _check_reference_and_domain(spec: Spec, where: str) -> None:
+    """The reference and the [[domain]] bounds."""
     ref = spec.reference
     if bool(ref.callable) == bool(ref.data):
         raise SpecError(f"{where}: reference needs exactly one of 'callable' or 'data'")
@@ -511,6 +527,10 @@ def _check(spec: Spec, where: str) -> None:
             raise SpecError(f"{w}: give exactly one of max or min, as 'package.module:function'")
         if not b.tolerance >= 0:
             raise SpecError(f"{w}.tolerance must be >= 0, got {b.tolerance}")
+
+
+def _check_sampling(spec: Spec, where: str) -> None:
+    """Seeds and [sampling]."""
     s = spec.sampling
     for what, seed in (("sampling.seed", s.seed), ("training.seed", spec.training.seed)):
         if not 0 <= seed < 2**31:  # seeds are offset per stage; numpy and torch need them >= 0
@@ -531,6 +551,10 @@ def _check(spec: Spec, where: str) -> None:
             f"{where}: sampling.grid = {s.grid} gives {s.grid ** len(spec.inputs)} grid points "
             f"over {len(spec.inputs)} inputs; lower it (at most 5,000,000 points)"
         )
+
+
+def _check_verification_and_derivatives(spec: Spec, where: str) -> None:
+    """[verification] and [derivatives]."""
     v = spec.verification
     if v.points < 1 or v.face_points < 0 or v.edge_points < 0 or v.searches < 0 or v.search_evaluations < 0:
         raise SpecError(f"{where}: verification.points must be >= 1 and the other counts >= 0")
@@ -543,8 +567,12 @@ def _check(spec: Spec, where: str) -> None:
                 f"{where}: derivatives.report_only names {o!r}, which is not an output "
                 f"(outputs: {', '.join(spec.output_names)})"
             )
-    if (dv.gate or dv.fit) and ref.data:
+    if (dv.gate or dv.fit) and spec.reference.data:
         raise SpecError(f"{where}: derivatives need a callable reference (a data file has no slopes to compare)")
+
+
+def _check_model_and_training(spec: Spec, where: str) -> None:
+    """[model] and [training] (a trainer's own options check themselves: trainer_options.py)."""
     m = spec.model
     if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in m.widths):
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")
