@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,13 +82,51 @@ class _Types:
 def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     """The polynomial exp/log/tanh/sigmoid used by the graph, for scalars (`vector` False) or vectors.
 
-    Both are written from the same template so that the batched and the single-sample paths compute the same
-    function; only selection and bit reinterpretation are spelled differently.
+    Both are written from the same templates (one emitter per function below) so that the batched and the
+    single-sample paths compute the same function; only selection and bit reinterpretation are spelled differently
+    (_spelling).
     """
+    sp = _spelling(p, t, vector)
+    out = []
+    if ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
+        out.append(_exp(p, t, sp))
+    if "Log" in ops:
+        out.append(_log(p, t, sp))
+    if "Tanh" in ops:
+        out.append(_tanh_double(p, t, sp) if t.double else _tanh_float(p, t, sp))
+    if "Sigmoid" in ops:
+        out.append(_sigmoid(p, t, sp))
+    text = "\n".join(out)
+    if vector:  # vectors in and out through pointers: no vector is passed by value (see source())
+        T, fn = sp.T, sp.fn
+        head = re.escape(f"{fn} {T} ") + r"(\w+_v)" + re.escape(f"({T} x)\n{{\n")
+        text = re.sub(head, lambda m: f"{fn} void {m.group(1)}({T} *px)\n{{\n    {T} x = *px;\n", text)
+        text = re.sub(r"\n    return (.*);\n}", r"\n    *px = \1;\n}", text)
+    return text
+
+
+class _Spelling(NamedTuple):
+    """How the math templates spell types and operations, for scalars or for vectors (each template unpacks it)."""
+
+    T: str  # the real type
+    I: str  # the integer type of the same width
+    s: str  # the functions' name suffix
+    L: Callable[[float], str]  # a literal
+    fn: str  # the functions' qualifiers
+    sel: Callable[[str, str, str], str]  # mask ? a : b
+    to_int: Callable[[str], str]
+    to_real: Callable[[str], str]
+    bits: Callable[[str], str]  # the bits of a real, as an integer
+    from_bits: Callable[[str], str]
+    splat: Callable[[str], str]  # a scalar as a value of the type
+    in_place: Callable[[str, str], str]  # v = f(v) as a statement
+
+
+def _spelling(p: str, t: _Types, vector: bool) -> _Spelling:
+    """The spelling for scalars (`vector` False) or GNU C vectors."""
     T = f"{p}_vec" if vector else f"{p}_real"
     I = f"{p}_ivec" if vector else t.int
     s = "_v" if vector else ""
-    L = t.lit
     fn = f"{p.upper()}_VECTOR_FN" if vector else "static inline"  # vector helpers: always inlined (see source())
     if vector:
         sel = lambda m, a, b: f"{p.upper()}_SEL({m}, {a}, {b})"  # noqa: E731
@@ -103,16 +143,19 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
         from_bits = lambda v: f"{p}_from_bits({v})"  # noqa: E731
         splat = lambda v: v  # noqa: E731
     in_place = (lambda f, v: f"{p}_{f}_v(&{v});") if vector else (lambda f, v: f"{v} = {p}_{f}({v});")  # noqa: E731
-    need_exp = ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double)
-    out = []
-    if need_exp:
-        d = EXP_DEGREE[t.precision]
-        # Horner form of sum_{k<=d} r^k / k!: one multiply-add per degree
-        coefficients = [1.0 / math.factorial(k) for k in range(d + 1)]
-        poly = L(coefficients[d])
-        for c in reversed(coefficients[:d]):
-            poly = f"({L(c)} + r * {poly})"
-        out.append(f"""/* e^x: x = i ln2 + r with |r| <= ln2/2, e^r by its Taylor series to degree {d} (truncation error
+    return _Spelling(T, I, s, t.lit, fn, sel, to_int, to_real, bits, from_bits, splat, in_place)
+
+
+def _exp(p: str, t: _Types, sp: _Spelling) -> str:
+    """e^x."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    d = EXP_DEGREE[t.precision]
+    # Horner form of sum_{k<=d} r^k / k!: one multiply-add per degree
+    coefficients = [1.0 / math.factorial(k) for k in range(d + 1)]
+    poly = L(coefficients[d])
+    for c in reversed(coefficients[:d]):
+        poly = f"({L(c)} + r * {poly})"
+    return f"""/* e^x: x = i ln2 + r with |r| <= ln2/2, e^r by its Taylor series to degree {d} (truncation error
    < {"2e-17" if t.double else "5e-9"} relative), 2^i from the exponent bits; x is clamped to [{t.exp_lo:g}, {t.exp_hi:g}]. */
 {fn} {T} {p}_exp{s}({T} x)
 {{
@@ -125,15 +168,20 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     r = r - {to_real("i")} * {L(1.4286068203094172e-06)};
     return {poly} * {from_bits(f"(i + {t.bias}) << {t.mant}")};
 }}
-""")
-    if "Log" in ops:
-        K = LOG_TERMS[t.precision]
-        series = L(1.0 / (2 * K + 1))
-        for k in range(K - 1, -1, -1):
-            series = f"({L(1.0 / (2 * k + 1))} + z2 * {series})"
-        mask = f"0x{(1 << t.mant) - 1:x}"
-        one = f"0x{t.bias << t.mant:x}"
-        out.append(f"""/* log x for a positive normal x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z), z = (m-1)/(m+1),
+"""
+
+
+def _log(p: str, t: _Types, sp: _Spelling) -> str:
+    """log x."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    vector = s == "_v"
+    K = LOG_TERMS[t.precision]
+    series = L(1.0 / (2 * K + 1))
+    for k in range(K - 1, -1, -1):
+        series = f"({L(1.0 / (2 * k + 1))} + z2 * {series})"
+    mask = f"0x{(1 << t.mant) - 1:x}"
+    one = f"0x{t.bias << t.mant:x}"
+    return f"""/* log x for a positive normal x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z), z = (m-1)/(m+1),
    by its series to z^{2 * K + 1} (relative truncation error < {"2e-17" if t.double else "5e-10"}). */
 {fn} {T} {p}_log{s}({T} x)
 {{
@@ -147,10 +195,14 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     z2 = z * z;
     return {to_real("e")} * {L(0.6931471805599453)} + {L(2.0)} * z * {series};
 }}
-""")
-    if "Tanh" in ops and not t.double:
-        A, B = [t.lit(a) for a in TANH_A], [t.lit(b) for b in TANH_B]
-        out.append(f"""/* tanh as a 13/6 rational function on [-9, 9] (absolute error < 3e-8); Estrin's scheme: the same polynomials
+"""
+
+
+def _tanh_float(p: str, t: _Types, sp: _Spelling) -> str:
+    """tanh in float: a rational function."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    A, B = [t.lit(a) for a in TANH_A], [t.lit(b) for b in TANH_B]
+    return f"""/* tanh as a 13/6 rational function on [-9, 9] (absolute error < 3e-8); Estrin's scheme: the same polynomials
    as Horner's, with a dependency chain half as long. */
 {fn} {T} {p}_tanh{s}({T} x)
 {{
@@ -159,9 +211,13 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     const {T} q = ({B[0]} + c2 * {B[1]}) + c4 * ({B[2]} + c2 * {B[3]});
     return c * (({A[0]} + c2 * {A[1]}) + c4 * ({A[2]} + c2 * {A[3]}) + c8 * (({A[4]} + c2 * {A[5]}) + c4 * {A[6]})) / q;
 }}
-""")
-    if "Tanh" in ops and t.double:
-        out.append(f"""/* tanh x = 1 - 2 / (e^(2x) + 1), on x clamped to [-20, 20] (tanh(20) = 1 in double); absolute error ~1e-16. */
+"""
+
+
+def _tanh_double(p: str, t: _Types, sp: _Spelling) -> str:
+    """tanh in double, through exp."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    return f"""/* tanh x = 1 - 2 / (e^(2x) + 1), on x clamped to [-20, 20] (tanh(20) = 1 in double); absolute error ~1e-16. */
 {fn} {T} {p}_tanh{s}({T} x)
 {{
     {T} e;
@@ -170,21 +226,19 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     {in_place("exp", "e")}
     return {L(1.0)} - {L(2.0)} / (e + {L(1.0)});
 }}
-""")
-    if "Sigmoid" in ops:
-        out.append(f"""{fn} {T} {p}_sigmoid{s}({T} x)
+"""
+
+
+def _sigmoid(p: str, t: _Types, sp: _Spelling) -> str:
+    """The logistic function, through exp."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    return f"""{fn} {T} {p}_sigmoid{s}({T} x)
 {{
     {T} e = -x;
     {in_place("exp", "e")}
     return {L(1.0)} / ({L(1.0)} + e);
 }}
-""")
-    text = "\n".join(out)
-    if vector:  # vectors in and out through pointers: no vector is passed by value (see source())
-        head = re.escape(f"{fn} {T} ") + r"(\w+_v)" + re.escape(f"({T} x)\n{{\n")
-        text = re.sub(head, lambda m: f"{fn} void {m.group(1)}({T} *px)\n{{\n    {T} x = *px;\n", text)
-        text = re.sub(r"\n    return (.*);\n}", r"\n    *px = \1;\n}", text)
-    return text
+"""
 
 
 GEMM_BLOCK = 8
