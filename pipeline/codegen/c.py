@@ -22,6 +22,10 @@ The source is written for solvers' own builds, where the flags are `-O2` without
   vector int64 conversion below AVX-512 and half the lanes: it costs several times the float code.
 * `extern "C"` guards; every external symbol and macro starts with the surrogate's name, internal ones are
   static and prefixed too, so several surrogates link into one program (C or C++); no mutable global state.
+
+source() lists the sections of NAME.c in file order, each written by its own emitter (preamble, bit helpers, math,
+domain bounds, input checks, the forward passes, eval, the Jacobian, the batched loop); a domain bound's
+interpolation is runtime/domain.py's interpolation() in C_SYNTAX, which the FMU's wrapper shares.
 """
 
 from __future__ import annotations
