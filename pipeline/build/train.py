@@ -109,6 +109,8 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
 
 
 def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> TrainResult:
+    """Rounds of optimizer steps (_optimize), each ended by a stop reason (STOP_REASONS); after each a refinement
+    check (_refine) ends the run or adds samples, unless a budget ran out or there is nothing to refine with."""
     run = _Run.begin(spec, data, device, progress)
     while True:
         reason = _optimize(run)
