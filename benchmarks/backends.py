@@ -5,7 +5,9 @@ Each backend has a kind, recorded with its timings, which is what the summary go
   "framework"     the training framework running the exported module
   "onnx-runtime"  a runtime executing the exported .onnx file (the summary's "best runtime" is the fastest of these)
   "generated"     the generated code (python -m pipeline codegen), called from Python
-A new backend is a prepare function and one line in BACKENDS.
+A new backend is a prepare function and one line in BACKENDS. Where the summary compares against a kind, it takes
+the kind's first backend in BACKENDS (the loader for onnx-runtime), and at batch 1 the kind's first one_sample
+backend where one was timed: order the lines accordingly.
 
 - ref: ...             the reference library as a solver would really call it: a scalar loop, and the library's
                        vectorized form where it has one (see REFERENCES), on float64 inputs
@@ -92,6 +94,11 @@ def backends(name: str) -> list[str]:
 
 def kind(name: str, backend: str) -> str:
     return "reference" if backend in _references(name) else BACKENDS[backend].kind
+
+
+def one_sample(backend: str) -> bool:
+    """The backend evaluates one sample per call (recorded with its timings: the summary compares batch 1 by it)."""
+    return backend in BACKENDS and BACKENDS[backend].one_sample
 
 
 def skip_reason(name: str, backend: str, batch: int) -> str | None:

@@ -37,34 +37,39 @@ C_BUILDS = ["C -O2", "C -O3 -march=native", "C double -O2"]
 
 
 KINDS: dict[str, str] = {}
-"""backend -> its kind (benchmarks/backends.py: reference, framework, onnx-runtime, generated), as load() found it"""
-
-
-def _legacy_kind(backend: str) -> str:
-    """The kind of a backend timed before timings recorded their kind (the committed results of earlier runs)."""
-    return (
-        "reference"
-        if backend.startswith("ref: ")
-        else "onnx-runtime"
-        if backend.startswith("onnxruntime")
-        else "framework"
-        if backend == "torch"
-        else "generated"
-    )
+"""backend -> its kind (benchmarks/backends.py: reference, framework, onnx-runtime, generated), as load() found it.
+The summary goes by kinds, never by a backend's name: it compares against the first backend of a kind (BACKENDS
+order, which the timings keep), e.g. the loader for onnx-runtime, and at batch 1 against the kind's first
+one-sample backend (point()) where one was timed."""
+ONE_SAMPLE: set[str] = set()
+"""backends that evaluate one sample per call (Backend.one_sample)"""
 
 
 def of_kind(times: dict, kind: str) -> list[str]:
-    return [b for b in backends_of(times) if KINDS.get(b, _legacy_kind(b)) == kind]
+    return [b for b in backends_of(times) if KINDS.get(b) == kind]
+
+
+def first_of(times: dict, kind: str, one_sample: bool = False) -> str:
+    """The first backend of `kind` that is (or is not) a one-sample backend; "" when none was timed."""
+    return next((b for b in of_kind(times, kind) if (b in ONE_SAMPLE) == one_sample), "")
+
+
+def baseline(times: dict, kind: str, batch: int) -> str:
+    """What `kind` is compared by at `batch`: its first backend, or at batch 1 its first one-sample backend where
+    that was timed (a solver's one call)."""
+    point = first_of(times, kind, one_sample=True)
+    return point if batch == 1 and (point, 1) in times else first_of(times, kind)
 
 
 def load(path: Path) -> dict:
     raw = json.loads(path.read_text())
-    inference, errors, loops, rate, reference_net, c_worst = {}, {}, [], None, None, {}
+    inference, errors, loops, rate, reference_net, c_worst, one_sample = {}, {}, [], None, None, {}, {}
     for b in raw["benchmarks"]:
         info, median = b["extra_info"], b["stats"]["median"]
         if info.get("kind") == "inference":
             inference.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = median / info["batch"]
-            KINDS[info["backend"]] = info.get("backend_kind") or _legacy_kind(info["backend"])
+            KINDS[info["backend"]] = info.get("backend_kind", "unknown")
+            one_sample.setdefault(info["backend"], set()).add(info.get("backend_one_sample", info["batch"] == 1))
             if "max_rel_error" in info:
                 errors.setdefault(info["surrogate"], {})[(info["backend"], info["batch"])] = info
         elif info.get("kind") == "generated_c" and "onnxruntime_point_seconds" in info:
@@ -78,6 +83,7 @@ def load(path: Path) -> dict:
             rate = info["flops"] / median
         elif info.get("kind") == "solver_loop":
             loops.append((info["config"], median, info.get("cpu_per_wall", float("nan"))))
+    ONE_SAMPLE.update(b for b, flags in one_sample.items() if flags == {True})  # older runs: timed at batch 1 only
     cpu = raw.get("machine_info", {}).get("cpu", {}).get("brand_raw", "unknown CPU")
     return {
         "inference": inference,
@@ -137,17 +143,19 @@ def error_of(name: str, info: dict | None) -> str:
 def surrogate_table(name: str, times: dict, errors: dict, rate: float | None) -> list[str]:
     """Long table: every backend at every batch size."""
     floor = floor_per_sample(name, rate)
+    framework = first_of(times, "framework")
     lines = [
-        "| batch | backend | per sample | samples/s | vs PyTorch | time / floor | max error vs spec reference |",
+        f"| batch | backend | per sample | samples/s | vs {framework or 'framework'} | time / floor | "
+        "max error vs spec reference |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for batch in batches_of(times):
-        torch_t = times.get(("torch", batch))
+        torch_t = times.get((framework, batch))
         for backend in backends_of(times):
             t = times.get((backend, batch))
             if t is None:
                 continue
-            vs_torch = speed(torch_t / t) if torch_t and backend != "torch" else ""
+            vs_torch = speed(torch_t / t) if torch_t and backend != framework else ""
             vs_floor = f"{t / floor:.1f}x" if floor and backend not in of_kind(times, "reference") else ""
             lines.append(
                 f"| {batch:,} | {backend} | {fmt_time(t)} | {1 / t:,.0f} | {vs_torch} | {vs_floor} | "
@@ -157,14 +165,13 @@ def surrogate_table(name: str, times: dict, errors: dict, rate: float | None) ->
 
 
 def headline(name: str, times: dict, rate: float | None) -> list[str]:
-    """Compact table for the README: per batch, reference vs PyTorch vs onnxruntime."""
+    """Compact table for the README: per batch, the reference vs the framework vs the runtimes."""
     floor = floor_per_sample(name, rate)
     ort = of_kind(times, "onnx-runtime")
-    reference = next(iter(of_kind(times, "reference")), "")
-    c_fast = "c-backend-point" if ("c-backend-point", 1) in times else C_BACKEND
+    reference, framework, runtime = (first_of(times, k) for k in ("reference", "framework", "onnx-runtime"))
     lines = [
-        f"| batch | {reference.removeprefix('ref: ')} | PyTorch eager | onnxruntime (loader) | onnxruntime (best) | "
-        "best vs PyTorch | best vs reference | best / floor | generated C (batch 1: from Python) |",
+        f"| batch | {reference.removeprefix('ref: ')} | {framework} | {runtime} (loader) | {runtime} (best) | "
+        f"best vs {framework} | best vs reference | best / floor | generated C (batch 1: from Python) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for batch in batches_of(times):
@@ -173,15 +180,13 @@ def headline(name: str, times: dict, rate: float | None) -> list[str]:
             continue
         best_backend = min(measured, key=lambda b: times[(b, batch)])
         best = times[(best_backend, batch)]
-        cells = [
-            fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in (reference, "torch", "onnxruntime")
-        ]
-        ref, tor = times.get((reference, batch)), times.get(("torch", batch))
+        cells = [fmt_time(times[(b, batch)]) if (b, batch) in times else "–" for b in (reference, framework, runtime)]
+        ref, tor = times.get((reference, batch)), times.get((framework, batch))
         vs_torch = speed(tor / best) if tor else "–"
         vs_ref = speed(ref / best) if ref else "–"
         vs_floor = f"{best / floor:.1f}x" if floor else "–"
-        config = best_backend.removeprefix("onnxruntime").strip("-") or "solver"
-        c_time = times.get((c_fast if batch == 1 else C_BACKEND, batch))
+        config = best_backend.removeprefix(runtime).strip("-") or "solver"
+        c_time = times.get((baseline(times, "generated", 1) if batch == 1 else C_BACKEND, batch))
         lines.append(
             f"| {batch:,} | {' | '.join(cells)} | {fmt_time(best)} ({config}) | {vs_torch} | {vs_ref} "
             f"| {vs_floor} | {fmt_time(c_time) if c_time else '–'} |"
@@ -197,8 +202,9 @@ def versus_references(name: str, times: dict, errors: dict) -> list[str]:
         batches = [n for n in batches_of(times) if (ref, n) in times]
         parts = []
         for batch in sorted({batches[0], batches[-1]}):
-            # one call from Python: the C backend's point() where it was measured (the fastest Python path)
-            candidates = ["c-backend-point"] if batch == 1 and ("c-backend-point", 1) in times else ort
+            # one call from Python: the generated code's point() where it was measured (the fastest Python path)
+            point = first_of(times, "generated", one_sample=True)
+            candidates = [point] if batch == 1 and (point, 1) in times else ort
             best = min((b for b in candidates if (b, batch) in times), key=lambda b: times[(b, batch)])
             per = "per call" if batch == 1 else "per sample"
             parts.append(
@@ -274,38 +280,34 @@ def plot(name: str, times: dict, rate: float | None, path: Path) -> None:
     plt.close(fig)
 
 
-SIDE_BY_SIDE = [
-    ("onnxruntime", "onnxruntime (1 thread; batch 1: point())"),
-    ("C -O2", "C -O2"),
-    ("C -O3 -march=native", "C -O3 -march=native"),
-    ("C double -O2", "C double -O2"),
-    ("c-backend", "Python C backend (batch 1: point())"),
-]
-
-
 def side_by_side(name: str, times: dict, worst: dict) -> list[str]:
-    """Per batch size: onnxruntime on one thread, each C build (timed from C), the Python C backend and each
-    reference, time per sample (batch 1: per call), with the ratio to onnxruntime."""
-    refs = of_kind(times, "reference")
-    cols = [(key, label) for key, label in SIDE_BY_SIDE if any(k == key or k == f"{key}-point" for k, _ in times)]
-    cols += [(r, r.removeprefix("ref: ")) for r in refs]
-    if not any(key.startswith("C ") for key, _ in cols):
+    """Per batch size: the runtime (the loader, on one thread), each C build (timed from C), the generated code from
+    Python and each reference, time per sample (batch 1: per call), with the ratio to the runtime."""
+    runtime, builds = first_of(times, "onnx-runtime"), [b for b in C_BUILDS if any(k == b for k, _ in times)]
+    if not builds:
         return []
-    lines = ["| batch | " + " | ".join(label for _, label in cols) + " |", "|---:|" + "---:|" * len(cols)]
+    cols = []  # (label, the backend timed at a batch, whether to give the ratio to the runtime)
+    if runtime:
+        cols.append((f"{runtime} (1 thread; batch 1: point())", lambda n: baseline(times, "onnx-runtime", n), False))
+    cols += [(build, lambda n, build=build: build, True) for build in builds]
+    if first_of(times, "generated"):
+        cols.append(("Python C backend (batch 1: point())", lambda n: baseline(times, "generated", n), True))
+    cols += [(r.removeprefix("ref: "), lambda n, r=r: r, False) for r in of_kind(times, "reference")]
+    lines = ["| batch | " + " | ".join(label for label, _, _ in cols) + " |", "|---:|" + "---:|" * len(cols)]
     for batch in batches_of(times):
-        ort = times.get(("onnxruntime-point" if batch == 1 else "onnxruntime", batch))
+        ort = times.get((baseline(times, "onnx-runtime", batch), batch))
         cells = []
-        for key, _ in cols:
-            t = times.get((f"{key}-point" if batch == 1 and key in ("onnxruntime", "c-backend") else key, batch))
-            ratio = f" ({ort / t:.2g}x)" if t and ort and key != "onnxruntime" and key not in refs else ""
+        for _, backend_at, compared in cols:
+            t = times.get((backend_at(batch), batch))
+            ratio = f" ({ort / t:.2g}x)" if t and ort and compared else ""
             cells.append(f"{fmt_time(t)}{ratio}" if t else "–")
         lines.append(f"| {batch:,} | " + " | ".join(cells) + " |")
     tol = ", ".join(f"{b} {worst[(name, b)]:.2f}x" for b in C_BUILDS if (name, b) in worst)
     if tol:
         lines += [
             "",
-            f"Largest deviation from onnxruntime at the largest batch, in units of the codegen tolerance "
-            f"(≤ 1 passes): {tol}.",
+            f"Largest deviation from {runtime or 'the runtime'} at the largest batch, in units of the codegen "
+            f"tolerance (≤ 1 passes): {tol}.",
         ]
     return lines
 
@@ -314,8 +316,8 @@ def generated_c_lines(results: dict) -> list[str]:
     """The generated C against onnxruntime, per surrogate: one call, and per sample in a batch of 65,536."""
     lines = []
     for name, times in sorted(results["inference"].items()):
-        ort_batch = times.get(("onnxruntime", 65536))
-        point = times.get(("onnxruntime-point", 1))
+        runtime, runtime_point = first_of(times, "onnx-runtime"), first_of(times, "onnx-runtime", one_sample=True)
+        ort_batch, point = times.get((runtime, 65536)), times.get((runtime_point, 1))
         if ort_batch is None or point is None:  # the batch (or batch 1) was not benchmarked: nothing to compare
             continue
         parts = []
@@ -326,7 +328,7 @@ def generated_c_lines(results: dict) -> list[str]:
                 )
         if not parts:
             continue
-        c_point = times.get(("c-backend-point", 1))
+        c_point = times.get((first_of(times, "generated", one_sample=True), 1))
         py = (
             (
                 f"; from Python, the C backend's point() {fmt_time(c_point)} a call vs onnxruntime point() "

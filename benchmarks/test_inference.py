@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.backends import CORES, backends, inputs, kind, prepare, reference_values, skip_reason, surrogates
+from benchmarks.backends import (
+    CORES,
+    backends,
+    inputs,
+    kind,
+    one_sample,
+    prepare,
+    reference_values,
+    skip_reason,
+    surrogates,
+)
 from benchmarks.c_timing import BUILDS as C_BUILDS
 from pipeline.loader import make_session
 
@@ -29,7 +39,12 @@ def test_inference(benchmark, name, backend, batch):
     fn, arg = prepare(name, backend, batch)
     benchmark.group = f"{name} batch={batch}"
     benchmark.extra_info.update(
-        kind="inference", surrogate=name, backend=backend, backend_kind=kind(name, backend), batch=batch
+        kind="inference",
+        surrogate=name,
+        backend=backend,
+        backend_kind=kind(name, backend),
+        backend_one_sample=one_sample(backend),
+        batch=batch,
     )
     out = np.asarray(benchmark(fn, arg), dtype=np.float64).reshape(batch, -1)
     assert np.all(np.isfinite(out))

@@ -392,7 +392,7 @@ def parser() -> argparse.ArgumentParser:
         fn=cmd_report
     )
     gen = sub.add_parser("codegen", parents=[named], help="generate C99 or Fortran 2008 code from exported/NAME.onnx")
-    gen.add_argument("--lang", required=True, help="c or fortran: a name in codegen.LANGUAGES")
+    gen.add_argument("--lang", required=True, help="a name in codegen.LANGUAGES (c, fortran, or one you registered)")
     gen.add_argument(
         "--precision",
         choices=["float", "double"],

@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
+from toolchains import TOOLCHAINS, languages
 
 from pipeline import codegen, loader
 from pipeline.build import data, spec
@@ -21,11 +22,6 @@ from pipeline.runtime import domain
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTED = ROOT / "exported"
 RTOL, ATOL_FRACTION = codegen.RTOL, codegen.ATOL_FRACTION
-GFORTRAN = shutil.which("gfortran")
-needs_gfortran = pytest.mark.skipif(
-    GFORTRAN is None, reason="gfortran is not installed (.ci/run installs it; on Debian: apt-get install gfortran)"
-)
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 # The builds the contract is checked for: a solver's usual flags, a build for this machine, and -ffast-math.
 BUILDS = {"O2": ["-O2"], "native": ["-O3", "-march=native"], "fast-math": ["-O2", "-ffast-math"]}
 
@@ -81,6 +77,14 @@ F_DRIVER = """program driver
 end program driver
 """
 
+DRIVERS = {"c": (C_DRIVER, ("single", "batch", "soa", "jac")), "fortran": (F_DRIVER, ("jac",))}
+"""language -> (driver program, the modes it runs; with one mode it ignores the mode argument). Every driver prints
+the batch status, then per row: status (-1 for a batched mode), outputs, and for jac the Jacobian row-major."""
+
+
+def test_every_language_has_a_toolchain_and_a_driver():
+    assert set(codegen.LANGUAGES) <= set(TOOLCHAINS) & set(DRIVERS)
+
 
 def build(
     name: str,
@@ -92,26 +96,12 @@ def build(
     expected_name: str | None = None,
 ) -> Path:
     """Generate and compile a driver; returns the executable."""
-    codegen.generate(exported / f"{name}.onnx", lang, tmp, precision, expected_name)
+    generated = codegen.generate(exported / f"{name}.onnx", lang, tmp, precision, expected_name)
+    tc, (driver, _) = TOOLCHAINS[lang], DRIVERS[lang]
     exe = tmp / f"{name}_{lang}_{precision}_{'_'.join(f.strip('-') for f in flags)}"
-    if lang == "c":
-        (tmp / "driver.c").write_text(C_DRIVER.format(n=name, N=name.upper()))
-        cmd = ["gcc", *STRICT, *flags, "-I", str(tmp), str(tmp / f"{name}.c"), str(tmp / "driver.c"), "-lm"]
-    else:
-        (tmp / "driver.f90").write_text(F_DRIVER.format(n=name))
-        cmd = [
-            GFORTRAN,
-            "-std=f2008",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            *flags,
-            "-J",
-            str(tmp),
-            str(tmp / f"{name}_surrogate.f90"),
-            str(tmp / "driver.f90"),
-        ]
-    result = subprocess.run([*cmd, "-o", str(exe)], capture_output=True, text=True)
+    (tmp / f"driver{tc.suffix}").write_text(driver.format(n=name, N=name.upper()))
+    sources = [*(p for p in generated if p.suffix == tc.suffix), tmp / f"driver{tc.suffix}"]
+    result = subprocess.run(tc.command(sources, tmp, flags, exe), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return exe
 
@@ -133,31 +123,27 @@ def assert_matches(Y, ref, what: str):
     assert worst <= 1.0, f"{what}: {worst:.2f}x the tolerance"
 
 
+def batched(lang: str) -> list[str]:
+    """The batched modes of a language's driver (eval_batch, eval_soa): each returns the first error code."""
+    return [m for m in DRIVERS[lang][1] if m in ("batch", "soa")]
+
+
 @pytest.mark.parametrize(
     "build_name, precision", [("O2", "float"), ("native", "float"), ("fast-math", "float"), ("O2", "double")]
 )
 @pytest.mark.slow
+@pytest.mark.parametrize("lang", languages())
 @pytest.mark.parametrize("name", spec.available())
-def test_generated_c_matches_onnxruntime(name, build_name, precision, tmp_path):
-    """Every entry point (eval, eval_batch, eval_soa) of every build is within the codegen tolerance."""
+def test_generated_code_matches_onnxruntime(name, lang, build_name, precision, tmp_path):
+    """Every entry point the language's driver runs (C: eval, eval_batch, eval_soa, eval_jac; Fortran: eval_jac)
+    of every build is within the codegen tolerance."""
     X = data.sample(spec.load(name), 10_000, "uniform", seed=2024)
     ref = load(EXPORTED / f"{name}.onnx")(X.astype(np.float32)).astype(np.float64)
-    exe = build(name, "c", tmp_path, BUILDS[build_name], precision)
-    for mode in ("single", "batch", "soa"):
+    exe = build(name, lang, tmp_path, BUILDS[build_name], precision)
+    for mode in DRIVERS[lang][1]:
         first, status, Y, _ = run(exe, X, mode, ref.shape[1])
-        assert first == 0 and (status == (0 if mode == "single" else -1)).all()
-        assert_matches(Y, ref, f"{name} {build_name} {precision} {mode}")
-
-
-@pytest.mark.slow
-@needs_gfortran
-@pytest.mark.parametrize("name", spec.available())
-def test_generated_fortran_matches_onnxruntime(name, tmp_path):
-    X = data.sample(spec.load(name), 10_000, "uniform", seed=2024)
-    ref = load(EXPORTED / f"{name}.onnx")(X.astype(np.float32)).astype(np.float64)
-    _, status, Y, _ = run(build(name, "fortran", tmp_path), X, n_out=ref.shape[1])
-    assert (status == 0).all()
-    assert_matches(Y, ref, f"{name} fortran")
+        assert first == 0 and (status == (-1 if mode in batched(lang) else 0)).all()
+        assert_matches(Y, ref, f"{name} {lang} {build_name} {precision} {mode}")
 
 
 def central_differences(f, X: np.ndarray, rel: float = 1e-6) -> np.ndarray:
@@ -181,7 +167,7 @@ def assert_jacobian_close(J, J_fd, what: str, rtol: float = 1e-3):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lang", ["c", pytest.param("fortran", marks=needs_gfortran)])
+@pytest.mark.parametrize("lang", languages())
 @pytest.mark.parametrize("name", spec.available())
 def test_jacobian_matches_central_differences(name, lang, tmp_path):
     """eval_jac, analytic through the scalings and log transforms, against central differences of the surrogate
@@ -198,34 +184,26 @@ def test_jacobian_matches_central_differences(name, lang, tmp_path):
     _, status, Y, J = run(exe, X, "jac", n_out)
     assert (status == 0).all() and J.shape == (len(X), n_out, X.shape[1])
     assert_jacobian_close(J, J_fd, f"{name} {lang}")
-    _, _, Y_batch, _ = run(exe, X, "batch", n_out)
-    assert np.allclose(Y, Y_batch, rtol=1e-6)  # eval_jac's y is eval's y
+    for mode in batched(lang):
+        assert np.allclose(Y, run(exe, X, mode, n_out)[2], rtol=1e-6)  # eval_jac's y is eval's y
 
 
-@pytest.mark.parametrize(
-    "lang, flags",
-    [
-        ("c", ("-O2",)),
-        ("c", ("-O2", "-ffast-math")),
-        pytest.param("fortran", ("-O2",), marks=needs_gfortran),
-        pytest.param("fortran", ("-O2", "-ffast-math"), marks=needs_gfortran),
-    ],
-)
+@pytest.mark.parametrize("flags", [("-O2",), ("-O2", "-ffast-math")], ids=["O2", "fast-math"])
+@pytest.mark.parametrize("lang", languages())
 def test_error_codes(lang, flags, tmp_path):
     """NaN/inf -> 1, outside the range -> 2, y NaN; also under -ffast-math, which lets the compiler assume that
     no NaN exists (isfinite() there is folded to true)."""
     s = spec.load("colebrook")
     X = np.array([[1e5, 1e-4], [np.nan, 1e-4], [1e5, np.inf], [1e3, 1e-4], [1e5, 0.1], [4e3, 1e-6]])
     exe = build("colebrook", lang, tmp_path, flags)
-    _, status, Y, J = run(exe, X, "jac" if lang == "c" else "single")
+    _, status, Y, J = run(exe, X, "jac")
     assert status.tolist() == [0, 1, 1, 2, 2, 0]
     assert np.isnan(Y[1:5]).all() and np.isfinite(Y[[0, 5]]).all()
     assert np.isnan(J[1:5]).all() and np.isfinite(J[[0, 5]]).all()
     assert abs(Y[0, 0] / data.evaluate(s, X[:1])[0, 0] - 1) < 5e-4
-    if lang == "c":
-        for mode in ("batch", "soa"):
-            first, _, Yb, _ = run(exe, X, mode)
-            assert first == 1 and np.isnan(Yb[1:5]).all() and np.allclose(Yb[[0, 5]], Y[[0, 5]], rtol=1e-12)
+    for mode in batched(lang):
+        first, _, Yb, _ = run(exe, X, mode)
+        assert first == 1 and np.isnan(Yb[1:5]).all() and np.allclose(Yb[[0, 5]], Y[[0, 5]], rtol=1e-12)
 
 
 def test_c_batch_equals_single_calls(tmp_path):
@@ -251,7 +229,9 @@ def test_batched_loop_fits_the_instruction_cache(flags, tmp_path):
     and ran fetch-bound at about one instruction a cycle. Every compiled copy of it must stay under 16 KiB."""
     codegen.generate(EXPORTED / "friedel.onnx", "c", tmp_path)
     obj = tmp_path / "friedel.o"
-    subprocess.run(["gcc", *STRICT, *flags, "-c", str(tmp_path / "friedel.c"), "-o", str(obj)], check=True)
+    subprocess.run(
+        ["gcc", *TOOLCHAINS["c"].strict, *flags, "-c", str(tmp_path / "friedel.c"), "-o", str(obj)], check=True
+    )
     symbols = subprocess.run(["nm", "-S", "--defined-only", str(obj)], check=True, capture_output=True, text=True)
     sizes = {
         line.split()[3]: int(line.split()[1], 16)
@@ -299,7 +279,16 @@ def test_two_surrogates_link_into_c_and_cpp_programs(tmp_path):
     for name in ("water", "colebrook"):
         codegen.generate(EXPORTED / f"{name}.onnx", "c", tmp_path)
         subprocess.run(
-            ["gcc", *STRICT, "-O2", "-c", str(tmp_path / f"{name}.c"), "-o", str(tmp_path / f"{name}.o")], check=True
+            [
+                "gcc",
+                *TOOLCHAINS["c"].strict,
+                "-O2",
+                "-c",
+                str(tmp_path / f"{name}.c"),
+                "-o",
+                str(tmp_path / f"{name}.o"),
+            ],
+            check=True,
         )
     (tmp_path / "main.c").write_text(LINK_MAIN)
     (tmp_path / "main.cpp").write_text(LINK_MAIN.replace("<stdio.h>", "<cstdio>"))
@@ -447,18 +436,17 @@ def test_card_text_cannot_break_or_inject_code(tmp_path):
         card["outputs"][1]["name"] = "mu\n! Fortran comment end\n  stop"
 
     path = with_card("water", tmp_path, hostile)
-    c_exe = build("water", "c", tmp_path / "c", exported=tmp_path)
     X = data.sample(spec.load("water"), 50, "uniform", seed=1)
-    assert (run(c_exe, X, "single", 4)[1] == 0).all()
-    assert "injected_unit" in (tmp_path / "c" / "water.h").read_text()  # the text is kept, as a comment
-    for f in (tmp_path / "c").glob("water.[ch]"):
-        text = f.read_text()
-        code = "\n".join(line for line in text.splitlines() if "injected" in line)
-        assert all(line.lstrip().startswith(("/*", "*")) for line in code.splitlines())
-    if GFORTRAN:
-        build("water", "fortran", tmp_path / "f", exported=tmp_path)
-        src = (tmp_path / "f" / "water_surrogate.f90").read_text()
-        assert all(line.lstrip().startswith("!") for line in src.splitlines() if "injected" in line or "stop" in line)
+    for lang in codegen.LANGUAGES:
+        tc = TOOLCHAINS[lang]
+        if tc.compiler is None:
+            continue
+        exe = build("water", lang, tmp_path / lang, exported=tmp_path)
+        assert (run(exe, X, DRIVERS[lang][1][0], 4)[1] == 0).all()
+        text = "\n".join(p.read_text() for p in (tmp_path / lang).glob("water*") if p.suffix in (".h", tc.suffix))
+        assert "injected_unit" in text  # the text is kept, as a comment
+        hostile_lines = [line for line in text.splitlines() if "injected" in line or line.strip() == "stop"]
+        assert hostile_lines and all(line.lstrip().startswith(tc.comment) for line in hostile_lines), lang
     assert path.is_file()
 
 
@@ -523,7 +511,7 @@ def bounded(name: str, bound: dict, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("name, bound", [("paraboloid", BOUND), ("colebrook", LOG_BOUND)])
-@pytest.mark.parametrize("lang", ["c", pytest.param("fortran", marks=needs_gfortran)])
+@pytest.mark.parametrize("lang", languages())
 def test_domain_bounds_give_the_range_error(name, bound, lang, tmp_path):
     """A point beyond the card's tabulated bound gets NAME_ERR_RANGE, as pipeline.domain says, in every entry
     point; points inside evaluate as before."""
@@ -534,13 +522,12 @@ def test_domain_bounds_give_the_range_error(name, bound, lang, tmp_path):
     outside = domain.violations(card["domain"]["bounds"], [i.name for i in s.inputs], X).any(axis=1)
     assert 0.1 < outside.mean() < 0.9
     exe = build(name, lang, tmp_path / lang, exported=tmp_path)
-    _, status, Y, _ = run(exe, X, "single")
+    _, status, Y, _ = run(exe, X, DRIVERS[lang][1][0])
     assert (status == np.where(outside, 2, 0)).all()
     assert np.isnan(Y[outside]).all() and np.isfinite(Y[~outside]).all()
-    if lang == "c":
-        for mode in ("batch", "soa"):
-            first, _, Yb, _ = run(exe, X, mode)
-            assert first == 2 and np.array_equal(np.isnan(Yb[:, 0]), outside)
+    for mode in batched(lang):
+        first, _, Yb, _ = run(exe, X, mode)
+        assert first == 2 and np.array_equal(np.isnan(Yb[:, 0]), outside)
 
 
 @pytest.mark.slow

@@ -252,3 +252,26 @@ def test_shipped_water_covers_the_subcooled_region():
     assert np.allclose(domain.bound_value(b, p), tsat - 2, atol=0.01)
     assert data.in_domain(s, np.array([[563.15, 1.55e7]]))[0]  # a PWR: 155 bar, 290 C
     assert not data.in_domain(s, np.array([[375.0, 1e5]]))[0]  # steam at 1 bar
+
+
+def test_the_interpolation_every_emitter_writes_is_bound_value():
+    """domain.interpolation() is the one description of a bound's interpolation that the C, Fortran and FMU emitters
+    write out; run in Python, its steps give bound_value()'s numbers."""
+    import math
+
+    from pipeline.runtime import domain
+
+    python = domain.Syntax(
+        number=repr, clamp="min(max({a}, {lo}), {hi})", integer="int({a})", item="{array}[{k}]", log10="math.log10({a})"
+    )
+    for scale, lo, hi in (("linear", -2.0, 3.0), ("log", 1e5, 1.6e7)):
+        s = np.linspace(*(np.log10([lo, hi]) if scale == "log" else (lo, hi)), 9)
+        x = 10.0**s if scale == "log" else s
+        bound = {"table": {"scale": scale, "lo": lo, "hi": hi, "values": list(np.sin(x / x.max() * 5))}}
+        table = domain.BoundTable.of_bound(bound)
+        probes = np.concatenate([x, np.random.default_rng(0).uniform(lo - (hi - lo) / 10, hi * 1.1, 200)])
+        for of in probes:
+            env = {"math": math, "values": table.values}
+            for var, expr in domain.interpolation(table, python, repr(float(of)), "values"):
+                env[var] = eval(expr, env)
+            assert math.isclose(env["v"], domain.bound_value(bound, [of])[0], rel_tol=1e-14, abs_tol=1e-14)

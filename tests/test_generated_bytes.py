@@ -7,6 +7,7 @@ generated text (or a re-export of a model) updates the manifest in the same comm
 """
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
 
@@ -14,13 +15,13 @@ from pipeline import codegen
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "tests" / "golden" / "generated.sha256"
-BUILDS = {"c_float": ("c", "float"), "c_double": ("c", "double"), "f": ("fortran", "float")}
 
 
 def generated(tmp_path: Path) -> dict[str, str]:
     digests = {}
     for model in sorted((ROOT / "exported").glob("*.onnx")):
-        for folder, (lang, precision) in BUILDS.items():
+        for lang, precision in itertools.product(codegen.LANGUAGES, codegen.PRECISIONS):
+            folder = f"{lang}_{precision}"
             for path in codegen.generate(model, lang, tmp_path / folder, precision):
                 digests[f"{folder}/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests

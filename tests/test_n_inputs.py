@@ -181,7 +181,7 @@ def test_lm_in_chunks_takes_the_same_steps(write_spec):
 
 def test_lm_gives_way_to_adam_past_its_memory_bound(write_spec):
     s = spec.load(write_spec())
-    s.training.lm_memory_gb = 1e-6
+    s.training.options.lm_memory_gb = 1e-6
     trainer, note = train.choose_trainer(s, 1000)
     assert trainer == "adam" and "GB" in note and "Adam" in note
 

@@ -73,26 +73,73 @@ def test_wheel_requires_numpy_and_onnxruntime_only(wheel):
         assert f"pipeline/{f}" in names
 
 
-def test_fresh_venv_without_torch_loads_an_exported_model(wheel, tmp_path):
-    env = tmp_path / "env"
-    venv.EnvBuilder(with_pip=True).create(env)
-    python = env / "bin" / "python"
+def fresh_venv(wheel: Path, folder: Path, extra: str = "") -> Path:
+    """A new virtual environment with the wheel installed (with `extra`); returns its python."""
+    venv.EnvBuilder(with_pip=True).create(folder)
+    python = folder / "bin" / "python"
+    requirement = f"{wheel}[{extra}]" if extra else str(wheel)
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
     )
     if done.returncode != 0 and any(s in done.stderr for s in NO_NETWORK):
-        pytest.skip("pip cannot reach a package index for numpy and onnxruntime (no network)")
+        pytest.skip(f"pip cannot reach a package index for {requirement} (no network)")
     assert done.returncode == 0, done.stderr[-2000:]
+    return python
+
+
+def run_in(python: Path, code: str, cwd: Path, *args: str) -> str:
+    """Run code (or, with args, `python -m` args) outside the checkout, so that only the installed package imports."""
+    command = [str(python), *args] if args else [str(python), "-c", code]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+PARABOLOID = str(ROOT / "exported" / "paraboloid.onnx")
+
+
+def test_fresh_venv_without_torch_loads_an_exported_model(wheel, tmp_path):
+    python = fresh_venv(wheel, tmp_path / "env")
     code = (
-        "import importlib.util, sys; from pipeline.loader import load; "
-        f"f = load({str(ROOT / 'exported' / 'paraboloid.onnx')!r}); "
+        "import importlib.util, sys; from pipeline.loader import load; from pipeline.errors import LoaderError\n"
+        f"f = load({PARABOLOID!r})\n"
         "print(f([[0.3, 0.4]])[0, 0], f.card.name, importlib.util.find_spec('torch') is None, "
-        "sorted(m for m in ('torch', 'onnx', 'scipy') if m in sys.modules))"
+        "sorted(m for m in ('torch', 'onnx', 'scipy') if m in sys.modules))\n"
+        "for call in (lambda: load(f.path, backend='c'), lambda: f.jacobian([[0.3, 0.4]])):\n"
+        "    try: call()\n"
+        "    except LoaderError as e: print(str(e).replace(' ', '_'))\n"
     )
-    # run outside the checkout, so that only the installed package can be imported
-    out = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
-    value, name, no_torch, heavy = out.split(maxsplit=3)
-    assert abs(float(value) - 0.25) < 1e-3 and name == "paraboloid" and no_torch == "True" and heavy.strip() == "[]"
+    out = run_in(python, code, tmp_path)
+    value, name, no_torch, heavy, *missing = out.replace(", ", ",").split()
+    assert abs(float(value) - 0.25) < 1e-3 and name == "paraboloid" and no_torch == "True" and heavy == "[]"
+    assert len(missing) == 2 and all("surrogate-pipeline[c]" in m and "'onnx'" in m for m in missing), missing
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+def test_the_c_extra_gives_the_c_backend_and_jacobians_without_torch(wheel, tmp_path):
+    python = fresh_venv(wheel, tmp_path / "env", "c")
+    code = (
+        "import importlib.util; from pipeline.loader import load\n"
+        f"f, c = load({PARABOLOID!r}), load({PARABOLOID!r}, backend='c')\n"
+        "J = f.jacobian([[0.3, 0.4]])\n"
+        "print(c([[0.3, 0.4]])[0, 0], J[0, 0, 0], J[0, 0, 1], importlib.util.find_spec('torch') is None)\n"
+    )
+    value, dx, dy, no_torch = run_in(python, code, tmp_path).split()
+    assert abs(float(value) - 0.25) < 1e-3 and abs(float(dx) - 0.6) < 0.02 and abs(float(dy) - 0.8) < 0.02
+    assert no_torch == "True"
+
+
+def test_the_train_extra_trains_and_exports_a_spec(wheel, tmp_path):
+    """Everything training imports comes with the extra (threadpoolctl included): train, then export, a tiny spec."""
+    from conftest import PARABOLOID as TEMPLATE
+
+    python = fresh_venv(wheel, tmp_path / "env", "train")
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TEMPLATE.format(name="tiny", steps=30, rmse=1e9, max_abs=1e9))
+    folders = ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "exported")]
+    run_in(python, "", tmp_path, "-m", "pipeline", "train", "--quiet", *folders, str(spec))
+    run_in(python, "", tmp_path, "-m", "pipeline", "export", *folders, str(spec))
+    assert (tmp_path / "exported" / "tiny.onnx").is_file()

@@ -2,12 +2,12 @@
 the generated code. All surrogate runs agree closely; surrogates and references agree within the gates."""
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from toolchains import TOOLCHAINS, languages
 
 from pipeline import codegen
 
@@ -49,58 +49,19 @@ def test_python_surrogates_agree_with_references(python_run):
         assert abs(s - r) / abs(r) < 1e-3, key
 
 
-@pytest.mark.parametrize(
-    "lang",
-    [
-        "c",
-        pytest.param(
-            "fortran",
-            marks=pytest.mark.skipif(
-                shutil.which("gfortran") is None, reason="gfortran is not installed (.ci/run installs it)"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("lang", languages())
 def test_compiled_examples_give_the_same_answer(python_run, lang, tmp_path):
     _, expected = python_run
     names = ("water", "colebrook", "gnielinski")
-    sources = [
-        p
-        for n in names
-        for p in codegen.generate(ROOT / "exported" / f"{n}.onnx", lang, tmp_path)
-        if p.suffix in (".c", ".f90")
-    ]
+    tc = TOOLCHAINS[lang]
+    example = EX / f"heated_pipe{tc.suffix}"
+    if not example.is_file():
+        pytest.fail(f"no {example.name}: every codegen language has a heated-pipe example")
+    sources = [p for n in names for p in codegen.generate(ROOT / "exported" / f"{n}.onnx", lang, tmp_path)]
+    sources = [p for p in sources if p.suffix == tc.suffix]
+    # Fortran modules must be compiled before the program that uses them; C does not mind the order
     exe = tmp_path / "heated_pipe"
-    if lang == "c":
-        cmd = [
-            "gcc",
-            "-std=c99",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-O2",
-            "-I",
-            str(tmp_path),
-            str(EX / "heated_pipe.c"),
-            *map(str, sources),
-            "-lm",
-            "-o",
-            str(exe),
-        ]
-    else:
-        cmd = [
-            "gfortran",
-            "-std=f2008",
-            "-Wall",
-            "-Werror",
-            "-O2",
-            "-J",
-            str(tmp_path),
-            *map(str, sources),
-            str(EX / "heated_pipe.f90"),
-            "-o",
-            str(exe),
-        ]
+    cmd = tc.command([*sources, example], tmp_path, ("-O2",), exe)
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     got = parse(subprocess.run([str(exe), "500"], capture_output=True, text=True, check=True).stdout)
     assert set(got) == set(KEYS), got

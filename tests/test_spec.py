@@ -64,11 +64,12 @@ def test_invalid_toml(write_spec):
 
 
 def test_spec_names_what_model_and_train_implement():
-    """spec.py names the activations and trainers without importing torch; the registries implement exactly those."""
-    from pipeline.build import model, train
+    """spec.py names the activations, and trainer_options declares the trainers' options, without importing torch;
+    the registries implement exactly those."""
+    from pipeline.build import model, train, trainer_options
 
     assert set(spec.ACTIVATIONS) == set(model.ACTIVATIONS)
-    assert set(spec.TRAINERS) == set(train.TRAINERS)
+    assert set(trainer_options.OPTIONS) == set(train.TRAINERS)
 
 
 def test_spec_list_codegen_and_fmu_need_no_torch(tmp_path):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from pipeline.build import data, spec, train
+from pipeline.build.trainer_options import AdamOptions
 from pipeline.errors import PipelineError
 
 
@@ -35,7 +36,7 @@ def test_budget_holds_when_the_gates_are_met_at_the_last_step(write_spec):
 
 def test_adam_lowers_the_loss(write_spec):
     s = spec.load(write_spec(rmse=1e-9, max_abs=1e-9, steps=300))
-    s.training = dataclasses.replace(s.training, trainer="adam", lr=1e-2, check_every=50)
+    s.training = dataclasses.replace(s.training, trainer="adam", options=AdamOptions(lr=1e-2), check_every=50)
     r = train.train(s, data.build(s), progress=False)
     assert r.history[-1]["loss"] < 0.05  # from ~1 for standardized targets
 

@@ -16,9 +16,11 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import PipelineError, SpecError  # noqa: F401 (PipelineError: spec.PipelineError stays importable)
 from ..runtime.files import shadowed_header
+from .trainer_options import OPTIONS, LMOptions
 
 SPEC_VERSION = 1
 SPECS_DIR = Path(__file__).parent.parent / "specs"
@@ -26,8 +28,6 @@ GATE_METRICS = ("rmse", "max_abs", "max_rel", "mean_rel")
 ACTIVATIONS = ("tanh", "silu", "relu")
 """model.activation: the names model.ACTIVATIONS implements (tests/test_spec.py checks that the two agree). Named
 here, without torch, so that reading a spec (list, codegen, fmu) never loads torch."""
-TRAINERS = ("lm", "adam")
-"""training.trainer: the names train.TRAINERS implements (checked the same way)"""
 
 
 @dataclass
@@ -162,10 +162,15 @@ class ModelSpec:
 
 @dataclass
 class TrainingSpec:
+    """The [training] keys every trainer shares; the chosen trainer's own keys (lr, lm_memory_gb, ...) sit in the
+    same table and are read into `options` (trainer_options.py)."""
+
     trainer: str = "lm"
-    """"lm" (Levenberg-Marquardt, for small nets: converges to far lower error) or "adam" (minibatch Adam)"""
+    """"lm" (Levenberg-Marquardt, for small nets: converges to far lower error) or "adam" (minibatch Adam); any name
+    in trainer_options.OPTIONS"""
     max_steps: int = 0
-    """budget in optimizer steps (LM steps are full-batch); 0: 2000 for LM, 20000 for Adam"""
+    """budget in optimizer steps; 0: the trainer's default_steps (2000 for LM, whose steps are full-batch; 20000 for
+    Adam)"""
     max_seconds: float = 0.0
     """budget in wall seconds, a safety cap (a run cut by it is not bit-reproducible); 0: 120 + 120 per input"""
     seed: int = 0
@@ -176,10 +181,6 @@ class TrainingSpec:
     """steps between checks of the gates on the held-out samples"""
     stop_margin: float = 0.25
     """stop once every held-out metric is below margin x its threshold, leaving room for float32 and the grid"""
-    lr: float = 3e-3
-    """adam only: peak learning rate"""
-    batch_size: int = 256
-    """adam only: minibatch size"""
     refine_rounds: int = 8
     """adaptive sampling: rounds of adding reference samples where the error is largest, while a gate fails"""
     refine_every: int = 200
@@ -190,8 +191,8 @@ class TrainingSpec:
     """CPU threads for training. One keeps a run's bytes the same on machines with other core counts and cannot be
     oversubscribed: on a busy 2-core machine two threads made LM steps 5-20x slower. More help only past a few
     thousand parameters on an idle machine"""
-    lm_memory_gb: float = 1.0
-    """LM builds the Jacobian in chunks of samples that fit this memory (GB); JᵀJ itself must fit too"""
+    options: Any = field(default_factory=LMOptions)
+    """the chosen trainer's options (not a TOML key: its fields are keys of [training] itself)"""
 
 
 @dataclass
@@ -226,8 +227,11 @@ class Spec:
         return [o.name for o in self.outputs]
 
     def to_dict(self) -> dict:
+        """The spec as plain data, [training] flat as in the TOML (what the card's spec_sha256 and a checkpoint's
+        spec record)."""
         d = dataclasses.asdict(self)
         d.pop("path")
+        d["training"].update(d["training"].pop("options"))
         for section, key, default in ADDED_LATER:  # at their defaults: the digest of older specs stays the same
             if d[section].get(key) == default:
                 d[section].pop(key)
@@ -305,7 +309,7 @@ def parse(raw: dict, where: str = "spec") -> Spec:
         domain=[_build(DomainBound, d, f"{where}: domain[{k}]") for k, d in enumerate(_list(raw, "domain", where))],
         sampling=_build(SamplingSpec, raw.get("sampling", {}), f"{where}: sampling"),
         model=_build(ModelSpec, raw.get("model", {}), f"{where}: model"),
-        training=_build(TrainingSpec, raw.get("training", {}), f"{where}: training"),
+        training=_training(raw.get("training", {}), f"{where}: training"),
         verification=_build(VerificationSpec, raw.get("verification", {}), f"{where}: verification"),
         derivatives=_build(DerivativeSpec, raw.get("derivatives", {}), f"{where}: derivatives"),
         spec_version=version,
@@ -358,7 +362,7 @@ def resolve_defaults(spec: Spec) -> Spec:
         s.grid = 201
     t = spec.training
     if t.max_steps == 0:
-        t.max_steps = 2000 if t.trainer == "lm" else 20000
+        t.max_steps = t.options.default_steps
     if t.max_seconds == 0:
         t.max_seconds = 120.0 + 120.0 * d
     v = spec.verification
@@ -420,9 +424,43 @@ def _build(cls, raw, where: str):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise SpecError(f"{where}: missing required key '{name}'")
             continue
-        typ = {"str": str, "float": float, "int": int, "bool": bool, "list[int]": list, "list[str]": list}[str(f.type)]
-        values[name] = _typed(raw, name, typ, where)
+        values[name] = _typed(raw, name, _toml_type(f), where)
     return cls(**values)
+
+
+def _training(raw, where: str) -> TrainingSpec:
+    """[training]: the keys every trainer shares (TrainingSpec), and the chosen trainer's own, built into its options
+    dataclass (trainer_options.OPTIONS) and checked by it."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where} must be a table")
+    trainer = raw.get("trainer", TrainingSpec.trainer)
+    _one_of(trainer, tuple(OPTIONS), f"{where}.trainer")
+    shared = [f.name for f in dataclasses.fields(TrainingSpec) if f.name != "options"]
+    own = [f.name for f in dataclasses.fields(OPTIONS[trainer])]
+    for key in raw:
+        if key in shared or key in own:
+            continue
+        others = [name for name, cls in OPTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}]
+        if others:
+            raise SpecError(
+                f"{where}: {key} is an option of the {' and '.join(others)} trainer{'s' * (len(others) > 1)}, "
+                f"not of {trainer!r} "
+                f"(its options: {', '.join(own) or 'none'})"
+            )
+        raise SpecError(f"{where}: unknown key '{key}' (allowed: {', '.join(shared + own)})")
+    training = _build(TrainingSpec, {k: v for k, v in raw.items() if k in shared}, where)
+    training.options = _build(OPTIONS[trainer], {k: v for k, v in raw.items() if k in own}, where)
+    problem = training.options.check()
+    if problem:
+        raise SpecError(f"{where}.{problem}")
+    return training
+
+
+def _toml_type(f: dataclasses.Field) -> type:
+    """The type a TOML value of field `f` must have, whether its annotation is a string (a module with `from
+    __future__ import annotations`, like this one) or the type itself (a trainer's options declared elsewhere)."""
+    name = f.type if isinstance(f.type, str) else str(f.type) if hasattr(f.type, "__args__") else f.type.__name__
+    return {"str": str, "float": float, "int": int, "bool": bool, "list[int]": list, "list[str]": list}[name]
 
 
 def _gates(raw, where: str) -> dict[str, float]:
@@ -465,7 +503,19 @@ def parse_budget(text: str) -> tuple[float, str]:
 
 
 def _check(spec: Spec, where: str) -> None:
-    """Consistency checks across fields."""
+    """Consistency checks across fields, one group of keys after another."""
+    for check in (
+        _check_names_and_ranges,
+        _check_reference_and_domain,
+        _check_sampling,
+        _check_verification_and_derivatives,
+        _check_model_and_training,
+    ):
+        check(spec, where)
+
+
+def _check_names_and_ranges(spec: Spec, where: str) -> None:
+    """The name, the input and output names, the ranges and scales."""
     if not spec.name.isidentifier():
         raise SpecError(f"{where}: name must be an identifier (letters, digits, _), got {spec.name!r}")
     shadowed = shadowed_header(spec.name)
@@ -489,6 +539,10 @@ def _check(spec: Spec, where: str) -> None:
             raise SpecError(f"{w}: log scale needs a positive range, got min = {i.min}")
     for k, o in enumerate(spec.outputs):
         _one_of(o.transform, ("linear", "log"), f"{where}: outputs[{k}] ({o.name}).transform")
+
+
+def _check_reference_and_domain(spec: Spec, where: str) -> None:
+    """The reference and the [[domain]] bounds."""
     ref = spec.reference
     if bool(ref.callable) == bool(ref.data):
         raise SpecError(f"{where}: reference needs exactly one of 'callable' or 'data'")
@@ -511,6 +565,10 @@ def _check(spec: Spec, where: str) -> None:
             raise SpecError(f"{w}: give exactly one of max or min, as 'package.module:function'")
         if not b.tolerance >= 0:
             raise SpecError(f"{w}.tolerance must be >= 0, got {b.tolerance}")
+
+
+def _check_sampling(spec: Spec, where: str) -> None:
+    """Seeds and [sampling]."""
     s = spec.sampling
     for what, seed in (("sampling.seed", s.seed), ("training.seed", spec.training.seed)):
         if not 0 <= seed < 2**31:  # seeds are offset per stage; numpy and torch need them >= 0
@@ -531,6 +589,10 @@ def _check(spec: Spec, where: str) -> None:
             f"{where}: sampling.grid = {s.grid} gives {s.grid ** len(spec.inputs)} grid points "
             f"over {len(spec.inputs)} inputs; lower it (at most 5,000,000 points)"
         )
+
+
+def _check_verification_and_derivatives(spec: Spec, where: str) -> None:
+    """[verification] and [derivatives]."""
     v = spec.verification
     if v.points < 1 or v.face_points < 0 or v.edge_points < 0 or v.searches < 0 or v.search_evaluations < 0:
         raise SpecError(f"{where}: verification.points must be >= 1 and the other counts >= 0")
@@ -552,14 +614,17 @@ def _check(spec: Spec, where: str) -> None:
                 f"{where}: derivatives.report_only names {o!r}, which is not an output "
                 f"(outputs: {', '.join(spec.output_names)})"
             )
-    if (dv.gate or dv.fit) and ref.data:
+    if (dv.gate or dv.fit) and spec.reference.data:
         raise SpecError(f"{where}: derivatives need a callable reference (a data file has no slopes to compare)")
+
+
+def _check_model_and_training(spec: Spec, where: str) -> None:
+    """[model] and [training] (a trainer's own options check themselves: trainer_options.py)."""
     m = spec.model
     if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in m.widths):
         raise SpecError(f"{where}: model.widths must be a non-empty list of positive integers, got {m.widths}")
     _one_of(m.activation, ACTIVATIONS, f"{where}: model.activation")
     t = spec.training
-    _one_of(t.trainer, TRAINERS, f"{where}: training.trainer")
     _one_of(t.device, ("auto", "cpu", "cuda"), f"{where}: training.device")
     if t.max_steps < 0:
         raise SpecError(f"{where}: training.max_steps must be >= 1 (or 0 for the default), got {t.max_steps}")
@@ -567,13 +632,9 @@ def _check(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: training.max_seconds must be > 0 (or 0 for the default), got {t.max_seconds}")
     if t.threads < 1:
         raise SpecError(f"{where}: training.threads must be >= 1, got {t.threads}")
-    if t.refine_every < 1 or t.refine_rounds < 0 or not 0 < t.refine_margin <= 1 or not t.lm_memory_gb > 0:
-        raise SpecError(
-            f"{where}: training.refine_every must be >= 1, refine_rounds >= 0, refine_margin in (0, 1], lm_memory_gb > 0"
-        )
+    if t.refine_every < 1 or t.refine_rounds < 0 or not 0 < t.refine_margin <= 1:
+        raise SpecError(f"{where}: training.refine_every must be >= 1, refine_rounds >= 0, refine_margin in (0, 1]")
     if t.check_every < 1:
         raise SpecError(f"{where}: training.check_every must be >= 1, got {t.check_every}")
     if not 0 < t.stop_margin <= 1:
         raise SpecError(f"{where}: training.stop_margin must be in (0, 1], got {t.stop_margin}")
-    if not t.lr > 0 or t.batch_size < 1:
-        raise SpecError(f"{where}: training.lr must be > 0 and training.batch_size >= 1")

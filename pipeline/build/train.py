@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,7 +29,7 @@ from tqdm import tqdm
 from ..errors import PipelineError
 from .data import Dataset
 from .model import Surrogate, activation_of
-from .spec import Spec
+from .spec import Spec, TrainingSpec
 from .verify import KIND, pointwise, worst_ratio
 
 
@@ -76,12 +77,13 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def choose_trainer(spec: Spec, n_params: int) -> tuple[str, str]:
-    """LM unless its P x P normal equations exceed training.lm_memory_gb; then Adam, and say so."""
+    """The spec's trainer, except LM past training.lm_memory_gb (its P x P normal equations would not fit): then Adam,
+    with the lr and batch_size of LM's options, and say so."""
     t = spec.training
-    if t.trainer == "lm" and 3 * 8 * n_params**2 > t.lm_memory_gb * 1e9:
+    if t.trainer == "lm" and 3 * 8 * n_params**2 > t.options.lm_memory_gb * 1e9:
         return "adam", (
             f"LM's normal equations for {n_params:,} parameters need {3 * 8 * n_params**2 / 1e9:.3g} GB "
-            f"(training.lm_memory_gb = {t.lm_memory_gb:g}): training with Adam instead"
+            f"(training.lm_memory_gb = {t.options.lm_memory_gb:g}): training with Adam instead"
         )
     return t.trainer, ""
 
@@ -108,113 +110,199 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
 
 
 def _train(spec: Spec, data: Dataset, device: str | None, progress: bool) -> TrainResult:
-    t = spec.training
-    dev = pick_device(device or t.device)
-    torch.manual_seed(t.seed)
-    if dev.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    model = Surrogate(spec, data.y_train).to(dev)
-    trainer, note = choose_trainer(spec, sum(p.numel() for p in model.net.parameters()))
-    x_hold = torch.as_tensor(data.x_holdout, device=dev)
-    x_train, y_train = data.x_train, data.y_train
-    slopes = slope_targets(spec, model, data.x_train, data.y_train)[0] if spec.derivatives.fit else None
-    if slopes is not None and trainer != "lm":
-        raise PipelineError(f"{spec.name}: derivatives.fit needs the LM trainer")
-    gated_slopes = slopes if slopes is not None and spec.derivatives.gate else None
-    refiner = Refiner(spec, model, gated_slopes) if spec.reference.callable and t.refine_rounds > 0 else None
+    """Rounds of optimizer steps (_optimize), each ended by a stop reason (STOP_REASONS); after each a refinement
+    check (_refine) ends the run or adds samples, unless a budget ran out or there is nothing to refine with."""
+    run = _Run.begin(spec, data, device, progress)
+    while True:
+        reason = _optimize(run)
+        if reason in BUDGET_REASONS or run.refiner is None:
+            break
+        reason = _refine(run, reason)  # "" when samples were added and training goes on
+        if reason:
+            break
+    run.bar.close()
+    return _finish(run, reason)
 
-    def holdout_ratio() -> float:
+
+@dataclass
+class Check:
+    """What the stop decision sees at a check of the held-out gates."""
+
+    met: bool
+    """every held-out gate ratio is below training.stop_margin"""
+    stuck: bool
+    """the trainer reports it can make no further progress"""
+    step: int
+    seconds: float
+    round_start: int
+    """the step at which this round began"""
+    rounds: int
+    """refinement rounds done so far"""
+    refining: bool
+    """a Refiner checks the model between rounds"""
+    history: list[dict]
+
+
+STOP_REASONS: tuple[tuple[str, Callable[[Check, TrainingSpec], bool]], ...] = (
+    ("gates met", lambda c, t: c.met),
+    ("converged (no further progress)", lambda c, t: c.stuck),
+    ("step budget", lambda c, t: c.step >= t.max_steps),
+    ("time budget", lambda c, t: c.seconds > t.max_seconds),
+    ("plateau", lambda c, t: _plateau(c.history, c.round_start)),
+    ("round", lambda c, t: c.refining and c.rounds < t.refine_rounds and c.step - c.round_start >= t.refine_every),
+)
+"""Why a round of optimizer steps ends, in order of precedence: the first that applies is the reason."""
+BUDGET_REASONS = ("step budget", "time budget")
+"""reasons that end the run without a refinement check"""
+
+
+def stop_reason(check: Check, t: TrainingSpec) -> str:
+    """The first reason of STOP_REASONS that applies to `check`; "" to go on stepping."""
+    return next((reason for reason, applies in STOP_REASONS if applies(check, t)), "")
+
+
+@dataclass
+class _Run:
+    """One training run's state, shared by its rounds of optimizer steps and its refinement checks."""
+
+    spec: Spec
+    model: Surrogate
+    dev: torch.device
+    trainer: str
+    initial: int
+    """training samples before refinement"""
+    x_hold: torch.Tensor
+    y_hold: np.ndarray
+    x_train: np.ndarray
+    y_train: np.ndarray
+    slopes: SlopeTargets | None
+    refiner: Refiner | None
+    result: TrainResult
+    bar: tqdm
+    start: float = 0.0
+    step: int = 0
+    rounds: int = 0
+    losses: list[float] = field(default_factory=list)
+
+    @classmethod
+    def begin(cls, spec: Spec, data: Dataset, device: str | None, progress: bool) -> _Run:
+        """Seed, build the model, pick the trainer, the slope targets and the Refiner; start the clock."""
+        t = spec.training
+        dev = pick_device(device or t.device)
+        torch.manual_seed(t.seed)
+        if dev.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        model = Surrogate(spec, data.y_train).to(dev)
+        trainer, note = choose_trainer(spec, sum(p.numel() for p in model.net.parameters()))
+        x_hold = torch.as_tensor(data.x_holdout, device=dev)
+        slopes = slope_targets(spec, model, data.x_train, data.y_train)[0] if spec.derivatives.fit else None
+        if slopes is not None and trainer != "lm":
+            raise PipelineError(f"{spec.name}: derivatives.fit needs the LM trainer")
+        gated = slopes if slopes is not None and spec.derivatives.gate else None
+        refiner = Refiner(spec, model, gated) if spec.reference.callable and t.refine_rounds > 0 else None
+        result = TrainResult(model, device=str(dev), trainer=trainer, note=note)
+        start = time.perf_counter()
+        bar = tqdm(
+            total=t.max_steps,
+            desc=f"train {spec.name} ({trainer}, {dev.type})",
+            disable=not progress,
+            unit="step",
+            mininterval=0.5,
+            leave=True,
+        )
+        return cls(
+            spec, model, dev, trainer, initial=len(data.x_train), x_hold=x_hold, y_hold=data.y_holdout,
+            x_train=data.x_train, y_train=data.y_train, slopes=slopes, refiner=refiner, result=result, bar=bar,
+            start=start,
+        )  # fmt: skip
+
+    @property
+    def gated_slopes(self) -> SlopeTargets | None:
+        return self.slopes if self.slopes is not None and self.spec.derivatives.gate else None
+
+    def holdout_ratio(self) -> float:
         """Worst gate ratio on the held-out samples; with a derivative gate being fitted, also the slopes' ratio
         on the fitted points (verify checks the slopes on the grid or domain sample later)."""
         with torch.no_grad():
-            ratio = worst_ratio(spec, model(x_hold).cpu().numpy(), data.y_holdout)
-            if gated_slopes is not None:
-                ratio = max(ratio, float(slope_ratios(model.net, gated_slopes).max()))
+            ratio = worst_ratio(self.spec, self.model(self.x_hold).cpu().numpy(), self.y_hold)
+            if self.gated_slopes is not None:
+                ratio = max(ratio, float(slope_ratios(self.model.net, self.gated_slopes).max()))
         return ratio
 
-    result = TrainResult(model, device=str(dev), trainer=trainer, note=note)
-    start, step, rounds, losses = time.perf_counter(), 0, 0, []
-    bar = tqdm(
-        total=t.max_steps,
-        desc=f"train {spec.name} ({trainer}, {dev.type})",
-        disable=not progress,
-        unit="step",
-        mininterval=0.5,
-        leave=True,
-    )
-    while True:
-        u = model.features(torch.as_tensor(x_train, device=dev))
-        z = model.targets(torch.as_tensor(y_train, device=dev))
-        steps = TRAINERS[trainer](model, u, z, t, slopes)
-        reason, round_start = "", step
-        while not reason:
-            loss, stuck = next(steps)
-            step += 1
-            losses.append(loss)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
-            seconds = time.perf_counter() - start
-            last = step >= t.max_steps or stuck or seconds > t.max_seconds
-            if step % t.check_every == 0 or last:
-                ratio = holdout_ratio()
-                met = ratio <= t.stop_margin
-                result.history.append(
-                    {"step": step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met, "holdout_ratio": ratio}
-                )
-                reason = (
-                    "gates met"
-                    if met
-                    else "converged (no further progress)"
-                    if stuck
-                    else "step budget"
-                    if step >= t.max_steps
-                    else "time budget"
-                    if seconds > t.max_seconds
-                    else "plateau"
-                    if _plateau(result.history, round_start)
-                    else "round"
-                    if refiner and rounds < t.refine_rounds and step - round_start >= t.refine_every
-                    else ""
-                )
-        if reason in ("step budget", "time budget") or refiner is None:
-            break
-        check = refiner.check(model)
-        entry = {
-            "event": "refine",
-            "round": rounds + 1,
-            "step": step,
-            "samples": len(x_train),
-            "worst_ratio": round(check["ratio"], 6),
-            "holdout_ratio": round(holdout_ratio(), 6),
-            "worst_at": check["worst_at"],
-            "added": 0,
-        }
-        result.history.append(entry)
-        if reason == "gates met" and check["ratio"] <= t.refine_margin:
-            reason = "gates met"  # on the held-out samples and at the worst points the check found
-            break
-        if rounds == t.refine_rounds:
-            reason = f"{reason}; refinement rounds used up"
-            break
-        if step >= t.max_steps:  # gates met on the held-out samples at the last step, not at the worst points found
-            reason = "step budget"
-            break
-        X_new, Y_new = refiner.new_samples(check, _round_size(spec, len(data.x_train)))
-        x_train, y_train = np.concatenate([x_train, X_new]), np.concatenate([y_train, Y_new])
-        if slopes is not None:  # the new samples are fitted for their slopes too: they sit where the error was worst
-            slopes = slopes.extended(slope_targets(spec, model, X_new, Y_new, like=slopes)[0])
-            gated_slopes = slopes if spec.derivatives.gate else None
-        entry["added"] = len(X_new)
-        rounds += 1
-    bar.close()
+
+def _optimize(run: _Run) -> str:
+    """One round: optimizer steps on the current samples, checking the held-out gates every check_every steps (and
+    at the last step), until stop_reason gives a reason; returns it."""
+    t = run.spec.training
+    u = run.model.features(torch.as_tensor(run.x_train, device=run.dev))
+    z = run.model.targets(torch.as_tensor(run.y_train, device=run.dev))
+    steps = TRAINERS[run.trainer](run.model, u, z, t, run.slopes)
+    reason, round_start = "", run.step
+    while not reason:
+        loss, stuck = next(steps)
+        run.step += 1
+        run.losses.append(loss)
+        run.bar.update(1)
+        run.bar.set_postfix(loss=f"{loss:.3e}", refresh=False)
+        seconds = time.perf_counter() - run.start
+        last = run.step >= t.max_steps or stuck or seconds > t.max_seconds
+        if run.step % t.check_every == 0 or last:
+            ratio = run.holdout_ratio()
+            met = ratio <= t.stop_margin
+            run.result.history.append(
+                {"step": run.step, "seconds": round(seconds, 4), "loss": loss, "gates_met": met, "holdout_ratio": ratio}
+            )
+            refining = run.refiner is not None
+            check = Check(met, stuck, run.step, seconds, round_start, run.rounds, refining, run.result.history)
+            reason = stop_reason(check, t)
+    return reason
+
+
+def _refine(run: _Run, reason: str) -> str:
+    """After a round that ended for `reason`: look for the model's worst points. Returns the run's final reason when
+    training ends here (gates met there too, or refinement rounds used up); else adds reference samples around the
+    worst points and returns ""."""
+    t = run.spec.training
+    check = run.refiner.check(run.model)
+    entry = {
+        "event": "refine",
+        "round": run.rounds + 1,
+        "step": run.step,
+        "samples": len(run.x_train),
+        "worst_ratio": round(check["ratio"], 6),
+        "holdout_ratio": round(run.holdout_ratio(), 6),
+        "worst_at": check["worst_at"],
+        "added": 0,
+    }
+    run.result.history.append(entry)
+    if reason == "gates met" and check["ratio"] <= t.refine_margin:
+        return "gates met"  # on the held-out samples and at the worst points the check found
+    if run.rounds == t.refine_rounds:
+        return f"{reason}; refinement rounds used up"
+    if run.step >= t.max_steps:  # gates met on the held-out samples at the last step, not at the worst points found
+        return "step budget"
+    X_new, Y_new = run.refiner.new_samples(check, _round_size(run.spec, run.initial))
+    run.x_train, run.y_train = np.concatenate([run.x_train, X_new]), np.concatenate([run.y_train, Y_new])
+    if run.slopes is not None:  # the new samples are fitted for their slopes too: they sit where the error was worst
+        run.slopes = run.slopes.extended(slope_targets(run.spec, run.model, X_new, Y_new, like=run.slopes)[0])
+    entry["added"] = len(X_new)
+    run.rounds += 1
+    return ""
+
+
+def _finish(run: _Run, reason: str) -> TrainResult:
+    """The result: why and when training stopped, on how many samples and rows, how well the training set is fitted."""
+    result, spec = run.result, run.spec
     result.stop_reason = reason
-    result.steps, result.seconds = step, time.perf_counter() - start
-    result.train_samples = len(x_train)
-    result.rows = len(x_train) * len(spec.outputs) + (0 if slopes is None else slopes.rows())
+    result.steps, result.seconds = run.step, time.perf_counter() - run.start
+    result.train_samples = len(run.x_train)
+    result.rows = len(run.x_train) * len(spec.outputs) + (0 if run.slopes is None else run.slopes.rows())
     with torch.no_grad():
-        result.train_ratio = worst_ratio(spec, model(torch.as_tensor(x_train, device=dev)).cpu().numpy(), y_train)
+        prediction = run.model(torch.as_tensor(run.x_train, device=run.dev)).cpu().numpy()
+        result.train_ratio = worst_ratio(spec, prediction, run.y_train)
+    losses = run.losses
     result.improving = len(losses) >= 2 and losses[-1] < 0.9 * losses[-1 - max(1, len(losses) // 5)]
-    model.cpu()
+    run.model.cpu()
     return result
 
 
@@ -605,16 +693,17 @@ def value_tolerance(spec: Spec, model: Surrogate, y: np.ndarray) -> torch.Tensor
 
 def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
     """Minibatch Adam with cosine decay of the learning rate; yields (loss, stuck) after each step."""
-    opt = torch.optim.Adam(model.net.parameters(), lr=t.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.max_steps, eta_min=t.lr * 1e-3)
+    lr, batch_size = t.options.lr, t.options.batch_size  # AdamOptions, or LMOptions (LM gives way to Adam)
+    opt = torch.optim.Adam(model.net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.max_steps, eta_min=lr * 1e-3)
     gen = torch.Generator(device="cpu").manual_seed(t.seed)
     n = len(u)
     order, pos = torch.randperm(n, generator=gen), 0
     while True:
-        if pos + t.batch_size > n:
+        if pos + batch_size > n:
             order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos : pos + t.batch_size].to(u.device)
-        pos += t.batch_size
+        idx = order[pos : pos + batch_size].to(u.device)
+        pos += batch_size
         opt.zero_grad(set_to_none=True)
         loss = mse(model.net(u[idx]), z[idx])
         loss.backward()
@@ -624,11 +713,13 @@ def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
 
 
 TRAINERS = {
-    "lm": lambda model, u, z, t, slopes: lm_steps(model, u, z, t.lm_memory_gb, slopes),
+    "lm": lambda model, u, z, t, slopes: lm_steps(model, u, z, t.options.lm_memory_gb, slopes),
     "adam": lambda model, u, z, t, slopes: adam_steps(model, u, z, t),
 }
 """training.trainer -> fn(model, features u, targets z, spec.training, slope targets or None): a generator that
-takes one step per next() and yields (loss, stuck); the loop above owns rounds, stopping and refinement."""
+takes one step per next() and yields (loss, stuck); the loop above owns rounds, stopping and refinement. The
+trainer's own settings are spec.training.options, the dataclass registered under its name in
+trainer_options.OPTIONS (torch-free, so that spec.py can check them)."""
 
 
 def summary(spec: Spec, data: Dataset, result: TrainResult) -> dict:

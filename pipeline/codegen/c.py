@@ -22,15 +22,22 @@ The source is written for solvers' own builds, where the flags are `-O2` without
   vector int64 conversion below AVX-512 and half the lanes: it costs several times the float code.
 * `extern "C"` guards; every external symbol and macro starts with the surrogate's name, internal ones are
   static and prefixed too, so several surrogates link into one program (C or C++); no mutable global state.
+
+source() lists the sections of NAME.c in file order, each written by its own emitter (preamble, bit helpers, math,
+domain bounds, input checks, the forward passes, eval, the Jacobian, the batched loop); a domain bound's
+interpolation is runtime/domain.py's interpolation() in C_SYNTAX, which the FMU's wrapper shares.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
+from ..runtime import domain
 from .text import c_comment
 
 TANH_A = (
@@ -79,13 +86,51 @@ class _Types:
 def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     """The polynomial exp/log/tanh/sigmoid used by the graph, for scalars (`vector` False) or vectors.
 
-    Both are written from the same template so that the batched and the single-sample paths compute the same
-    function; only selection and bit reinterpretation are spelled differently.
+    Both are written from the same templates (one emitter per function below) so that the batched and the
+    single-sample paths compute the same function; only selection and bit reinterpretation are spelled differently
+    (_spelling).
     """
+    sp = _spelling(p, t, vector)
+    out = []
+    if ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
+        out.append(_exp(p, t, sp))
+    if "Log" in ops:
+        out.append(_log(p, t, sp))
+    if "Tanh" in ops:
+        out.append(_tanh_double(p, t, sp) if t.double else _tanh_float(p, t, sp))
+    if "Sigmoid" in ops:
+        out.append(_sigmoid(p, t, sp))
+    text = "\n".join(out)
+    if vector:  # vectors in and out through pointers: no vector is passed by value (see source())
+        T, fn = sp.T, sp.fn
+        head = re.escape(f"{fn} {T} ") + r"(\w+_v)" + re.escape(f"({T} x)\n{{\n")
+        text = re.sub(head, lambda m: f"{fn} void {m.group(1)}({T} *px)\n{{\n    {T} x = *px;\n", text)
+        text = re.sub(r"\n    return (.*);\n}", r"\n    *px = \1;\n}", text)
+    return text
+
+
+class _Spelling(NamedTuple):
+    """How the math templates spell types and operations, for scalars or for vectors (each template unpacks it)."""
+
+    T: str  # the real type
+    I: str  # the integer type of the same width
+    s: str  # the functions' name suffix
+    L: Callable[[float], str]  # a literal
+    fn: str  # the functions' qualifiers
+    sel: Callable[[str, str, str], str]  # mask ? a : b
+    to_int: Callable[[str], str]
+    to_real: Callable[[str], str]
+    bits: Callable[[str], str]  # the bits of a real, as an integer
+    from_bits: Callable[[str], str]
+    splat: Callable[[str], str]  # a scalar as a value of the type
+    in_place: Callable[[str, str], str]  # v = f(v) as a statement
+
+
+def _spelling(p: str, t: _Types, vector: bool) -> _Spelling:
+    """The spelling for scalars (`vector` False) or GNU C vectors."""
     T = f"{p}_vec" if vector else f"{p}_real"
     I = f"{p}_ivec" if vector else t.int
     s = "_v" if vector else ""
-    L = t.lit
     fn = f"{p.upper()}_VECTOR_FN" if vector else "static inline"  # vector helpers: always inlined (see source())
     if vector:
         sel = lambda m, a, b: f"{p.upper()}_SEL({m}, {a}, {b})"  # noqa: E731
@@ -102,16 +147,19 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
         from_bits = lambda v: f"{p}_from_bits({v})"  # noqa: E731
         splat = lambda v: v  # noqa: E731
     in_place = (lambda f, v: f"{p}_{f}_v(&{v});") if vector else (lambda f, v: f"{v} = {p}_{f}({v});")  # noqa: E731
-    need_exp = ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double)
-    out = []
-    if need_exp:
-        d = EXP_DEGREE[t.precision]
-        # Horner form of sum_{k<=d} r^k / k!: one multiply-add per degree
-        coefficients = [1.0 / math.factorial(k) for k in range(d + 1)]
-        poly = L(coefficients[d])
-        for c in reversed(coefficients[:d]):
-            poly = f"({L(c)} + r * {poly})"
-        out.append(f"""/* e^x: x = i ln2 + r with |r| <= ln2/2, e^r by its Taylor series to degree {d} (truncation error
+    return _Spelling(T, I, s, t.lit, fn, sel, to_int, to_real, bits, from_bits, splat, in_place)
+
+
+def _exp(p: str, t: _Types, sp: _Spelling) -> str:
+    """e^x."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    d = EXP_DEGREE[t.precision]
+    # Horner form of sum_{k<=d} r^k / k!: one multiply-add per degree
+    coefficients = [1.0 / math.factorial(k) for k in range(d + 1)]
+    poly = L(coefficients[d])
+    for c in reversed(coefficients[:d]):
+        poly = f"({L(c)} + r * {poly})"
+    return f"""/* e^x: x = i ln2 + r with |r| <= ln2/2, e^r by its Taylor series to degree {d} (truncation error
    < {"2e-17" if t.double else "5e-9"} relative), 2^i from the exponent bits; x is clamped to [{t.exp_lo:g}, {t.exp_hi:g}]. */
 {fn} {T} {p}_exp{s}({T} x)
 {{
@@ -124,15 +172,20 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     r = r - {to_real("i")} * {L(1.4286068203094172e-06)};
     return {poly} * {from_bits(f"(i + {t.bias}) << {t.mant}")};
 }}
-""")
-    if "Log" in ops:
-        K = LOG_TERMS[t.precision]
-        series = L(1.0 / (2 * K + 1))
-        for k in range(K - 1, -1, -1):
-            series = f"({L(1.0 / (2 * k + 1))} + z2 * {series})"
-        mask = f"0x{(1 << t.mant) - 1:x}"
-        one = f"0x{t.bias << t.mant:x}"
-        out.append(f"""/* log x for a positive normal x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z), z = (m-1)/(m+1),
+"""
+
+
+def _log(p: str, t: _Types, sp: _Spelling) -> str:
+    """log x."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    vector = s == "_v"
+    K = LOG_TERMS[t.precision]
+    series = L(1.0 / (2 * K + 1))
+    for k in range(K - 1, -1, -1):
+        series = f"({L(1.0 / (2 * k + 1))} + z2 * {series})"
+    mask = f"0x{(1 << t.mant) - 1:x}"
+    one = f"0x{t.bias << t.mant:x}"
+    return f"""/* log x for a positive normal x: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z), z = (m-1)/(m+1),
    by its series to z^{2 * K + 1} (relative truncation error < {"2e-17" if t.double else "5e-10"}). */
 {fn} {T} {p}_log{s}({T} x)
 {{
@@ -146,10 +199,14 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     z2 = z * z;
     return {to_real("e")} * {L(0.6931471805599453)} + {L(2.0)} * z * {series};
 }}
-""")
-    if "Tanh" in ops and not t.double:
-        A, B = [t.lit(a) for a in TANH_A], [t.lit(b) for b in TANH_B]
-        out.append(f"""/* tanh as a 13/6 rational function on [-9, 9] (absolute error < 3e-8); Estrin's scheme: the same polynomials
+"""
+
+
+def _tanh_float(p: str, t: _Types, sp: _Spelling) -> str:
+    """tanh in float: a rational function."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    A, B = [t.lit(a) for a in TANH_A], [t.lit(b) for b in TANH_B]
+    return f"""/* tanh as a 13/6 rational function on [-9, 9] (absolute error < 3e-8); Estrin's scheme: the same polynomials
    as Horner's, with a dependency chain half as long. */
 {fn} {T} {p}_tanh{s}({T} x)
 {{
@@ -158,9 +215,13 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     const {T} q = ({B[0]} + c2 * {B[1]}) + c4 * ({B[2]} + c2 * {B[3]});
     return c * (({A[0]} + c2 * {A[1]}) + c4 * ({A[2]} + c2 * {A[3]}) + c8 * (({A[4]} + c2 * {A[5]}) + c4 * {A[6]})) / q;
 }}
-""")
-    if "Tanh" in ops and t.double:
-        out.append(f"""/* tanh x = 1 - 2 / (e^(2x) + 1), on x clamped to [-20, 20] (tanh(20) = 1 in double); absolute error ~1e-16. */
+"""
+
+
+def _tanh_double(p: str, t: _Types, sp: _Spelling) -> str:
+    """tanh in double, through exp."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    return f"""/* tanh x = 1 - 2 / (e^(2x) + 1), on x clamped to [-20, 20] (tanh(20) = 1 in double); absolute error ~1e-16. */
 {fn} {T} {p}_tanh{s}({T} x)
 {{
     {T} e;
@@ -169,21 +230,19 @@ def _math(p: str, t: _Types, vector: bool, ops: set[str]) -> str:
     {in_place("exp", "e")}
     return {L(1.0)} - {L(2.0)} / (e + {L(1.0)});
 }}
-""")
-    if "Sigmoid" in ops:
-        out.append(f"""{fn} {T} {p}_sigmoid{s}({T} x)
+"""
+
+
+def _sigmoid(p: str, t: _Types, sp: _Spelling) -> str:
+    """The logistic function, through exp."""
+    T, I, s, L, fn, sel, to_int, to_real, bits, from_bits, splat, in_place = sp
+    return f"""{fn} {T} {p}_sigmoid{s}({T} x)
 {{
     {T} e = -x;
     {in_place("exp", "e")}
     return {L(1.0)} / ({L(1.0)} + e);
 }}
-""")
-    text = "\n".join(out)
-    if vector:  # vectors in and out through pointers: no vector is passed by value (see source())
-        head = re.escape(f"{fn} {T} ") + r"(\w+_v)" + re.escape(f"({T} x)\n{{\n")
-        text = re.sub(head, lambda m: f"{fn} void {m.group(1)}({T} *px)\n{{\n    {T} x = *px;\n", text)
-        text = re.sub(r"\n    return (.*);\n}", r"\n    *px = \1;\n}", text)
-    return text
+"""
 
 
 GEMM_BLOCK = 8
@@ -466,33 +525,40 @@ def _jacobian_body(graph, p: str, t: _Types) -> tuple[list[str], list[str]]:
     ]
 
 
+C_SYNTAX = domain.Syntax(
+    number=lambda v: repr(float(v)),
+    clamp="{a} < {lo} ? {lo} : ({a} > {hi} ? {hi} : {a})",
+    integer="(int){a}",
+    item="{array}[{k}]",
+)
+"""how C writes a domain bound's interpolation (runtime/domain.py); the FMU's wrapper uses it too"""
+
+
+def bound_function(table: domain.BoundTable, name: str) -> str:
+    """`static double name(double x)`: the bound at x, after `static const double name_values[n]` (its table)."""
+    steps = "\n".join(
+        f"    {var} = {expr};" for var, expr in domain.interpolation(table, C_SYNTAX, "x", f"{name}_values")
+    )
+    return f"""static const double {name}_values[{table.n}] = {{{", ".join(repr(v) for v in table.values)}}};
+static double {name}(double x)
+{{
+    double xc, s, t, w, v;
+    int k;
+{steps}
+    return v;
+}}
+"""
+
+
 def _bounds(graph, p: str) -> tuple[str, str]:
     """Tables and the check of the card's non-box domain (pipeline/runtime/domain.py): returns (definitions, checks)."""
-    bounds, names = graph.card.bounds, graph.card.input_names
-    defs, checks = [], []
-    for m, b in enumerate(bounds):
-        tab = b["table"]
-        vals = ", ".join(repr(float(v)) for v in tab["values"])
-        log = tab["scale"] == "log"
-        s_lo = float(np.log10(tab["lo"])) if log else float(tab["lo"])
-        s_hi = float(np.log10(tab["hi"])) if log else float(tab["hi"])
-        i, j, n = names.index(b["input"]), names.index(b["of"]), len(tab["values"])
-        defs.append(f"""/* {c_comment(f"bound {m}: {b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}, a function of {b['of']}")} */
-static const double {p}_bound{m}_values[{n}] = {{{vals}}};
-static double {p}_bound{m}(double x)
-{{
-    double s, t, w;
-    int k;
-    x = x < {float(tab["lo"])!r} ? {float(tab["lo"])!r} : (x > {float(tab["hi"])!r} ? {float(tab["hi"])!r} : x);
-    s = {"log10(x)" if log else "x"};
-    t = (s - {s_lo!r}) / ({s_hi!r} - {s_lo!r}) * {n - 1};
-    k = (int)t;
-    k = k < 0 ? 0 : (k > {n - 2} ? {n - 2} : k);
-    w = t - k;
-    return {p}_bound{m}_values[k] + w * ({p}_bound{m}_values[k + 1] - {p}_bound{m}_values[k]);
-}}
-""")
+    names, defs, checks = graph.card.input_names, [], []
+    for m, b in enumerate(graph.card.bounds):
+        table = domain.BoundTable.of_bound(b)
+        relation = f"{b['input']} {'<=' if b['side'] == 'max' else '>='} {b['label']}, a function of {b['of']}"
+        defs.append(f"/* {c_comment(f'bound {m}: {relation}')} */\n" + bound_function(table, f"{p}_bound{m}"))
         op = ">" if b["side"] == "max" else "<"
+        i, j = names.index(b["input"]), names.index(b["of"])
         checks.append(f"    if (x[{i}] {op} {p}_bound{m}(x[{j}])) return {graph.name.upper()}_ERR_RANGE;")
     return "\n".join(defs), "\n".join(checks)
 
@@ -555,123 +621,38 @@ void {n}_eval_jac_batch_unchecked(size_t n, const double *x, double *y, double *
 """
 
 
-def _run_loop(graph, p: str, N: str, n: str) -> str:
-    """The body of the batched loop (sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]),
-    written once: source() compiles it under two names, for the build's target and for AVX2+FMA."""
-    return f"""{{
-    size_t i = 0;
-    int b, j, k, first = {N}_OK;
-    double row[{graph.n_in}], out[{graph.n_out}];
-#if {N}_LANES > 1
-    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
-        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
-        {p}_real lanes[{graph.n_in}][{N}_LANES];  /* the block transposed: input k of sample b at [k][b] */
-        int valid = 1;
-        for (b = 0; b < {N}_LANES; ++b) {{
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            if (checked && !{p}_ok(row)) valid = 0;
-            for (k = 0; k < {graph.n_in}; ++k) lanes[k][b] = ({p}_real)row[k];
-        }}
-        memcpy(xv, lanes, sizeof xv);  /* whole vectors at once (lane by lane, gcc warns of uninitialized ones) */
-        if (valid) {{
-            {p}_forward_v(xv, yv);
-            for (j = 0; j < {graph.n_out}; ++j)
-                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
-            continue;
-        }}
-        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
-            int status;
-            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
-            status = {n}_eval(row, out);
-            if (status != {N}_OK && first == {N}_OK) first = status;
-            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
-        }}
-    }}
-#endif
-    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
-        int status = {N}_OK;
-        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
-        if (checked) status = {n}_eval(row, out);
-        else {p}_forward_one(row, out);
-        if (status != {N}_OK && first == {N}_OK) first = status;
-        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
-    }}
-    (void)b;
-    return first;
-}}
-"""
-
-
 def source(graph, precision: str) -> str:
-    t = _Types(precision)
-    n, N, p = graph.name, graph.name.upper(), graph.name  # p: the prefix of every internal name
+    """NAME.c: its sections in the order of the file, each written by its own emitter below."""
+    t, p = _Types(precision), graph.name  # p: the prefix of every internal name
     ops = {s.op for s in graph.steps}
+    bound_defs, bound_checks = _bounds(graph, p)
+    return "".join(
+        [
+            _preamble(graph, precision, t, p),
+            _bit_helpers(p, t, ops) + "\n",
+            _math(p, t, False, ops) + "\n",
+            bound_defs + "\n",
+            _input_checks(graph, p, bound_checks),
+            _forward_scalar(graph, p, t),
+            _forward_vector(graph, p, t, ops),
+            _forward_one(graph, p, t),
+            _eval(graph, p),
+            _jacobian(graph, p, t),
+            _batched(graph, p),
+        ]
+    )
+
+
+def _preamble(graph, precision: str, t: _Types, p: str) -> str:
+    """The file comment, includes, the real type, the weights and biases, and the inputs' ranges."""
+    n, N = graph.name, graph.name.upper()
     consts = [
         f"static const {p}_real {p}_{ident(name)}[{value.size}] = {{{', '.join(t.lit(v) for v in value.reshape(-1))}}};"
         for name, value in graph.constants.items()
     ]
     lo = ", ".join(repr(float(v)) for v in graph.lo)
     hi = ", ".join(repr(float(v)) for v in graph.hi)
-    bound_defs, bound_checks = _bounds(graph, p)
-    bound_checks_ok = bound_checks.replace(f"return {N}_ERR_RANGE;", "return 0;")
-    decls, body = _body(graph, p, t, vector=False)
-    vdecls, vbody = _body(graph, p, t, vector=True)
-    jdecls, jbody = _jacobian_body(graph, p, t)
-    x_, last_ = ident(graph.input), ident(graph.steps[-1].out)
-    unrolled = _unrolled(graph, p, t, "xr", "y", "(double)")
-    if unrolled:
-        forward = "\n".join(
-            [
-                f"    {p}_real xr[{graph.n_in}];",
-                "    int k;",
-                f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];",
-                *unrolled,
-            ]
-        )
-    else:  # each value an array over a layer's neurons
-        forward = "\n".join(
-            [
-                "    int j, k;",
-                f"    {p}_real {x_}[{graph.n_in}];",
-                *(f"    {d}" for d in decls),
-                f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];",
-                *body,
-                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];",
-            ]
-        )
-    forward_v = "\n".join(
-        [
-            "    int j, k;",
-            *(f"    {d}" for d in vdecls),
-            *vbody,
-            f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last_}[j];",
-            "    (void)k;",
-        ]
-    )
-    one_consts, forward_one = _neurons_in_lanes(graph, p, t)
-    x, last = ident(graph.input), ident(graph.steps[-1].out)
-    nl, ind = "\n", "\n    "
-    run_loop = _run_loop(graph, p, N, n)
-    bits_helpers = (
-        f"""static {t.int} {p}_bits({p}_real v)
-{{
-    {t.int} b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}}
-"""
-        if "Log" in ops
-        else ""
-    )
-    if "Log" in ops or ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
-        bits_helpers += f"""
-static {p}_real {p}_from_bits({t.int} b)
-{{
-    {p}_real v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}}
-"""
+    nl = "\n"
     return f"""/* Generated by `python -m pipeline codegen {n} --lang c --precision {precision}` from {n}.onnx (sha256 {graph.sha256}).
    See {n}.h for the interface. Build with any C99 or C++ compiler; no flag is required for speed: the batched
    path uses GNU C vectors where the compiler has them (-D{N}_NO_VECTOR turns them off). */
@@ -686,10 +667,39 @@ typedef {t.real} {p}_real;
 static const double {p}_lo[{graph.n_in}] = {{{lo}}};
 static const double {p}_hi[{graph.n_in}] = {{{hi}}};
 
-{bits_helpers}
-{_math(p, t, False, ops)}
-{bound_defs}
-/* 1 when v is NaN or infinite, read from its bits: unlike isfinite(), -ffast-math cannot optimize it away. */
+"""
+
+
+def _bit_helpers(p: str, t: _Types, ops: set[str]) -> str:
+    """Reading a float's bits and back, for the polynomial log (and exp, sigmoid, double tanh) of _math."""
+    helpers = (
+        f"""static {t.int} {p}_bits({p}_real v)
+{{
+    {t.int} b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}}
+"""
+        if "Log" in ops
+        else ""
+    )
+    if "Log" in ops or ops & {"Exp", "Sigmoid"} or ("Tanh" in ops and t.double):
+        helpers += f"""
+static {p}_real {p}_from_bits({t.int} b)
+{{
+    {p}_real v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}}
+"""
+    return helpers
+
+
+def _input_checks(graph, p: str, bound_checks: str) -> str:
+    """The checks of an input row: finite, inside the ranges, inside the domain bounds (_bounds' checks)."""
+    N = graph.name.upper()
+    bound_checks_ok = bound_checks.replace(f"return {N}_ERR_RANGE;", "return 0;")
+    return f"""/* 1 when v is NaN or infinite, read from its bits: unlike isfinite(), -ffast-math cannot optimize it away. */
 static inline int {p}_nonfinite(double v)
 {{
     uint64_t b;
@@ -729,13 +739,57 @@ static inline int {p}_ok(const double *x)
     return !bad && {p}_check_bounds(x);
 }}
 
-/* One sample. */
+"""
+
+
+def _forward_scalar(graph, p: str, t: _Types) -> str:
+    """One sample, scalar: unrolled for small nets (_unrolled), else one loop per node (_body)."""
+    unrolled = _unrolled(graph, p, t, "xr", "y", "(double)")
+    if unrolled:
+        forward = "\n".join(
+            [
+                f"    {p}_real xr[{graph.n_in}];",
+                "    int k;",
+                f"    for (k = 0; k < {graph.n_in}; ++k) xr[k] = ({p}_real)x[k];",
+                *unrolled,
+            ]
+        )
+    else:  # each value an array over a layer's neurons
+        decls, body = _body(graph, p, t, vector=False)
+        x_, last_ = ident(graph.input), ident(graph.steps[-1].out)
+        forward = "\n".join(
+            [
+                "    int j, k;",
+                f"    {p}_real {x_}[{graph.n_in}];",
+                *(f"    {d}" for d in decls),
+                f"    for (k = 0; k < {graph.n_in}; ++k) {x_}[k] = ({p}_real)x[k];",
+                *body,
+                f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = (double){last_}[j];",
+            ]
+        )
+    return f"""/* One sample. */
 static void {p}_forward(const double *x, double *y)
 {{
 {forward}
 }}
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
+"""
+
+
+def _forward_vector(graph, p: str, t: _Types, ops: set[str]) -> str:
+    """LANES samples at once in GNU C vectors, and whether the batched loop is also compiled for AVX2+FMA."""
+    N, x, last = graph.name.upper(), ident(graph.input), ident(graph.steps[-1].out)
+    vdecls, vbody = _body(graph, p, t, vector=True)
+    forward_v = "\n".join(
+        [
+            "    int j, k;",
+            *(f"    {d}" for d in vdecls),
+            *vbody,
+            f"    for (j = 0; j < {graph.n_out}; ++j) y[j] = {last}[j];",
+            "    (void)k;",
+        ]
+    )
+    return f"""#if (defined(__GNUC__) || defined(__clang__)) && !defined({N}_NO_VECTOR)
 /* LANES samples at once, one per lane of a 32-byte GNU C vector: every multiply-add, exp and tanh fills a SIMD
    register (two where the target has 16-byte registers only: SSE2, NEON). Vectors go in and out of the static,
    always-inlined vector functions through pointers, never by value, so the ABI for passing 32-byte vectors
@@ -766,7 +820,14 @@ static const {p}_vec {p}_zero = {{0}};
 #define {N}_DISPATCH 1
 #endif
 
-/* One sample with a layer's neurons in the lanes (see codegen_c._neurons_in_lanes): NAME_eval's path where the
+"""
+
+
+def _forward_one(graph, p: str, t: _Types) -> str:
+    """One sample with a layer's neurons in the lanes (_neurons_in_lanes), where the target has AVX."""
+    N = graph.name.upper()
+    one_consts, forward_one = _neurons_in_lanes(graph, p, t)
+    return f"""/* One sample with a layer's neurons in the lanes (see codegen_c._neurons_in_lanes): NAME_eval's path where the
    target has 32-byte vector registers (AVX), natively or by the same run-time choice as the batched loop. On a
    target with 16-byte registers only (SSE2, NEON) the compiler splits 32-byte vectors through memory, which costs
    more than it saves for one sample: there NAME_eval keeps the scalar code. */
@@ -794,7 +855,13 @@ static void {p}_forward_one(const double *x, double *y)
 #define {p}_forward_one {p}_forward
 #endif
 
-int {n}_eval(const double *x, double *y)
+"""
+
+
+def _eval(graph, p: str) -> str:
+    """NAME_eval: check, then the fastest one-sample path."""
+    n, N = graph.name, graph.name.upper()
+    return f"""int {n}_eval(const double *x, double *y)
 {{
     int j;
     const int status = {p}_check(x);
@@ -806,7 +873,16 @@ int {n}_eval(const double *x, double *y)
     return {N}_OK;
 }}
 
-/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
+"""
+
+
+def _jacobian(graph, p: str, t: _Types) -> str:
+    """The analytic Jacobian (_jacobian_body) and its entry points, one sample and batched."""
+    n, N, x, last = graph.name, graph.name.upper(), ident(graph.input), ident(graph.steps[-1].out)
+    decls, body = _body(graph, p, t, vector=False)
+    jdecls, jbody = _jacobian_body(graph, p, t)
+    nl, ind = "\n", "\n    "
+    return f"""/* y and dydx at one sample, unchecked: forward-mode derivatives node by node (d v / d x beside each value v). */
 static void {p}_jac(const double *x, double *y, double *dydx)
 {{
     int i, j, k;
@@ -852,7 +928,14 @@ int {n}_eval_jac_batch(size_t n, const double *x, double *y, double *dydx)
 }}
 
 
-/* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
+"""
+
+
+def _batched(graph, p: str) -> str:
+    """The batched entry points around one loop (_run_loop), dispatched to AVX2+FMA."""
+    n, N = graph.name, graph.name.upper()
+    run_loop = _run_loop(graph, p, N, n)
+    return f"""/* The batched paths share one loop: sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]. */
 static int {p}_run_here(size_t n, const double *const *xs, size_t stride_x, double *const *ys, size_t stride_y, int checked)
 {run_loop}
 #if defined({N}_DISPATCH)
@@ -891,6 +974,53 @@ void {n}_eval_batch_unchecked(size_t n, const double *x, double *y)
 int {n}_eval_soa(size_t n, const double *const *x, double *const *y)
 {{
     return {p}_run(n, x, 1, y, 1, 1);
+}}
+"""
+
+
+def _run_loop(graph, p: str, N: str, n: str) -> str:
+    """The body of the batched loop (sample i's input k is xs[k][i * stride_x], its output j ys[j][i * stride_y]),
+    written once: source() compiles it under two names, for the build's target and for AVX2+FMA."""
+    return f"""{{
+    size_t i = 0;
+    int b, j, k, first = {N}_OK;
+    double row[{graph.n_in}], out[{graph.n_out}];
+#if {N}_LANES > 1
+    for (; i + {N}_LANES <= n; i += {N}_LANES) {{
+        {p}_vec xv[{graph.n_in}], yv[{graph.n_out}];
+        {p}_real lanes[{graph.n_in}][{N}_LANES];  /* the block transposed: input k of sample b at [k][b] */
+        int valid = 1;
+        for (b = 0; b < {N}_LANES; ++b) {{
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            if (checked && !{p}_ok(row)) valid = 0;
+            for (k = 0; k < {graph.n_in}; ++k) lanes[k][b] = ({p}_real)row[k];
+        }}
+        memcpy(xv, lanes, sizeof xv);  /* whole vectors at once (lane by lane, gcc warns of uninitialized ones) */
+        if (valid) {{
+            {p}_forward_v(xv, yv);
+            for (j = 0; j < {graph.n_out}; ++j)
+                for (b = 0; b < {N}_LANES; ++b) ys[j][(i + b) * stride_y] = (double)yv[j][b];
+            continue;
+        }}
+        for (b = 0; b < {N}_LANES; ++b) {{  /* a block with a bad row: one sample at a time */
+            int status;
+            for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][(i + b) * stride_x];
+            status = {n}_eval(row, out);
+            if (status != {N}_OK && first == {N}_OK) first = status;
+            for (j = 0; j < {graph.n_out}; ++j) ys[j][(i + b) * stride_y] = out[j];
+        }}
+    }}
+#endif
+    for (; i < n; ++i) {{  /* the tail, or every sample without vectors */
+        int status = {N}_OK;
+        for (k = 0; k < {graph.n_in}; ++k) row[k] = xs[k][i * stride_x];
+        if (checked) status = {n}_eval(row, out);
+        else {p}_forward_one(row, out);
+        if (status != {N}_OK && first == {N}_OK) first = status;
+        for (j = 0; j < {graph.n_out}; ++j) ys[j][i * stride_y] = out[j];
+    }}
+    (void)b;
+    return first;
 }}
 """
 

@@ -194,18 +194,17 @@ def wrapper_code(card: Card, guid: str) -> str:
     """fmu_NAME.c: the FMI 2.0 functions over NAME_eval, with the range and domain checks named per input."""
     n, N = card.name, card.name.upper()
     inputs, outputs, names, bounds = card.inputs, card.outputs, card.input_names, card.bounds
+    # each bound's table and interpolation as the generated C writes them (codegen/c.py, runtime/domain.py)
     tables = "\n".join(
-        f"static const double bound{k}_values[{len(b['table']['values'])}] = {_c_doubles(b['table']['values'])};"
-        for k, b in enumerate(bounds)
+        codegen_c.bound_function(domain.BoundTable.of_bound(b), f"bound{k}") for k, b in enumerate(bounds)
     )
     rows = ",\n    ".join(
-        f"{{{names.index(b['input'])}, {names.index(b['of'])}, {int(b['side'] == 'max')}, "
-        f"{int(b['table']['scale'] == 'log')}, {len(b['table']['values'])}, {b['table']['lo']!r}, "
-        f"{b['table']['hi']!r}, bound{k}_values, {_c_string(b['label'])}}}"
+        f"{{{names.index(b['input'])}, {names.index(b['of'])}, {int(b['side'] == 'max')}, bound{k}, "
+        f"{_c_string(b['label'])}}}"
         for k, b in enumerate(bounds)
     )
     # C has no empty arrays: a model without domain bounds gets one unused entry and N_BOUNDS 0.
-    rows = rows or '{0, 0, 0, 0, 0, 0.0, 0.0, 0, ""}'
+    rows = rows or '{0, 0, 0, 0, ""}'
     return WRAPPER.format(
         n=n,
         N=N,
@@ -299,11 +298,11 @@ static const double lo[N_IN] = {lo};
 static const double hi[N_IN] = {hi};
 static const double start[N_IN] = {start};
 
-/* One input bounded by a piecewise-linear table of another (pipeline/domain.py): the card's tables, verbatim. */
+/* One input bounded by a piecewise-linear table of another (pipeline/runtime/domain.py): the card's tables,
+   verbatim, each with its interpolation. */
 typedef struct {{
-    int input, of, side_max, log_scale, n;
-    double lo, hi;
-    const double *values;
+    int input, of, side_max;
+    double (*value)(double of);
     const char *label;
 }} bound_t;
 {tables}
@@ -319,21 +318,6 @@ typedef struct {{
     int stale;  /* the inputs changed since the outputs were computed */
     double time;
 }} instance_t;
-
-static double bound_value(const bound_t *b, double of)
-{{
-    double s, s_lo, s_hi, t, w;
-    int k;
-    of = of < b->lo ? b->lo : (of > b->hi ? b->hi : of);
-    s = b->log_scale ? log10(of) : of;
-    s_lo = b->log_scale ? log10(b->lo) : b->lo;
-    s_hi = b->log_scale ? log10(b->hi) : b->hi;
-    t = (s - s_lo) / (s_hi - s_lo) * (b->n - 1);
-    k = (int)t;
-    k = k < 0 ? 0 : (k > b->n - 2 ? b->n - 2 : k);
-    w = t - k;
-    return b->values[k] + w * (b->values[k + 1] - b->values[k]);
-}}
 
 static void log_error(instance_t *m, const char *message)
 {{
@@ -370,7 +354,7 @@ static fmi2Status evaluate(instance_t *m)
     }}
     for (k = 0; k < N_BOUNDS; ++k) {{
         const bound_t *b = &bounds[k];
-        const double limit = bound_value(b, m->x[b->of]), v = m->x[b->input];
+        const double limit = b->value(m->x[b->of]), v = m->x[b->input];
         if (b->side_max ? v > limit : v < limit) {{
             snprintf(msg, sizeof msg, "input %s = %.10g %s is %s %s = %.10g %s at %s = %.10g %s",
                      input_names[b->input], v, input_units[b->input], b->side_max ? "above" : "below", b->label,

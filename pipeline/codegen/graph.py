@@ -100,23 +100,49 @@ def read_graph(source: Path | bytes, expected_name: str | None = None) -> Graph:
     """Parse an exported model (a path, or bytes the caller has verified) into steps, after the loader's checks
     (loader.read_verified: digest, card file or its pending successor, name); refuses operators and forms the
     generators do not handle, and files that are not ONNX models, with one line."""
+    blob, path, expected_name = _read_blob(source, expected_name)
+    model, card = _parse(blob, path)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        blob, path = bytes(source), Path("model")
-    else:
-        path = Path(source)
-        expected_name = expected_name or path.stem
-        try:
-            blob, _, _ = loader.read_verified(path)
-        except loader.LoaderError as e:
-            message = str(e)
-            raise PipelineError(message if str(path.name) in message else f"{path}: {message}") from None
+        path = Path(f"{card.name}.onnx")
+    verify(path, blob, card, expected_name)
+    check_name(card.name)
+    _check_numbers(path, card)
+    g = model.graph
+    sizes = {v.name: v.type.tensor_type.shape.dim[-1].dim_value for v in (*g.input, *g.output, *g.value_info)}
+    steps, constants = _steps(g, sizes, path)
+    n_in, n_out = sizes[g.input[0].name], sizes[g.output[0].name]
+    if len(card.inputs) != n_in:
+        raise PipelineError(f"{path}: the card names {len(card.inputs)} inputs, the graph takes {n_in}")
+    if len(card.outputs) != n_out:  # the C would shift rows, onnxruntime repeat a column
+        raise PipelineError(f"{path}: the card names {len(card.outputs)} outputs, the graph returns {n_out}")
+    lo, hi = [v.min for v in card.inputs], [v.max for v in card.inputs]
+    return Graph(
+        card.name, g.input[0].name, n_in, n_out, steps, constants, lo, hi, card, hashlib.sha256(blob).hexdigest()
+    )
+
+
+def _read_blob(source: Path | bytes, expected_name: str | None) -> tuple[bytes, Path, str | None]:
+    """(the model's bytes, its path for messages, the name it must have): a path is read as the loader reads it."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), Path("model"), expected_name
+    path = Path(source)
+    try:
+        blob, _, _ = loader.read_verified(path)
+    except loader.LoaderError as e:
+        message = str(e)
+        raise PipelineError(message if str(path.name) in message else f"{path}: {message}") from None
+    return blob, path, expected_name or path.stem
+
+
+def _parse(blob: bytes, path: Path) -> tuple[onnx.ModelProto, Card]:
+    """The ONNX model with its shapes inferred, and the card it carries; anything unreadable is one line."""
     try:
         model = onnx.load_from_string(blob)
         meta = {p.key: p.value for p in model.metadata_props}
         if CARD_KEY not in meta:
             raise PipelineError(f"{path}: no '{CARD_KEY}' metadata: not exported by this pipeline")
         card = Card.from_dict(json.loads(meta[CARD_KEY]), str(path))
-        model = shape_inference.infer_shapes(model)
+        return shape_inference.infer_shapes(model), card
     except PipelineError:
         raise
     except CardError as e:
@@ -126,14 +152,12 @@ def read_graph(source: Path | bytes, expected_name: str | None = None) -> Graph:
             f"{path}: not a readable ONNX model ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})"
         ) from None
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        path = Path(f"{card.name}.onnx")
-    verify(path, blob, card, expected_name)
-    check_name(card.name)
-    _check_numbers(path, card)
-    g = model.graph
+
+
+def _steps(g: onnx.GraphProto, sizes: dict[str, int], path: Path) -> tuple[list[Step], dict[str, np.ndarray]]:
+    """The graph's nodes as steps, and the constants they use (Gemm weights as [in][out], biases and a binary op's
+    constant operands broadcast to the vector's size)."""
     inits = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in g.initializer}
-    sizes = {v.name: v.type.tensor_type.shape.dim[-1].dim_value for v in (*g.input, *g.output, *g.value_info)}
     constants: dict[str, np.ndarray] = {}
     steps: list[Step] = []
 
@@ -165,23 +189,4 @@ def read_graph(source: Path | bytes, expected_name: str | None = None) -> Graph:
                 f"{path}: operator {node.op_type} (node {node.name}) is not supported by codegen; "
                 f"supported: Gemm, {', '.join([*UNARY, *BINARY])}"
             )
-    if len(card.inputs) != sizes[g.input[0].name]:
-        raise PipelineError(
-            f"{path}: the card names {len(card.inputs)} inputs, the graph takes {sizes[g.input[0].name]}"
-        )
-    if len(card.outputs) != sizes[g.output[0].name]:  # the C would shift rows, onnxruntime repeat a column
-        raise PipelineError(
-            f"{path}: the card names {len(card.outputs)} outputs, the graph returns {sizes[g.output[0].name]}"
-        )
-    return Graph(
-        card.name,
-        g.input[0].name,
-        sizes[g.input[0].name],
-        sizes[g.output[0].name],
-        steps,
-        constants,
-        [v.min for v in card.inputs],
-        [v.max for v in card.inputs],
-        card,
-        hashlib.sha256(blob).hexdigest(),
-    )
+    return steps, constants

@@ -14,15 +14,21 @@ A bound as the card stores it (numpy only: the loader imports this module):
 
 `values` holds the bound at n knots spaced evenly in s = log10(of) ("log") or in s = of ("linear"), from s(lo) to
 s(hi); between knots the bound is linear in s, and outside [lo, hi] it is the end value. side "max" means
-input <= bound(of), "min" means input >= bound(of). The same three lines evaluate it in C:
+input <= bound(of), "min" means input >= bound(of).
 
-    t = (s - s_lo) / (s_hi - s_lo) * (n - 1);  k = min(max((int)t, 0), n - 2);  w = t - k;
-    bound = values[k] + w * (values[k + 1] - values[k]);
+This module is the one description of that table (BoundTable: the card's numbers and the constants derived from
+them) and of its interpolation (interpolation(): the steps as assignments, which bound_value() takes in numpy and
+every emitter writes in its language through a Syntax: the generated C and Fortran, the FMU):
+
+    xc = clamp(of, lo, hi);  s = log10(xc) or xc;  t = (s - s_lo) / (s_hi - s_lo) * (n - 1);
+    k = clamp(integer part of t, 0, n - 2);  w = t - k;  v = values[k] + w * (values[k + 1] - values[k])
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +40,73 @@ def _s(x, scale: str):
     return np.log10(x) if scale == "log" else np.asarray(x, dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class BoundTable:
+    """One bound as every evaluator reads it: the card's entry, with the interpolation's constants computed once."""
+
+    input: str
+    of: str
+    side: str
+    """"max": input <= bound(of); "min": input >= bound(of)"""
+    label: str
+    log: bool
+    """the knots are spaced evenly in log10(of), else in of"""
+    lo: float
+    hi: float
+    s_lo: float
+    """lo in the interpolation's variable s (log10(lo) or lo)"""
+    s_hi: float
+    values: tuple[float, ...]
+
+    @classmethod
+    def of_bound(cls, bound: dict) -> BoundTable:
+        """From a bound as the card stores it (the dict in the module docstring)."""
+        tab = bound["table"]
+        lo, hi, log = float(tab["lo"]), float(tab["hi"]), tab["scale"] == "log"
+        return cls(
+            input=bound.get("input", ""), of=bound.get("of", ""), side=bound.get("side", "max"),
+            label=bound.get("label", ""), log=log, lo=lo, hi=hi,
+            s_lo=float(np.log10(lo)) if log else lo, s_hi=float(np.log10(hi)) if log else hi,
+            values=tuple(float(v) for v in tab["values"]),
+        )  # fmt: skip
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """How a language writes the interpolation's few operations (format strings over the names shown)."""
+
+    number: Callable[[float], str]
+    """a real literal"""
+    clamp: str
+    """{a} limited to [{lo}, {hi}]"""
+    integer: str
+    """the integer part of {a} (towards zero)"""
+    item: str
+    """element {k} (counted from 0) of {array}"""
+    log10: str = "log10({a})"
+
+
+def interpolation(table: BoundTable, syntax: Syntax, of: str, values: str) -> list[tuple[str, str]]:
+    """The bound at the expression `of`, as (variable, expression) assignments in `syntax`: reals xc, s, t, w and v
+    (the bound, last), the integer k; `values` names the array of table.values. bound_value() takes the same steps."""
+    num, n = syntax.number, table.n
+    item = lambda k: syntax.item.format(array=values, k=k)  # noqa: E731
+    s_lo, s_hi = num(table.s_lo), num(table.s_hi)
+    return [
+        ("xc", syntax.clamp.format(a=of, lo=num(table.lo), hi=num(table.hi))),
+        ("s", syntax.log10.format(a="xc") if table.log else "xc"),
+        ("t", f"(s - ({s_lo})) / ({s_hi} - ({s_lo})) * {n - 1}"),
+        ("k", syntax.integer.format(a="t")),
+        ("k", syntax.clamp.format(a="k", lo="0", hi=str(n - 2))),
+        ("w", "t - k"),
+        ("v", f"{item('k')} + w * ({item('k + 1')} - {item('k')})"),
+    ]
+
+
 def _s_inverse(table: dict) -> np.ndarray:
     """The `of` values at a table's knots."""
     s = np.linspace(_s(table["lo"], table["scale"]), _s(table["hi"], table["scale"]), len(table["values"]))
@@ -41,14 +114,14 @@ def _s_inverse(table: dict) -> np.ndarray:
 
 
 def bound_value(bound: dict, x_of) -> np.ndarray:
-    """The bound at values of its `of` input (clamped to the table's range), as an array of x_of's shape."""
-    tab = bound["table"]
-    values = np.asarray(tab["values"], dtype=np.float64)
-    n = len(values)
-    x = np.clip(np.asarray(x_of, dtype=np.float64), tab["lo"], tab["hi"])
-    s, s_lo, s_hi = _s(x, tab["scale"]), _s(tab["lo"], tab["scale"]), _s(tab["hi"], tab["scale"])
-    t = (s - s_lo) / (s_hi - s_lo) * (n - 1)
-    k = np.clip(np.floor(t).astype(np.int64), 0, n - 2)
+    """The bound at values of its `of` input (clamped to the table's range), as an array of x_of's shape: the steps
+    of interpolation(), in numpy."""
+    table = BoundTable.of_bound(bound)
+    values, n = np.asarray(table.values), table.n
+    xc = np.clip(np.asarray(x_of, dtype=np.float64), table.lo, table.hi)
+    s = np.log10(xc) if table.log else xc
+    t = (s - table.s_lo) / (table.s_hi - table.s_lo) * (n - 1)
+    k = np.clip(np.trunc(t).astype(np.int64), 0, n - 2)
     w = t - k
     return values[k] + w * (values[k + 1] - values[k])
 

@@ -380,16 +380,13 @@ class _PointBound:
     )
 
     def __init__(self, bound: dict, names: list[str]):
-        tab = bound["table"]
-        self.i, self.j = names.index(bound["input"]), names.index(bound["of"])
-        self.log = tab["scale"] == "log"
-        self.lo, self.hi = float(tab["lo"]), float(tab["hi"])
-        self.sign = 1.0 if bound["side"] == "max" else -1.0
-        self.values = [self.sign * float(v) for v in tab["values"]]
+        table = domain.BoundTable.of_bound(bound)  # the interpolation's constants, as every evaluator has them
+        self.i, self.j = names.index(table.input), names.index(table.of)
+        self.log, self.lo, self.hi, self.s_lo = table.log, table.lo, table.hi, table.s_lo
+        self.sign = 1.0 if table.side == "max" else -1.0
+        self.values = [self.sign * v for v in table.values]
         n = len(self.values)
-        s_hi = math.log10(self.hi) if self.log else self.hi
-        self.s_lo = math.log10(self.lo) if self.log else self.lo
-        self.per_s = (n - 1) / (s_hi - self.s_lo)
+        self.per_s = (n - 1) / (table.s_hi - self.s_lo)
         self.slopes = [b - a for a, b in zip(self.values, self.values[1:])]
         # rounding between this arithmetic and domain.bound_value's: points closer than this go to the numpy check
         self.margin = 1e-9 * max(abs(v) for v in self.values) + 1e-300
@@ -557,12 +554,12 @@ class Model:
         """dy/dx of shape (N, n_outputs, n_inputs) in physical units, float64, with this model's policies.
 
         Computed by the generated C (backend "c", compiled on first use from the bytes this model was loaded from;
-        needs a C compiler and the `onnx` package): onnxruntime has no derivatives, and one analytic implementation of the derivative (the
+        needs a C compiler and the `c` extra, `pip install "surrogate-pipeline[c]"`): onnxruntime has no derivatives, and one analytic implementation of the derivative (the
         generator's, tested against central differences) is better than a second copy of the graph's semantics
         in numpy or a second graph output that every exported file would carry.
         """
         if getattr(self, "_c_model", None) is None:
-            CModel = backend_class("c")
+            CModel = backend_class("c", "jacobian()")
             # From the bytes this model was loaded from and checked, not from the path: after a re-export of the
             # same name, f(X) and f.jacobian(X) must still be one model.
             self._c_model = CModel(self.blob, out_of_range=self.out_of_range, nonfinite=self.nonfinite)
@@ -609,18 +606,30 @@ class Model:
 def load(path: str | os.PathLike | bytes, backend: str = "onnxruntime", **kwargs) -> Model:
     """backend "onnxruntime" (numpy and onnxruntime only) or "c": the generated C compiled on first use (batches
     through ctypes, point() through a CPython extension built with it), the same API, ~10x cheaper per call
-    (pipeline/codegen/cbackend.py; needs a C compiler and `onnx`)."""
+    (pipeline/codegen/cbackend.py; needs a C compiler and the `c` extra: `pip install "surrogate-pipeline[c]"`)."""
     return backend_class(backend)(path, **kwargs)
 
 
-def backend_class(backend: str) -> type[Model]:
-    """The Model class of a backend named in BACKENDS, imported now."""
+def backend_class(backend: str, use: str = "") -> type[Model]:
+    """The Model class of a backend named in BACKENDS, imported now; a package its extra installs and this
+    environment lacks is a LoaderError naming the extra (`use`: what needed the backend, for the message)."""
     if backend not in BACKENDS:
         raise LoaderError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
     module, _, cls = BACKENDS[backend].partition(":")
-    return getattr(importlib.import_module(module), cls)
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ModuleNotFoundError as e:
+        if backend not in EXTRAS or not e.name or e.name.split(".")[0] == "pipeline":
+            raise
+        raise LoaderError(
+            f"{use or f'backend={backend!r}'} needs the {e.name!r} package, which is not installed: "
+            f'pip install "surrogate-pipeline[{EXTRAS[backend]}]"'
+        ) from None
 
 
 BACKENDS = {"onnxruntime": "pipeline.runtime.loader:Model", "c": "pipeline.codegen.cbackend:CModel"}
 """load(backend=...) -> "module:Class", imported on first use: the runtime names the C backend of the codegen layer
 without importing it, so that `pipeline.loader` needs numpy and onnxruntime only."""
+EXTRAS = {"c": "c"}
+"""backend -> the pyproject.toml extra that installs the packages it needs beyond the runtime's (c: onnx, to read
+the graph the C is generated from)"""
