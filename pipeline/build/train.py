@@ -30,7 +30,7 @@ from ..errors import PipelineError
 from .data import Dataset
 from .model import Surrogate, activation_of
 from .spec import Spec, TrainingSpec
-from .verify import KIND, pointwise, worst_ratio
+from .verify import KIND, pointwise, search_worst, worst_ratio
 
 
 @dataclass
@@ -333,9 +333,10 @@ class Refiner:
     """Finds where the model is worst and adds reference samples there (adaptive sampling).
 
     Its probe set is its own: a Sobol sample as large as verification's (probe_points), the corners, and 64 points
-    on each face, from a seed that neither training nor verification uses. A check is the probe set plus local searches from its
-    worst points, as many and as long as verification's searches of one output (a weaker check than the final one
-    lets training stop on a model that verification then fails; reference calls are cheap next to LM steps). New
+    on each face, from a seed that neither training nor verification uses. A check is the probe set plus
+    verification's worst-point search (verify.search_worst: the same starts per output and error kind, simplexes and
+    tolerances) started from it. A weaker check than the final one let training stop on a model that verification
+    then failed: friedel once passed training's own search at 0.33 of its gate and verification's at 1.57. New
     samples are the worst probe points, the searches' optima and jittered neighbours of both (clipped into the unit
     cube, so the neighbours of a face point stay near that face).
 
@@ -385,55 +386,38 @@ class Refiner:
         return r
 
     def check(self, model: Surrogate) -> dict:
-        from scipy.optimize import minimize
-
+        """The worst gate ratio on the probe set and at the optima of verification's own worst-point search
+        (verify.search_worst) started from it, where that ratio was found, and what new_samples needs."""
         dev = next(model.parameters()).device
 
         def predict(X: np.ndarray) -> np.ndarray:
             with torch.no_grad():
                 return model(torch.as_tensor(X, device=dev)).cpu().numpy()
 
-        r = self.ratios(predict(self.X), self.Y)
+        P = predict(self.X)
+        r = self.ratios(P, self.Y)
         if self.slopes is not None:
             r[self.slope_rows] = np.maximum(r[self.slope_rows], slope_ratios(model.net, self.slopes).cpu().numpy())
         r = np.nan_to_num(r, nan=np.inf)
-        v = self.spec.verification
-        starts = 2 * v.searches  # as many as verification runs on one output (one per error kind)
-        found = []
-        for i in np.argsort(-r, kind="stable")[:starts]:
-
-            def objective(u):
-                X = self.data.from_unit(self.spec, np.clip(u, 0, 1)[None, :])
-                Y, ok, _ = self.data.call_reference(self.spec, X)
-                if not ok[0]:
-                    return 0.0
-                ratio = float(self.ratios(predict(X), Y)[0])
-                found.append((ratio, np.clip(u, 0, 1), X[0], Y[0]))
-                return -ratio
-
-            minimize(
-                objective,
-                self.U[i],
-                method="Nelder-Mead",
-                bounds=[(0.0, 1.0)] * len(self.U[i]),
-                options={"maxfev": v.search_evaluations, "xatol": 1e-5, "fatol": 0.0},
-            )
-        found.sort(key=lambda f: -f[0])
-        worst = max(float(r.max()), found[0][0] if found else 0.0)
-        at = found[0][2] if found and found[0][0] >= r.max() else self.X[int(np.argmax(r))]
+        found = search_worst(self.spec, predict, self.U, self.Y, P)
+        found["ratio"] = self.ratios(predict(found["X"]).reshape(found["Y"].shape), found["Y"])
+        searched = float(found["ratio"].max(initial=0.0))
+        worst = max(float(r.max()), searched)
+        at = found["X"][int(np.argmax(found["ratio"]))] if searched >= r.max() else self.X[int(np.argmax(r))]
         return {
             "ratio": worst,
             "probe_ratios": r,
-            "found": found[:starts],
+            "found": found,
             "worst_at": dict(zip(self.spec.input_names, np.round(at, 6).tolist())),
         }
 
     def new_samples(self, check: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
         """About n new samples around the worst points: (X, Y) with the reference's values."""
         worst = np.argsort(-check["probe_ratios"], kind="stable")[: max(1, n // 4)]
-        centres = np.concatenate([self.U[worst], *[f[1][None, :] for f in check["found"]]])
-        X_known = np.concatenate([self.X[worst], *[f[2][None, :] for f in check["found"]]])
-        Y_known = np.concatenate([self.Y[worst], *[f[3][None, :] for f in check["found"]]])
+        found = check["found"]
+        centres = np.concatenate([self.U[worst], found["U"]])
+        X_known = np.concatenate([self.X[worst], found["X"]])
+        Y_known = np.concatenate([self.Y[worst], found["Y"]])
         jitter = np.clip(
             np.repeat(centres, 3, axis=0) + self.rng.normal(0, 0.03, (3 * len(centres), centres.shape[1])), 0.0, 1.0
         )
@@ -480,7 +464,11 @@ def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
 
 
 def lm_steps(
-    model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0, slopes: SlopeTargets | None = None
+    model: Surrogate,
+    u: torch.Tensor,
+    z: torch.Tensor,
+    memory_gb: float = 1.0,
+    slopes: SlopeTargets | None = None,
 ):
     """Levenberg-Marquardt on the flat parameter vector; yields (loss, stuck) after each step.
 

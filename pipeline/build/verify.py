@@ -203,7 +203,7 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
         plan |= {"plan": f"a {spec.sampling.grid}-point-per-axis grid", "points": {"grid": len(data.x_grid)}}
     if data.x_domain is not None:
         P = np.asarray(predict(data.x_domain), dtype=np.float64)
-        found = search_worst(spec, predict, data, P)
+        found = search_worst(spec, predict, data.u_domain, data.y_domain, P)
         X = np.concatenate([data.x_domain, found["X"]])
         Y = np.concatenate([data.y_domain, found["Y"]])
         P = np.concatenate([P, np.asarray(predict(found["X"]), dtype=np.float64).reshape(-1, P.shape[1])])
@@ -244,39 +244,39 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
     return report
 
 
-def search_worst(spec: Spec, predict, data: data_mod.Dataset, P: np.ndarray) -> dict:
-    """Bounded local searches for the largest pointwise error, from the worst points of the domain sample.
+def search_worst(spec: Spec, predict, U: np.ndarray, Y: np.ndarray, P: np.ndarray) -> dict:
+    """Bounded local searches for the largest pointwise error, from the worst points of a sample: the one worst-point
+    search of the project, run by verification on its domain sample and by training's Refiner on its probe set.
 
-    One search per start, verification.searches starts per output and error kind (absolute, relative), each a
-    Nelder-Mead in the unit cube (where every point maps into the domain) with at most
-    verification.search_evaluations reference evaluations. Points where the reference fails (on_error = "drop")
-    count as no error. Returns the best point of each search: {"X", "Y", "searches", "evaluations"}.
+    U: the sample in the unit cube (N, d); Y: the reference there; P: the model there. One search per start,
+    verification.searches starts per output and error kind (absolute, relative), each a Nelder-Mead in the unit cube
+    (where every point maps into the domain) from a small simplex, with at most verification.search_evaluations
+    reference evaluations. Points where the reference fails (on_error = "drop") count as no error. Returns the best
+    point of each search: {"U", "X", "Y", "searches", "evaluations"}.
     """
     from scipy.optimize import minimize
 
     v, d = spec.verification, len(spec.inputs)
     kinds = sorted({KIND[m] for m in spec.gates})
-    found_X, found_Y, evaluations, searches = [], [], 0, 0
+    found_U, found_X, found_Y, evaluations, searches = [], [], [], 0, 0
     for k in range(len(spec.outputs)):
         for kind in kinds:
-            e = pointwise(P[:, k], data.y_domain[:, k], kind)
-            starts = _distinct_worst(data.u_domain, e, v.searches)
-            for u0 in starts:
+            for u0 in _distinct_worst(U, pointwise(P[:, k], Y[:, k], kind), v.searches):
                 best = {"err": -1.0}
 
                 def objective(u: np.ndarray) -> float:
                     nonlocal evaluations
                     u = np.clip(u, 0.0, 1.0)[None, :]
                     X = data_mod.from_unit(spec, u)
-                    Y, ok, _ = data_mod.call_reference(spec, X)
+                    Y_u, ok, _ = data_mod.call_reference(spec, X)
                     evaluations += 1
                     if not ok[0]:
                         if spec.reference.on_error == "error":
                             data_mod.evaluate(spec, X, "search points")  # raises the one-line report
                         return 0.0
-                    err = float(pointwise(np.asarray(predict(X), dtype=np.float64)[0, k], Y[0, k], kind))
+                    err = float(pointwise(np.asarray(predict(X), dtype=np.float64)[0, k], Y_u[0, k], kind))
                     if err > best["err"]:
-                        best.update(err=err, X=X[0], Y=Y[0])
+                        best.update(err=err, U=u[0], X=X[0], Y=Y_u[0])
                     return -err
 
                 minimize(
@@ -293,10 +293,12 @@ def search_worst(spec: Spec, predict, data: data_mod.Dataset, P: np.ndarray) -> 
                 )
                 searches += 1
                 if best["err"] >= 0:
+                    found_U.append(best["U"])
                     found_X.append(best["X"])
                     found_Y.append(best["Y"])
     n_out = len(spec.outputs)
     return {
+        "U": np.array(found_U).reshape(-1, d),
         "X": np.array(found_X).reshape(-1, d),
         "Y": np.array(found_Y).reshape(-1, n_out),
         "searches": searches,
