@@ -2,6 +2,7 @@
 and the CPU each onnxruntime configuration burns inside a solver-like loop. `make bench` runs this and then
 benchmarks/summarize.py, which turns the JSON into tables and plots."""
 
+import os
 import time
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from benchmarks.backends import (
 from benchmarks.c_timing import BUILDS as C_BUILDS
 from pipeline.loader import make_session
 
-BATCHES = [1, 64, 4096, 65536, 1_048_576]
+BATCHES = [int(b) for b in os.environ.get("BENCH_BATCHES", "1,64,4096,65536").split(",")]
+"""Batch sizes timed. `make bench` stops at 65,536 (the size the summary's per-sample figures are quoted at, and
+past which per-sample times stop falling); `make bench-full` adds 1,048,576 (BENCH_BATCHES, comma-separated)."""
 NAMES = surrogates()
 
 
