@@ -49,6 +49,12 @@ def _propssi_loop(X):
     return [[PropsSI(p, "T", T, "P", P, "Water") for p in references.WATER_PROPERTIES] for T, P in X.tolist()]
 
 
+def _propssi_arrays(X):
+    from CoolProp.CoolProp import PropsSI
+
+    return np.stack([PropsSI(p, "T", X[:, 0], "P", X[:, 1], "Water") for p in references.WATER_PROPERTIES], axis=1)
+
+
 @functools.lru_cache(maxsize=None)
 def _water_state(backend: str):
     return references.water_state(backend)  # BICUBIC builds its tables on first use (seconds, cached)
@@ -65,9 +71,9 @@ REFERENCES = {
     "colebrook": {"ref: fluids Colebrook, scalar loop": (references.colebrook, SLOW_REFERENCE_MAX_BATCH)},
     "gnielinski": {"ref: ht Gnielinski + fluids, scalar loop": (references.gnielinski, SLOW_REFERENCE_MAX_BATCH)},
     "water": {
-        "ref: CoolProp PropsSI, vectorized": (references.water, SLOW_REFERENCE_MAX_BATCH),
+        "ref: AbstractState HEOS, one flash a point": (references.water, SLOW_REFERENCE_MAX_BATCH),
+        "ref: CoolProp PropsSI, vectorized": (_propssi_arrays, SLOW_REFERENCE_MAX_BATCH),
         "ref: CoolProp PropsSI, scalar loop": (_propssi_loop, 64),
-        "ref: AbstractState HEOS, scalar loop": (lambda X: _abstract_state_loop("HEOS")(X), SLOW_REFERENCE_MAX_BATCH),
         "ref: AbstractState BICUBIC&HEOS, scalar loop": (
             lambda X: _abstract_state_loop("BICUBIC&HEOS")(X),
             SLOW_REFERENCE_MAX_BATCH,
