@@ -26,6 +26,8 @@ __all__ = [
     # the verbs of `python -m pipeline`, and what they return
     "train", "Training", "verify", "GateReport", "gate", "export", "Exported", "load",
     "report", "generate_code", "fmu", "search",
+    # the exceptions, each with the one line the command line prints (pipeline.errors)
+    "PipelineError", "SpecError", "LoaderError", "CardError",
 ]  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import PipelineError, SpecError
+from ..errors import CardError, LoaderError, PipelineError, SpecError  # noqa: F401 (the API's exceptions)
 from ..runtime.files import atomic_write
 from . import spec as spec_mod
 from .spec import InputSpec as Input, OutputSpec as Output, Spec
@@ -277,9 +277,9 @@ def train(
     """Sample the reference, train until the gates are met or the budget ends (the tqdm progress bar unless
     progress=False), and save the checkpoint in runs/NAME/. device: "cpu", "cuda" or "auto" (default: the spec's).
     Notes on dropped data rows and reference failures are printed, as the command line does."""
+    spec, runs = _as_spec(spec), _runs(runs)  # a bad spec or folder is refused before torch is imported
     from . import checkpoint, data, train as train_mod
 
-    spec, runs = _as_spec(spec), _runs(runs)
     _calls(runs, cache, progress, workers)
     dataset = data.build(spec, verification=False)
     if dataset.dropped_rows:
