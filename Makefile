@@ -16,7 +16,7 @@ ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) 
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench publish readme lint format check train-bench test gate seed examples codegen fmu code-saturne \
+.PHONY: help venv list train verify export bench publish readme lint format check train-bench test gate seed kernel examples codegen fmu code-saturne \
 	search clean
 
 help: ## list the targets
@@ -131,6 +131,9 @@ codegen: venv ## generate C and Fortran for every exported surrogate (to generat
 
 seed: venv ## the seed script's faults, removed one at a time
 	$(PY) examples/seed_explained.py
+
+kernel: venv ## register .venv as the Jupyter kernel "Python (surrogate-pipeline .venv)" for your user (notebooks)
+	$(PY) -m ipykernel install --user --name surrogate-pipeline --display-name "Python (surrogate-pipeline .venv)"
 
 clean: ## remove runs/ and the virtual environment (exported/ is kept: it is committed)
 	rm -rf runs $(VENV)

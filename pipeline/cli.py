@@ -1,5 +1,8 @@
 """`python -m pipeline COMMAND`: list, train, verify, export, report, codegen, fmu, search, gate.
 
+Each command is a thin wrapper over pipeline.build.api (the Python API): it prints what the API returns and turns
+its exceptions into exit statuses.
+
 Exit status: 0 success; 1 a surrogate fails its accuracy gates; 2 bad input (spec, name, data, files), reported
 as one line naming what is wrong.
 """
@@ -10,6 +13,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+from .runtime.files import EXPORTED_DIR
 
 EXIT_GATES_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -27,7 +32,6 @@ def per_surrogate(fn):
     def run(args) -> int:
         from .build import cores
 
-        _calls(args)
         n = cores.jobs(getattr(args, "jobs", 1), len(args.names))
         if n == 1:
             return fn(args)
@@ -69,17 +73,6 @@ def _pool(args, n: int) -> int:
     return status
 
 
-def _calls(args) -> None:
-    """How the reference is called: cached under the runs folder unless --no-cache, progress unless --quiet."""
-    from .build import calls, checkpoint
-
-    calls.configure(
-        runs=args.runs or checkpoint.RUNS_DIR,
-        cache=not getattr(args, "no_cache", False),
-        progress=not getattr(args, "quiet", False),
-    )
-
-
 def _one_job() -> None:
     """In a pool's worker: it may not start pools of its own (cores.py)."""
     from .build import cores
@@ -100,7 +93,6 @@ def _captured(args) -> tuple[int, str]:
     from .errors import CardError, LoaderError, PipelineError
 
     fn = globals()[f"cmd_{args.command}"].__wrapped__
-    _calls(args)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         try:
@@ -130,14 +122,19 @@ def _longest_first(names: list[str]) -> list[str]:
     return sorted(names, key=work, reverse=True)
 
 
-def cmd_list(args) -> int:
-    from .build import spec as spec_mod
+def _options(args) -> dict:
+    """How the reference is called: cached under the runs folder unless --no-cache, progress unless --quiet."""
+    return {"cache": not getattr(args, "no_cache", False), "progress": not getattr(args, "quiet", False)}
 
-    names = spec_mod.available()
+
+def cmd_list(args) -> int:
+    from .build import api
+
+    names = api.surrogates()
     w = max(map(len, names)) + 1
     for name in names:
-        s = spec_mod.load(name)
-        exported = Path(args.out or "exported", f"{name}.onnx").is_file()
+        s = api.load_spec(name)
+        exported = Path(args.out or EXPORTED_DIR, f"{name}.onnx").is_file()
         ins = ", ".join(
             f"{i.name} [{i.unit}] {i.min:g}..{i.max:g}{' (log)' if i.scale == 'log' else ''}" for i in s.inputs
         )
@@ -153,195 +150,105 @@ def cmd_list(args) -> int:
 @per_surrogate
 def cmd_train(args) -> int:
     """Train each spec; exit 1 (after saving the checkpoint) for a run whose budget ended short of its gates."""
-    from .build import checkpoint, data, spec as spec_mod, train
+    from .build import api
 
     status = 0
     for name in args.names:
-        spec = spec_mod.load(name)
-        dataset = data.build(spec, verification=False)
-        if dataset.dropped_rows:
-            print(f'{spec.name}: dropped {dataset.dropped_rows} bad data row(s) (reference.bad_rows = "drop")')
-        for what, (failed, asked) in dataset.failed.items():
-            if failed:
-                print(
-                    f"{spec.name}: the reference failed on {failed} of {asked} {what} points; excluded "
-                    f'(reference.on_error = "drop")'
-                )
-        result = train.train(spec, dataset, device=args.device, progress=not args.quiet)
-        if result.note:
-            print(f"{spec.name}: {result.note}")
-        metrics = train.summary(spec, dataset, result)
-        folder = checkpoint.run_dir(spec.name, args.runs)
-        checkpoint.save(folder, spec, result.model, result.history, metrics)
-        added = result.train_samples - len(dataset.x_train)
-        print(
-            f"{spec.name}: {result.steps} steps in {result.seconds:.2f} s on {result.device} "
-            f"({result.stop_reason}); {result.train_samples} samples"
-            f"{f' ({added} added where the error was largest)' if added else ''}; checkpoint in {folder}"
-        )
-        if result.stop_reason != "gates met":
-            status = max(status, _short_of_gates(spec, folder, metrics))
+        done = api.train(name, args.runs, device=args.device, **_options(args))
+        print(done)  # steps, time, stop reason, samples, checkpoint folder
+        if done.short is not None:  # the held-out samples fail the gates: the table and what to try next
+            print(
+                f"{done.short.table()}\n{done.spec.name}: the training budget ended short of the gates; next step: "
+                f"{done.short.advice}"
+            )
+            status = EXIT_GATES_FAILED
     return status
-
-
-def _short_of_gates(spec, folder, metrics: dict) -> int:
-    """A run that ended before its gates were met with margin: if the held-out samples fail them, the table and
-    what to try next, exit 1 (otherwise verify decides)."""
-    import torch
-
-    from .build import checkpoint, data
-    from .build.verify import gate_report, next_step
-
-    module = checkpoint.load(folder, spec).export_model()
-    held_out = data.build(spec, verification=False)
-    with torch.no_grad():
-        report = gate_report(
-            spec,
-            lambda X: module(torch.as_tensor(X, dtype=torch.float32)).numpy(),
-            {"holdout": (held_out.x_holdout, held_out.y_holdout)},
-        )
-    if report.passed:
-        return 0
-    print(
-        f"{report.table()}\n{spec.name}: the training budget ended short of the gates; next step: "
-        f"{next_step(spec, report, metrics)}"
-    )
-    return EXIT_GATES_FAILED
 
 
 @per_surrogate
 def cmd_verify(args) -> int:
-    import torch
-
-    from .build import checkpoint, data, derivatives, spec as spec_mod
-    from .build.verify import next_step, verify
+    from .build import api
 
     status = 0
     for name in args.names:
-        spec = spec_mod.load(name)
-        folder = checkpoint.run_dir(spec.name, args.runs)
-        # Verify the float32 module that export will ship, not the float64 training model.
-        surrogate = checkpoint.load(folder, spec)
-        module = surrogate.export_model()
-        predict = lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()  # noqa: E731
-        slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
-        with torch.no_grad():
-            report = verify(spec, predict, data.build(spec), slopes)
-        checkpoint.write_json(folder / "gates.json", report.to_dict())
-        print(report.table())
+        report = api.verify(name, args.runs, **_options(args))
+        print(report)  # the table, and the next step when a gate fails
         if not report.passed:
-            metrics = checkpoint.read_json(folder / "metrics.json") or {}
-            print(f"{spec.name}: next step: {next_step(spec, report, metrics)}")
             status = EXIT_GATES_FAILED
     return status
 
 
 @per_surrogate
 def cmd_export(args) -> int:
-    from .build import data, export, spec as spec_mod
+    from .build import api
 
     for name in args.names:
-        spec = spec_mod.load(name)
-        dataset = data.build(spec)  # once: export and the report both need it
-        path, card, written = export.export(spec, args.runs, args.out, dataset)
-        if written:
+        done = api.export(name, args.runs, args.out or EXPORTED_DIR, **_options(args))
+        if done.written:
             print(
-                f"{spec.name}: wrote {path} and {path.with_suffix('.json').name} "
-                f"(sha256 {card.onnx_sha256[:12]}…, parity and gates checked)"
+                f"{done.card.name}: wrote {done.path} and {done.path.with_suffix('.json').name} "
+                f"(sha256 {done.card.onnx_sha256[:12]}…, parity and gates checked)"
             )
-        print(f"{spec.name}: report in {path.with_name(spec.name + '_report')}")
+        print(f"{done.card.name}: report in {done.report}")
     return 0
 
 
 def cmd_report(args) -> int:
-    from .build import report, spec as spec_mod
-    from .runtime.files import EXPORTED_DIR
+    from .build import api
 
     for name in args.names:
-        spec = spec_mod.load(name)
-        path = Path(args.out or EXPORTED_DIR) / f"{spec.name}.onnx"
-        if not path.is_file():
-            raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
-        print(f"{spec.name}: report in {report.write(spec, path, args.runs)}")
+        folder = api.report(name, args.runs, args.out or EXPORTED_DIR)
+        print(f"{folder.name.removesuffix('_report')}: report in {folder}")
     return 0
 
 
 def cmd_codegen(args) -> int:
-    from . import codegen
-    from .build import spec as spec_mod
-    from .runtime.files import EXPORTED_DIR
+    from .build import api
 
     for name in args.names:
-        spec = spec_mod.load(name)
-        path = Path(args.out or EXPORTED_DIR) / f"{spec.name}.onnx"
-        if not path.is_file():
-            raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
-        for written in codegen.generate(path, args.lang, args.dest, args.precision, expected_name=spec.name):
+        for written in api.generate_code(name, args.lang, args.dest, args.precision, args.out or EXPORTED_DIR):
             print(f"{name}: wrote {written}")
     return 0
 
 
 def cmd_fmu(args) -> int:
-    from . import codegen
-    from .build import spec as spec_mod
-    from .codegen import fmu
-    from .runtime.files import EXPORTED_DIR
+    from .build import api
 
     for name in args.names:
-        path = Path(args.out or EXPORTED_DIR) / f"{spec_mod.load(name).name}.onnx"
-        if not path.is_file():
-            raise spec_mod.PipelineError(f"no exported model at {path}: run `python -m pipeline export {name}`")
-        written = fmu.build(path, args.dest)
-        card = codegen.read_graph(path).card
-        print(
-            f"{name}: wrote {written} (FMI 2.0 co-simulation and model exchange, {fmu.platform_dir()[0]}; "
-            f"{fmu.summary(card)})"
-        )
+        written, holds = api.fmu(name, args.dest, args.out or EXPORTED_DIR)
+        print(f"{name}: wrote {written} ({holds})")
     return 0
 
 
 def cmd_search(args) -> int:
-    import json
-
-    from .build import search, spec as spec_mod
-    from .runtime.files import atomic_write
+    from .build import api, search
 
     for name in args.names:
-        spec = spec_mod.load(name)
-        study = search.run(
+        spec = api.load_spec(name)
+        summary = api.search(
             name,
             args.trials,
-            args.workers,
-            args.storage,
-            args.seed,
-            args.heartbeat,
-            args.trial_seconds,
+            workers=args.workers,
+            storage=args.storage,
+            seed=args.seed,
+            heartbeat=args.heartbeat,
+            trial_seconds=args.trial_seconds,
+            apply=args.apply,
             progress=not args.quiet,
         )
-        summary = search.report(study, spec)
         print(
             f"\n{spec.name}: {summary['completed_trials']} completed trials; Pareto front "
             f"(runs/search/{spec.name}/pareto.md, pareto.png):\n{search.table(summary['pareto_front'])}"
         )
-        best, before = summary["cheapest_passing"], summary["before"]
+        best = summary["cheapest_passing"]
         if not best:
             print(f"{spec.name}: no trial passes every gate; the spec is left as it is")
             continue
-        current = search.flops_per_sample(spec.model.widths, len(spec.inputs), len(spec.outputs))
         print(
             f"{spec.name}: cheapest passing network {'-'.join(map(str, best['widths']))} {best['activation']} "
-            f"({best['flops']} FLOPs/sample; the spec's: {current})"
+            f"({best['flops']} FLOPs/sample; the spec's: {summary['current_flops']})"
         )
-        if args.apply and best["flops"] < current:
-            atomic_write(spec.path, search.apply(spec, best).encode())
-            record = {
-                "surrogate": spec.name,
-                "gates": spec.gates,
-                "before": before,
-                "after": best,
-                "completed_trials": summary["completed_trials"],
-            }
-            atomic_write(search.SEARCH_DIR / spec.name / "applied.json", (json.dumps(record, indent=1) + "\n").encode())
+        if summary["applied"]:
             print(f"{spec.name}: rewrote {spec.path}; now `make train export bench SURROGATES={spec.name}`")
         elif args.apply:
             print(f"{spec.name}: the spec's network is already the cheapest passing one; left as it is")

@@ -209,7 +209,8 @@ def _cache(spec, ident: str | None) -> Cache | None:
     if SETTINGS.runs is None or not SETTINGS.cache:
         return None
     if ident is None:
-        if spec.reference.callable not in _SAID:
+        # said for a spec file's reference; one passed in code (api.spec) is documented as uncached when anonymous
+        if spec.reference.callable not in _SAID and spec.reference.function is None:
             _SAID.add(spec.reference.callable)
             print(
                 f"{spec.name}: reference {spec.reference.callable} is not cached: a lambda, closure or nested "
@@ -362,6 +363,7 @@ def _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar) ->
     import concurrent.futures as cf
     import multiprocessing
 
+    _check_picklable(spec, w)
     n = len(X)
     step = max(1, min(int(TASK_SECONDS / max(per_row, 1e-9)), math.ceil((n - done) / w)))
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -385,6 +387,24 @@ def _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar) ->
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _check_picklable(spec, w: int) -> None:
+    """A reference built in code travels to the workers by pickle: one that cannot is refused in one line, before a
+    worker starts (pickle's own error would come from inside the pool)."""
+    import pickle
+
+    fn = spec.reference.function
+    if fn is None:
+        return
+    try:
+        pickle.dumps(fn)
+    except Exception as e:  # noqa: BLE001 - PicklingError, AttributeError, TypeError: all mean the same here
+        raise PipelineError(
+            f"reference {spec.reference.callable} costs enough to be called in {w} worker processes, but cannot be "
+            f"sent to them ({type(e).__name__}: {str(e).splitlines()[0]}): define it with def at the top level of a "
+            f"module or notebook cell (a lambda or a closure does not pickle), or pass workers=1 to call it here"
+        ) from None
 
 
 def _worker_start() -> None:

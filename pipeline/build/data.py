@@ -336,12 +336,19 @@ def _where(e: BaseException) -> str:
     return f"{frames[-1].filename} line {frames[-1].lineno}: " if frames else ""
 
 
+def reference_function(spec: Spec):
+    """The spec's reference function: the one a spec built in code holds, or the one its callable names."""
+    if spec.reference.function is not None:
+        return spec.reference.function
+    return resolve_callable(spec.reference.callable, _spec_dir(spec))
+
+
 def call_reference(spec: Spec, X: np.ndarray, what: str = "inputs") -> tuple[np.ndarray, np.ndarray, str]:
     """The reference at X: (Y with NaN rows where it failed, ok per row, the first failure in words).
 
     Rows come from the cache, this process or worker processes (calls.py); their values are the same either way.
     """
-    fn = resolve_callable(spec.reference.callable, _spec_dir(spec))
+    fn = reference_function(spec)
     X = np.asarray(X, dtype=np.float64)
     Y, errors = calls.run(spec, X, fn, _raw_rows, what)
     ok = np.isfinite(Y).all(axis=1)
@@ -367,7 +374,7 @@ def _raw_rows(spec: Spec, X: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
     Called in this process or in a reference worker (calls.py), so a module-level function of the spec and the rows
     only; each call gets its own copy of its inputs, and each call (a row, or a vectorized call of k rows) may take
     reference.timeout seconds (k times that)."""
-    fn = resolve_callable(spec.reference.callable, _spec_dir(spec))
+    fn = reference_function(spec)
     timeout = spec.reference.timeout
     n, n_out = len(X), len(spec.outputs)
     Y = np.full((n, n_out), np.nan)
@@ -452,7 +459,7 @@ def budget(spec: Spec) -> dict | None:
     """The verification counts a costly reference can afford (calls.budget); None: the spec's own, exactly."""
     if not spec.reference.callable:
         return None
-    return calls.budget(spec, resolve_callable(spec.reference.callable, _spec_dir(spec)))
+    return calls.budget(spec, reference_function(spec))
 
 
 def evaluate(spec: Spec, X: np.ndarray, what: str = "inputs") -> np.ndarray:
@@ -509,12 +516,21 @@ def _decode_csv(raw: bytes, path: Path) -> str:
 
 
 def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
-    """Inputs and outputs from the spec's CSV file, with bad rows handled by the spec's policy.
+    """Inputs and outputs from the spec's CSV file (or the rows a spec built in code holds), with bad rows handled
+    by the spec's policy.
 
     The file is UTF-8, with or without the byte-order mark Excel's "CSV UTF-8" writes; other encodings and binary
     files are refused in one line. A value beyond float32's range (|v| > 3.4e38) is a bad row like NaN: the model
     computes in float32, and training squares the outputs, which overflows to inf and a NaN loss.
     """
+    if spec.reference.table is not None:  # rows are counted from 0, as in the array or DataFrame they came from
+        return good_rows(spec, np.array(spec.reference.table, dtype=np.float64), spec.reference.data, "row", 0)
+    values, name = _csv_values(spec)
+    return good_rows(spec, values, name, "line", 2)  # 1-based, after the header line
+
+
+def _csv_values(spec: Spec) -> tuple[np.ndarray, str]:
+    """The CSV file's input and output columns, in the spec's order, as floats (NaN where a cell is not a number)."""
     base = spec.path.parent if spec.path else Path(".")
     path = base / spec.reference.data
     try:
@@ -545,7 +561,16 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
             try:
                 values[r, c] = float(row[k])
             except (ValueError, IndexError):
-                pass  # stays NaN: counted as a bad row below
+                pass  # stays NaN: counted as a bad row
+    return values, path.name
+
+
+def good_rows(
+    spec: Spec, values: np.ndarray, name: str, row: str, first_row: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(X, Y, dropped) from rows of inputs then outputs: rows with a missing, non-finite or float32-overflowing
+    value, an input out of range or past a domain bound, or a non-positive log output stop the run in one line
+    naming the first ("{row} N", counted from first_row), or are dropped (reference.bad_rows = "drop")."""
     overflow = (np.abs(values) > FLOAT32_MAX).any(axis=1)  # float32 overflows, and so would float64 squares
     d = len(spec.inputs)
     X, Y = values[:, :d], values[:, d:]
@@ -562,26 +587,26 @@ def read_csv(spec: Spec) -> tuple[np.ndarray, np.ndarray, int]:
     good = finite & in_range & positive
     n_bad = int((~good).sum())
     if n_bad and spec.reference.bad_rows == "error":
-        first = int(np.argmax(~good)) + 2  # 1-based, after the header line
+        k = int(np.argmax(~good))
         why = (
             "a value beyond float32's range (|v| > 3.4e38)"
-            if overflow[first - 2]
+            if overflow[k]
             else "a missing or non-finite value"
-            if not finite[first - 2]
+            if not finite[k]
             else (
                 "an input outside its declared range or past a domain bound"
-                if not in_range[first - 2]
+                if not in_range[k]
                 else "a non-positive log-transformed output"
             )
         )
         raise PipelineError(
-            f"reference.data: {path.name} has {n_bad} bad row(s); line {first} has {why} "
+            f"reference.data: {name} has {n_bad} bad row(s); {row} {k + first_row} has {why} "
             f'(set reference.bad_rows = "drop" to drop them)'
         )
     X, Y = X[good], Y[good]
     min_rows = 10 * (d + 1)
     if len(X) < min_rows:
-        raise PipelineError(f"reference.data: {path.name} has {len(X)} usable rows; at least {min_rows} are needed")
+        raise PipelineError(f"reference.data: {name} has {len(X)} usable rows; at least {min_rows} are needed")
     return X, Y, n_bad
 
 

@@ -19,33 +19,36 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+from ..errors import PipelineError
+from ..runtime import domain as domain_mod
+from ..runtime.card import Card
+from ..runtime.files import atomic_write
+from ..runtime.loader import load
+from . import checkpoint, data as data_mod, spec as spec_mod
+from .spec import Spec
+from .verify import describe_plan
 
-from ..errors import PipelineError  # noqa: E402
-from ..runtime import domain as domain_mod  # noqa: E402
-from ..runtime.card import Card  # noqa: E402
-from ..runtime.files import atomic_write  # noqa: E402
-from ..runtime.loader import load  # noqa: E402
-from . import checkpoint, data as data_mod, spec as spec_mod  # noqa: E402
-from .spec import Spec  # noqa: E402
-from .verify import describe_plan  # noqa: E402
+
+def subplots(*args, **kwargs):
+    """A figure and its axes, as plt.subplots makes them, but outside pyplot: rendering a report never switches the
+    caller's backend (a notebook's inline plots) nor keeps a figure open in it."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def png(fig) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     return buf.getvalue()
 
 
 def loss_plot(history: list[dict]) -> bytes:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     rounds = [h for h in history if h.get("event") == "refine" and h["added"]]
     history = [h for h in history if "loss" in h]
     steps = [h["step"] for h in history]
@@ -75,7 +78,7 @@ def loss_plot(history: list[dict]) -> bytes:
 
 def parity_plot(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray) -> bytes:
     n = len(spec.outputs)
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(4 * n, 4), squeeze=False)
     for k, (ax, out) in enumerate(zip(axes[0], spec.outputs)):
         ax.plot(y_ref[:, k], y_pred[:, k], ".", ms=2)
         lo, hi = y_ref[:, k].min(), y_ref[:, k].max()
@@ -102,7 +105,7 @@ def error_map(
     """Error over a 2-D (possibly curvilinear) grid of inputs axes[0] x axes[1], one panel per output."""
     relative = any(m.endswith("_rel") for m in spec.gates)
     n = len(spec.outputs)
-    fig, panels = plt.subplots(1, n, figsize=(5 * n, 4.3), squeeze=False)
+    fig, panels = subplots(1, n, figsize=(5 * n, 4.3), squeeze=False)
     a, b = spec.inputs[axes[0]], spec.inputs[axes[1]]
     A, B = X[:, axes[0]].reshape(shape), X[:, axes[1]].reshape(shape)
     for k, (ax, out) in enumerate(zip(panels[0], spec.outputs)):
@@ -214,7 +217,7 @@ def boundary_errors(spec: Spec, model, bound: dict, offsets=(0.0, 0.02, 0.1), po
     relative = any(m.endswith("_rel") for m in spec.gates)
     target, of = spec.inputs[i], spec.inputs[j]
     d = len(spec.inputs)
-    fig, axes = plt.subplots(1, len(spec.outputs), figsize=(4.5 * len(spec.outputs), 3.8), squeeze=False)
+    fig, axes = subplots(1, len(spec.outputs), figsize=(4.5 * len(spec.outputs), 3.8), squeeze=False)
     for offset in offsets:
         U = np.full((points, d), 0.5)
         U[:, j] = np.linspace(0.0, 1.0, points)
@@ -250,7 +253,7 @@ def boundary_errors(spec: Spec, model, bound: dict, offsets=(0.0, 0.02, 0.1), po
 def moody_chart(spec: Spec, model) -> bytes:
     """Friction factor against Re for several roughnesses: reference curves, surrogate dashed on top."""
     Re = np.logspace(np.log10(spec.inputs[0].min), np.log10(spec.inputs[0].max), 200)
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = subplots(figsize=(7, 5))
     for eD in (1e-6, 1e-5, 1e-4, 1e-3, 5e-3, 0.01, 0.05):
         X = np.column_stack([Re, np.full_like(Re, eD)])
         ax.loglog(Re, data_mod.evaluate(spec, X)[:, 0], color="0.6", lw=3)

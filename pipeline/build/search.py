@@ -350,14 +350,11 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(study, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .report import subplots
 
     trials = distinct(study)
     front = pareto(study)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = subplots(figsize=(6.5, 4.5))
     ax.scatter([t.values[0] for t in trials], [t.values[1] for t in trials], s=14, color="0.6", label="trials")
     ax.plot([t.values[0] for t in front], [t.values[1] for t in front], "o-", color="C3", label="Pareto front")
     ax.axhline(1.0, color="k", linestyle="--", label="gate (ratio 1)")
@@ -373,7 +370,6 @@ def plot(study, path: Path, title: str) -> None:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def report(study, spec: Spec, folder: Path | None = None) -> dict:

@@ -32,6 +32,8 @@ here, without torch, so that reading a spec (list, codegen, fmu) never loads tor
 
 @dataclass
 class InputSpec:
+    """One input of the surrogate: its name, unit, valid range and scale ([[inputs]] in a spec file)."""
+
     name: str
     """column name; also the order of the columns of the exported model's input `x`"""
     unit: str
@@ -46,6 +48,8 @@ class InputSpec:
 
 @dataclass
 class OutputSpec:
+    """One output of the surrogate: its name, unit and what the network learns of it ([[outputs]])."""
+
     name: str
     """column name; also the order of the columns of the exported model's output `y`"""
     unit: str
@@ -70,6 +74,12 @@ class ReferenceSpec:
     timeout: float = 0.0
     """for a callable: seconds one evaluation may take (a vectorized call of k rows: k times that); a call past it
     is that point's failure, handled by on_error, and is not cached. 0: no limit"""
+    function: Any = field(default=None, repr=False, compare=False, metadata={"code_only": True})
+    """not a TOML key: the Python function itself, for a spec built in code with one (api.spec); `callable` then
+    holds its name, "module:qualname", for messages"""
+    table: Any = field(default=None, repr=False, compare=False, metadata={"code_only": True})
+    """not a TOML key: the rows themselves (inputs then outputs, float64), for a spec built in code with an array or
+    a DataFrame; `data` then describes them"""
 
 
 @dataclass
@@ -197,6 +207,8 @@ class TrainingSpec:
 
 @dataclass
 class Spec:
+    """Everything a run needs, read from a spec file (load) or built in code (api.spec), checked the same way."""
+
     name: str
     """surrogate name: the file names of its checkpoint, model and card"""
     description: str
@@ -229,8 +241,12 @@ class Spec:
     def to_dict(self) -> dict:
         """The spec as plain data, [training] flat as in the TOML (what the card's spec_sha256 and a checkpoint's
         spec record)."""
-        d = dataclasses.asdict(self)
+        # The reference's function and rows are not data of the spec (to_toml says why they cannot be written).
+        plain = dataclasses.replace(self, reference=dataclasses.replace(self.reference, function=None, table=None))
+        d = dataclasses.asdict(plain)
         d.pop("path")
+        for key in CODE_ONLY:
+            d["reference"].pop(key)
         d["training"].update(d["training"].pop("options"))
         for section, key, default in ADDED_LATER:  # at their defaults: the digest of older specs stays the same
             if d[section].get(key) == default:
@@ -238,6 +254,8 @@ class Spec:
         return d
 
 
+CODE_ONLY = ("function", "table")
+"""ReferenceSpec fields a spec built in code holds besides its TOML keys (metadata code_only)"""
 ADDED_LATER = [("reference", "timeout", 0.0), ("verification", "budget", "")]
 """keys added after spec_version 1's first digests: left out of to_dict (and spec_sha256) while at their default"""
 
@@ -248,6 +266,103 @@ def sha256(spec: Spec) -> str:
     import json
 
     return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+# --- writing a spec -----------------------------------------------------------------------------------------------
+
+SECTIONS = {
+    "reference": ReferenceSpec,
+    "gates": None,
+    "sampling": SamplingSpec,
+    "model": ModelSpec,
+    "training": TrainingSpec,
+    "verification": VerificationSpec,
+    "derivatives": DerivativeSpec,
+}
+"""the tables of a spec file, in the order to_toml writes them (after the [[inputs]], [[outputs]] and [[domain]])"""
+
+
+def import_path(fn) -> str | None:
+    """ "module:qualname" that imports `fn` itself, or None (a lambda, a closure, a nested function, __main__'s)."""
+    import importlib
+
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    try:
+        found = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception:  # noqa: BLE001 - any failure to import it means it has no import path
+        return None
+    return f"{module}:{qualname}" if found is fn else None
+
+
+def unwritable(spec: Spec) -> str:
+    """Why the spec cannot be written as TOML, or "": a reference held in memory has no name a file can hold."""
+    ref = spec.reference
+    if ref.table is not None:
+        return (
+            f"its reference is rows held in memory ({ref.data}); a spec file names a CSV file: save them "
+            f"(DataFrame.to_csv(path, index=False), or numpy.savetxt with a header line) and pass the file's path"
+        )
+    if ref.function is not None and import_path(ref.function) is None:
+        return (
+            f"its reference {ref.callable} has no import path (a lambda, a closure, or a function defined in a "
+            f"notebook or script); define it at the top level of a module and pass it, or its 'module:function'"
+        )
+    return ""
+
+
+def to_toml(spec: Spec) -> str:
+    """The spec as a TOML file that `load` reads back to the same spec (the same to_dict, hence sha256): every key
+    that differs from its default, the defaults that follow from the problem's size included. SpecError (one line)
+    when the reference is held in memory (unwritable)."""
+    problem = unwritable(spec)
+    if problem:
+        raise SpecError(f"spec {spec.name!r} cannot be written as TOML: {problem}")
+    d = spec.to_dict()
+    lines = [f"spec_version = {d['spec_version']}", f"name = {_toml(d['name'])}"]
+    lines += [f"description = {_toml(d['description'])}"] if d["description"] else []
+    for key in ("inputs", "outputs", "domain"):
+        cls = {"inputs": InputSpec, "outputs": OutputSpec, "domain": DomainBound}[key]
+        for table in d[key]:
+            lines += ["", f"[[{key}]]", *_table_lines(table, cls)]
+    for key, cls in SECTIONS.items():
+        if key == "training":
+            cls = (cls, OPTIONS[d["training"]["trainer"]])
+        body = [f"{k} = {_toml(v)}" for k, v in d[key].items()] if cls is None else _table_lines(d[key], cls)
+        lines += ["", f"[{key}]", *body] if body else []
+    return "\n".join(lines) + "\n"
+
+
+def _table_lines(table: dict, classes) -> list[str]:
+    """`key = value` for each key of a table whose value is not its field's default."""
+    defaults = {}
+    for cls in classes if isinstance(classes, tuple) else (classes,):
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()
+    return [f"{k} = {_toml(v)}" for k, v in table.items() if k not in defaults or defaults[k] != v]
+
+
+def _toml(value) -> str:
+    """A TOML value: the types a spec holds (str, bool, int, float, lists of them)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("nan" if value != value else "inf" if value > 0 else "-inf")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
 
 
 def available() -> list[str]:
@@ -414,7 +529,7 @@ def _build(cls, raw, where: str):
     """Fill dataclass `cls` from a TOML table, rejecting unknown keys and wrong types."""
     if not isinstance(raw, dict):
         raise SpecError(f"{where} must be a table")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("code_only")}
     for key in raw:
         if key not in fields:
             raise SpecError(f"{where}: unknown key '{key}' (allowed: {', '.join(fields)})")

@@ -18,11 +18,14 @@ prints it, with one specific next step when a gate fails, and exits non-zero, so
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import data as data_mod
 from .spec import Spec
+
+if TYPE_CHECKING:  # data imports torch: imported where used, so that a GateReport (api, a notebook) needs none
+    from . import data as data_mod
 
 KIND = {"rmse": "abs", "max_abs": "abs", "max_rel": "rel", "mean_rel": "rel"}
 """the pointwise error each metric is made of"""
@@ -64,10 +67,41 @@ class GateReport:
     rows: list[GateRow]
     plan: dict = field(default_factory=dict)
     """how the domain was covered: points per stage, searches, reference evaluations, points excluded"""
+    advice: str = ""
+    """when a gate fails: the one next step to try (next_step), shown under the table"""
 
     @property
     def passed(self) -> bool:
+        """Every gate passes on every set."""
         return all(r.passed for r in self.rows)
+
+    def __repr__(self) -> str:
+        """The table, as `python -m pipeline verify` prints it (a report at the end of a notebook cell shows it)."""
+        return self.table() + (f"\n{self.surrogate}: next step: {self.advice}" if self.advice else "")
+
+    def _repr_html_(self) -> str:
+        """The table in Jupyter: one row per gate, failing rows in red, the plan and the next step under it."""
+        from html import escape
+
+        head = "".join(f"<th>{h}</th>" for h in ("set", "output", "metric", "threshold", "achieved", "", "found by"))
+        body = "".join(
+            f"<tr style='color:{'inherit' if r.passed else '#c00'}'><td>{escape(r.set)}</td><td>{escape(r.output)}"
+            f"</td><td>{r.metric}</td><td>{r.threshold:.3g}</td><td>{r.achieved:.3g}</td>"
+            f"<td>{'pass' if r.passed else '<b>FAIL</b>'}</td><td>{escape(r.stage)}</td></tr>"
+            for r in self.rows
+        )
+        notes = [describe_plan(self.plan)] if self.plan.get("plan") else []
+        notes += [f"next step: {self.advice}"] if self.advice else []
+        return (
+            f"<p><b>{escape(self.surrogate)}: {escape(self.verdict())}</b></p><table><tr>{head}</tr>{body}</table>"
+            + "".join(f"<p>{escape(n)}</p>" for n in notes)
+        )
+
+    def verdict(self) -> str:
+        """ "all gates pass", or how many fail."""
+        if self.passed:
+            return "all gates pass"
+        return f"{sum(not r.passed for r in self.rows)} of {len(self.rows)} gates FAIL"
 
     def achieved(self) -> dict[str, dict[str, dict[str, float]]]:
         """{set: {output: {metric: value}}}, for the model card."""
@@ -113,13 +147,8 @@ class GateReport:
         ]
         widths = [max(len(h), *(len(l[k]) for l in lines)) for k, h in enumerate(head)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        verdict = (
-            "all gates pass"
-            if self.passed
-            else f"{sum(not r.passed for r in self.rows)} of {len(self.rows)} gates FAIL"
-        )
         lines = [
-            f"{self.surrogate}: {verdict}",
+            f"{self.surrogate}: {self.verdict()}",
             fmt.format(*head),
             fmt.format(*("-" * w for w in widths)),
             *(fmt.format(*l) for l in lines),
@@ -194,6 +223,8 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
     `slopes`, if given, maps points X to derivatives.report(...) for the same model: its accuracy per output x
     input goes into the plan, and into the gates when the spec sets [derivatives] gate.
     """
+    from . import data as data_mod
+
     sets = {"holdout": (data.x_holdout, data.y_holdout)}
     if data.x_grid is not None:
         sets["grid"] = (data.x_grid, data.y_grid)
@@ -255,6 +286,8 @@ def search_worst(spec: Spec, predict, U: np.ndarray, Y: np.ndarray, P: np.ndarra
     point of each search: {"U", "X", "Y", "searches", "evaluations"}.
     """
     from scipy.optimize import minimize
+
+    from . import data as data_mod
 
     v, d = spec.verification, len(spec.inputs)
     kinds = sorted({KIND[m] for m in spec.gates})
