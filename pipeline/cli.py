@@ -70,13 +70,15 @@ def _pool(args, n: int) -> int:
 
 
 def _calls(args) -> None:
-    """How the reference is called: cached under the runs folder unless --no-cache, progress unless --quiet."""
+    """How the reference is called: cached under the runs folder unless --no-cache, progress unless --quiet, on a
+    Dask cluster with --scheduler."""
     from .build import calls, checkpoint
 
     calls.configure(
         runs=args.runs or checkpoint.RUNS_DIR,
         cache=not getattr(args, "no_cache", False),
         progress=not getattr(args, "quiet", False),
+        scheduler=getattr(args, "scheduler", None) or "",
     )
 
 
@@ -368,6 +370,13 @@ def parser() -> argparse.ArgumentParser:
         "--no-cache",
         action="store_true",
         help="evaluate the reference afresh, keeping nothing in runs/NAME/reference_cache.sqlite",
+    )
+    parallel.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="a Dask scheduler (tcp://host:8786) whose workers evaluate the reference's costly batches "
+        "(default: the spec's reference.scheduler, else this machine's cores; needs the [cluster] extra)",
     )
     parallel.add_argument(
         "--jobs",

@@ -9,6 +9,8 @@ module decides *where and when* rows are evaluated:
   and uses one) only when it is expected to take longer than FAN_OUT_SECONDS; each worker's BLAS and OpenMP
   threads are held to one (threadpoolctl), ignores Ctrl-C (this process stops them), and calls the same
   data._raw_rows, so the values equal the serial ones row for row. A vectorized reference is called in chunks.
+  With a Dask scheduler (--scheduler ADDRESS or reference.scheduler), those chunks go to its workers instead
+  (cluster.py); the measurement, and the worst-point search's one-point calls, stay in this process.
 - A batch expected to take longer than PROGRESS_SECONDS is announced in one line ("about N evaluations at t s each,
   about T on W workers") and shows a tqdm bar on stderr (off with progress=False / --quiet).
 - With a cache configured (the command line: runs/NAME/reference_cache.sqlite; --no-cache turns it off), every
@@ -41,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PipelineError, ReferenceTimeout
-from . import cores
+from . import cluster, cores
 from .spec import DEFAULT_BUDGET_SECONDS, parse_budget
 
 FAN_OUT_SECONDS = 1.0
@@ -67,6 +69,8 @@ class Settings:
     progress: bool = True
     workers: int = 0
     """0: cores.available()"""
+    scheduler: str = ""
+    """address of a Dask scheduler (--scheduler), ahead of the spec's reference.scheduler; "": the spec's"""
 
 
 SETTINGS = Settings()
@@ -78,16 +82,20 @@ _CACHES: dict[tuple[str, str], Cache] = {}
 _SAID: set[str] = set()
 
 
-def configure(runs: Path | None = None, cache: bool = True, progress: bool = True, workers: int = 0) -> None:
+def configure(
+    runs: Path | None = None, cache: bool = True, progress: bool = True, workers: int = 0, scheduler: str = ""
+) -> None:
     """How this process calls references (the command line calls this once per command)."""
     close()
     SETTINGS.runs, SETTINGS.cache, SETTINGS.progress, SETTINGS.workers = runs, cache, progress, workers
+    SETTINGS.scheduler = scheduler
 
 
 def close() -> None:
     for c in _CACHES.values():
         c.db.close()
     _CACHES.clear()
+    cluster.close()
 
 
 def workers() -> int:
@@ -252,10 +260,15 @@ def _measured(ident: str, seconds: float, rows: int, cache: Cache | None) -> Non
 
 @contextlib.contextmanager
 def deadline(seconds: float):
-    """Raise ReferenceTimeout in the code inside after `seconds` (0: no limit). Main thread only (SIGALRM); a call
+    """Raise ReferenceTimeout in the code inside after `seconds` (0: no limit): by SIGALRM in the main thread, in
+    another thread (a Dask worker runs its tasks in threads) by an exception set in that thread. Either way a call
     stuck inside C code that never returns to Python is stopped when it does."""
-    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+    if not seconds:
         yield
+        return
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        with _thread_deadline(seconds):
+            yield
         return
 
     def expired(signum, frame):
@@ -268,6 +281,39 @@ def deadline(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+@contextlib.contextmanager
+def _thread_deadline(seconds: float):
+    """deadline() outside the main thread: a timer sets ReferenceTimeout in this thread (PyThreadState_SetAsyncExc),
+    raised at its next Python instruction. The lock makes the timer fire at most once and only inside the block; one
+    set but not yet raised when the block ends is cleared and raised here, so it never escapes into later code."""
+    import ctypes
+
+    tid, lock, state = ctypes.c_ulong(threading.get_ident()), threading.Lock(), {"over": False, "fired": False}
+
+    def expire():
+        with lock:
+            if not state["over"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, ctypes.py_object(ReferenceTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        try:
+            yield
+        finally:
+            with lock:
+                state["over"] = True
+                timer.cancel()
+                if state["fired"]:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, None)
+            if state["fired"]:
+                raise ReferenceTimeout()
+    except ReferenceTimeout:
+        raise ReferenceTimeout(f"took longer than {seconds:g} s (reference.timeout)") from None
 
 
 # --- batches -------------------------------------------------------------------------------------------------------
@@ -327,15 +373,16 @@ def _evaluate(spec, X: np.ndarray, raw, ident: str, cache: Cache | None, what: s
     if done >= n:
         return Y, errors
     rest = n - done
-    w = min(workers(), rest)
     expected = rest * per_row
-    parallel = w > 1 and expected > FAN_OUT_SECONDS
-    wall = expected / (w if parallel else 1)
+    place, w = _placement(spec, rest, expected)
+    parallel = bool(place)
+    wall = expected / w
     bar = None
     if wall > PROGRESS_SECONDS:
+        on = f"{w} worker{'s' if w > 1 else ''}" + (f" of the Dask cluster at {place}" if place != "local" else "")
         print(
             f"{spec.name}: about {rest:,} evaluations of the reference ({what}) at {_duration(per_row)} each, "
-            f"about {_duration(wall)} on {w if parallel else 1} worker{'s' if parallel and w > 1 else ''}",
+            f"about {_duration(wall)} on {on if parallel else '1 worker'}",
             flush=True,
         )
         if SETTINGS.progress:
@@ -351,26 +398,35 @@ def _evaluate(spec, X: np.ndarray, raw, ident: str, cache: Cache | None, what: s
                 if bar is not None:
                     bar.update(hi - lo)
         else:
-            _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar)
+            _in_workers(spec, X, Y, errors, done, per_row, (place, w), raw, ident, cache, bar)
     finally:
         if bar is not None:
             bar.close()
     return Y, errors
 
 
-def _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar) -> None:
-    import concurrent.futures as cf
-    import multiprocessing
+def _placement(spec, rest: int, expected: float) -> tuple[str, int]:
+    """Where the rest of a batch runs, and on how many workers: ("", 1) here; ("local", w) in worker processes on
+    this machine; (address, w) on a Dask cluster. A batch expected to take under FAN_OUT_SECONDS stays here (and
+    does not connect to a scheduler)."""
+    if expected <= FAN_OUT_SECONDS:
+        return "", 1
+    scheduler = SETTINGS.scheduler or spec.reference.scheduler
+    if scheduler:
+        return scheduler, min(cluster.workers(scheduler), rest)
+    w = min(workers(), rest)
+    return ("local", w) if w > 1 else ("", 1)
 
-    n = len(X)
+
+def _in_workers(spec, X, Y, errors, done, per_row, where, raw, ident, cache, bar) -> None:
+    """Rows done: onwards in chunks of about TASK_SECONDS, on the workers `where` names (see _placement), each
+    chunk's values kept (and cached) as it finishes, in whatever order."""
+    (place, w), n = where, len(X)
     step = max(1, min(int(TASK_SECONDS / max(per_row, 1e-9)), math.ceil((n - done) / w)))
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = cf.ProcessPoolExecutor(w, mp_context=multiprocessing.get_context(method), initializer=_worker_start)
-    try:
-        running = {pool.submit(_worker_call, raw, spec, X[lo : min(n, lo + step)]): lo for lo in range(done, n, step)}
-        for future in cf.as_completed(running):
-            lo = running[future]
-            Yc, Ec, seconds = future.result()
+    tasks = {lo: X[lo : min(n, lo + step)] for lo in range(done, n, step)}
+    source = _local_results(w, raw, spec, tasks) if place == "local" else cluster.results(place, raw, spec, tasks)
+    with contextlib.closing(source) as finished:
+        for lo, (Yc, Ec, seconds) in finished:
             hi = lo + len(Yc)
             Y[lo:hi] = Yc
             errors.update({lo + k: e for k, e in Ec.items()})
@@ -379,9 +435,22 @@ def _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar) ->
             _measured(ident, seconds, hi - lo, cache)
             if bar is not None:
                 bar.update(hi - lo)
-    except BaseException:
+
+
+def _local_results(w: int, raw, spec, tasks: dict[int, np.ndarray]):
+    """Yield (first row, (Y, errors, seconds)) for each chunk {first row: X}, from w worker processes."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = cf.ProcessPoolExecutor(w, mp_context=multiprocessing.get_context(method), initializer=_worker_start)
+    try:
+        running = {pool.submit(_worker_call, raw, spec, X): lo for lo, X in tasks.items()}
+        for future in cf.as_completed(running):
+            yield running[future], future.result()
+    except BaseException:  # Ctrl-C, an error, or the caller's own (closing this generator): no worker left behind
         for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()  # Ctrl-C or an error: no worker left behind
+            process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

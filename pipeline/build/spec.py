@@ -70,6 +70,10 @@ class ReferenceSpec:
     timeout: float = 0.0
     """for a callable: seconds one evaluation may take (a vectorized call of k rows: k times that); a call past it
     is that point's failure, handled by on_error, and is not cached. 0: no limit"""
+    scheduler: str = ""
+    """for a callable: address of a Dask scheduler ("tcp://host:8786") whose workers evaluate the costly batches;
+    --scheduler overrides it. "": this machine's cores. Not part of the spec's digest: where the calls run changes
+    no value"""
 
 
 @dataclass
@@ -235,6 +239,7 @@ class Spec:
         for section, key, default in ADDED_LATER:  # at their defaults: the digest of older specs stays the same
             if d[section].get(key) == default:
                 d[section].pop(key)
+        d["reference"].pop("scheduler")  # where the calls run: the same values, the same model
         return d
 
 
