@@ -457,8 +457,14 @@ def _local_results(w: int, raw, spec, tasks: dict[int, np.ndarray]):
 
 
 def _worker_start() -> None:
-    """In a reference worker: one thread for BLAS/OpenMP, no pools of its own, Ctrl-C left to the parent."""
+    """In a reference worker: one thread for BLAS/OpenMP, no pools of its own, Ctrl-C left to the parent, and on
+    Linux killed with the parent (a run killed outright, SIGKILL, cannot stop its workers itself)."""
     os.environ[cores.ENV] = "1"
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
