@@ -499,61 +499,130 @@ def _pow2_floor(x: float, least: int) -> int:
     return max(least, 2 ** int(math.floor(math.log2(max(x, 1.0)))))
 
 
+MIN_GRID = 11
+"""the fewest points per axis a budget leaves a verification grid (1-2 inputs)"""
+SEARCH_SHARE = 1 / 3
+"""the share of the budget the worst-point searches may take before they are cut"""
+
+
 def budget(spec, fn) -> dict | None:
-    """The verification plan past 2 inputs and the refiner's probe set, sized to the budget; None where the spec's
+    """The verification plan (grid or sample, faces, derivative points, worst-point searches) and the refiner's
+    probe set, sized so that their evaluations fit verification.budget at the measured cost; None where the spec's
     own plan fits it (or the cost is not known yet): then every count is the spec's, exactly.
 
-    Returns {"points", "face_points", "derivative_points", "probe_points"} and what the budget bought, for the card.
+    The searches are counted for verification and for every check of the refiner (refine_rounds + 1); they are cut
+    first (fewer starts, then fewer evaluations each) when they alone would take more than SEARCH_SHARE of the
+    budget; the sample counts then shrink to fit the rest. Returns the counts {"grid" (per axis, 0 past 2 inputs),
+    "points", "probe_points", "face_points", "derivative_points", "searches", "search_evaluations"} and, under
+    "budget", what the budget bought, for the gate table and the card (describe()).
     """
-    if not spec.reference.callable or len(spec.inputs) <= 2:
+    if not spec.reference.callable:
         return None
     t = cost(spec, fn)
     if t is None or t <= 0:
         return None
     amount, unit = parse_budget(spec.verification.budget)
     allowed = amount / t if unit == "seconds" else amount
-    v, d = spec.verification, len(spec.inputs)
-    kinds = len({"abs" if m in ("rmse", "max_abs") else "rel" for m in spec.gates})
-    fixed = 2**d + d * 2 ** (d - 1) * v.edge_points + len(spec.outputs) * kinds * v.searches * v.search_evaluations
-    deriv = 2 * d * min(spec.derivatives.points, v.points)
-    scalable = 2 * v.points + 2 * d * v.face_points + deriv
-    if fixed + scalable <= allowed:
-        return None
-    f = max(0.0, allowed - fixed) / scalable
-    points = _pow2_floor(v.points * f, 256)
-    plan = {
-        "points": min(v.points, points),
-        "probe_points": min(v.points, points),
-        "face_points": min(v.face_points, _pow2_floor(v.face_points * f, 16)),
-        "derivative_points": min(spec.derivatives.points, _pow2_floor(spec.derivatives.points * f, 256)),
+    v, s = spec.verification, spec.sampling
+    own = {
+        "grid": s.grid,
+        "points": s.grid ** len(spec.inputs) if s.grid else v.points,
+        "probe_points": s.grid ** len(spec.inputs) if s.grid else v.points,
+        "face_points": 0 if s.grid else v.face_points,
+        "derivative_points": spec.derivatives.points,
+        "searches": v.searches,
+        "search_evaluations": v.search_evaluations,
     }
-    evaluations = (
-        fixed
-        + plan["points"]
-        + plan["probe_points"]
-        + 2 * d * plan["face_points"]
-        + 2 * d * min(plan["derivative_points"], plan["points"])
-    )
+    if _evaluations(spec, own) <= allowed:
+        return None
+    plan = _fit(spec, own, allowed)
+    evaluations = _evaluations(spec, plan)
     plan["budget"] = {
         "budget": spec.verification.budget or f"{DEFAULT_BUDGET_SECONDS:g} s",
         "seconds_per_evaluation": t,
         "evaluations": int(evaluations),
+        "allowed_evaluations": int(allowed),
         "reference_seconds": evaluations * t,
-        "spec_points": v.points,
-        "spec_face_points": v.face_points,
-        "spec_derivative_points": spec.derivatives.points,
+        "search_evaluations": int(_search_evaluations(spec, plan)),
+        "inputs": len(spec.inputs),
+        **{f"spec_{k}": n for k, n in own.items() if k != "probe_points"},
     }
     return plan
 
 
+def _search_evaluations(spec, plan: dict) -> int:
+    """The worst-point searches' evaluations at most: verification's (past 2 inputs) and each refiner check's."""
+    t, d = spec.training, len(spec.inputs)
+    kinds = len({"abs" if m in ("rmse", "max_abs") else "rel" for m in spec.gates})
+    checks = (0 if plan["grid"] else 1) + (t.refine_rounds + 1 if t.refine_rounds > 0 else 0)
+    return len(spec.outputs) * kinds * plan["searches"] * plan["search_evaluations"] * checks * (d > 0)
+
+
+def _fixed(spec, plan: dict) -> int:
+    """Evaluations that no count of the plan changes: corners, edges, the refiner's 64 points a face."""
+    d = len(spec.inputs)
+    edges = 0 if plan["grid"] else 2**d + d * 2 ** (d - 1) * spec.verification.edge_points
+    return edges + 2**d + (2 * d * 64 if d > 1 else 0)
+
+
+def _scalable(spec, plan: dict) -> int:
+    """Evaluations that shrink with the plan's counts: sample (or grid), probes, faces, derivative points."""
+    d = len(spec.inputs)
+    return (
+        plan["points"]
+        + plan["probe_points"]
+        + 2 * d * plan["face_points"]
+        + 2 * d * min(plan["derivative_points"], plan["points"])
+    )
+
+
+def _evaluations(spec, plan: dict) -> int:
+    return _fixed(spec, plan) + _scalable(spec, plan) + _search_evaluations(spec, plan)
+
+
+def _fit(spec, own: dict, allowed: float) -> dict:
+    """own's counts cut to fit `allowed` evaluations (see budget())."""
+    d, plan = len(spec.inputs), dict(own)
+    share = allowed * SEARCH_SHARE
+    if _search_evaluations(spec, plan) > share:
+        per_start = _search_evaluations(spec, {**plan, "searches": 1})
+        plan["searches"] = max(1, int(plan["searches"] * share / _search_evaluations(spec, plan)))
+        if per_start > share:
+            least = 4 * (d + 1)  # a Nelder-Mead simplex and a few steps
+            plan["search_evaluations"] = max(least, int(plan["search_evaluations"] * share / per_start))
+    f = min(1.0, max(0.0, allowed - _fixed(spec, plan) - _search_evaluations(spec, plan)) / _scalable(spec, own))
+    if own["grid"]:
+        g = max(MIN_GRID, int(own["grid"] * f ** (1 / d)))
+        plan["grid"] = min(own["grid"], g - (1 - g % 2))  # odd: the grid keeps each axis's midpoint
+        plan["points"] = plan["probe_points"] = plan["grid"] ** d
+    else:
+        plan["points"] = plan["probe_points"] = min(own["points"], _pow2_floor(own["points"] * f, 256))
+        plan["face_points"] = min(own["face_points"], _pow2_floor(own["face_points"] * f, 16))
+    plan["derivative_points"] = min(own["derivative_points"], _pow2_floor(own["derivative_points"] * f, 256))
+    return plan
+
+
 def describe(plan: dict) -> str:
-    """What the budget bought, in one clause (the gate table and the card)."""
+    """What the budget bought, and what a miss would mean, in one sentence (the gate table and the card)."""
     b = plan["budget"]
     _, unit = parse_budget(b["budget"])
+    over = ", over the budget: the least plan there is" if b["evaluations"] > b["allowed_evaluations"] else ""
+    if plan["grid"]:
+        where = f"a {plan['grid']}-point-per-axis grid of the spec's {b['spec_grid']} ({plan['points']:,} points)"
+        spacing = 1 / (plan["grid"] - 1)
+    else:
+        where = (
+            f"{plan['points']:,} of {b['spec_points']:,} sample points, {plan['face_points']} of "
+            f"{b['spec_face_points']} per face"
+        )
+        spacing = plan["points"] ** (-1 / b["inputs"])  # a low-discrepancy sample's typical spacing
     return (
-        f"budget {b['budget']}{' of reference time' if unit == 'seconds' else ' evaluations'} at {_duration(b['seconds_per_evaluation'])} per evaluation: "
-        f"about {b['evaluations']:,} evaluations ({_duration(b['reference_seconds'])}); "
-        f"{plan['points']:,} of {b['spec_points']:,} sample points, {plan['face_points']} of "
-        f"{b['spec_face_points']} per face, {plan['derivative_points']:,} of {b['spec_derivative_points']:,} "
-        f"derivative points"
+        f"budget {b['budget']}{' of reference time' if unit == 'seconds' else ' evaluations'} at "
+        f"{_duration(b['seconds_per_evaluation'])} per evaluation: about {b['evaluations']:,} evaluations "
+        f"({_duration(b['reference_seconds'])}{over}); {where}, {plan['derivative_points']:,} of "
+        f"{b['spec_derivative_points']:,} derivative points, {plan['searches']} of {b['spec_searches']} searches of "
+        f"{plan['search_evaluations']} of {b['spec_search_evaluations']} evaluations per output and error kind "
+        f"({b['search_evaluations']:,} evaluations at most, training's checks included); what a miss would mean: a "
+        f"region where the gate fails that is narrower than about {spacing:.1%} of each input's range can lie "
+        f"between the points, found only if a search reaches it"
     )
