@@ -16,8 +16,8 @@ ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) 
 
 EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
 
-.PHONY: help venv list train verify export bench publish readme lint format check train-bench test gate seed kernel examples codegen fmu code-saturne \
-	search clean
+.PHONY: help venv list train verify export bench bench-full publish readme lint format check train-bench test gate seed kernel examples codegen fmu code-saturne \
+	search costly-timings clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -128,6 +128,9 @@ codegen: venv ## generate C and Fortran for every exported surrogate (to generat
 	@$(ENSURE_EXPORTED)
 	$(PY) -m pipeline codegen $(SURROGATES) --lang c
 	$(PY) -m pipeline codegen $(SURROGATES) --lang fortran
+
+costly-timings: venv ## the solve_bvp fin's gate: serial, on the cores, on a Dask LocalCluster, from the cache (~6 min)
+	$(PY) examples/costly_reference/timings.py
 
 seed: venv ## the seed script's faults, removed one at a time
 	$(PY) examples/seed_explained.py

@@ -123,8 +123,13 @@ def _longest_first(names: list[str]) -> list[str]:
 
 
 def _options(args) -> dict:
-    """How the reference is called: cached under the runs folder unless --no-cache, progress unless --quiet."""
-    return {"cache": not getattr(args, "no_cache", False), "progress": not getattr(args, "quiet", False)}
+    """How the reference is called: cached under the runs folder unless --no-cache, progress unless --quiet, on a
+    Dask cluster with --scheduler."""
+    return {
+        "cache": not getattr(args, "no_cache", False),
+        "progress": not getattr(args, "quiet", False),
+        "scheduler": getattr(args, "scheduler", None) or "",
+    }
 
 
 def cmd_list(args) -> int:
@@ -275,6 +280,13 @@ def parser() -> argparse.ArgumentParser:
         "--no-cache",
         action="store_true",
         help="evaluate the reference afresh, keeping nothing in runs/NAME/reference_cache.sqlite",
+    )
+    parallel.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="a Dask scheduler (tcp://host:8786) whose workers evaluate the reference's costly batches "
+        "(default: the spec's reference.scheduler, else this machine's cores; needs the [cluster] extra)",
     )
     parallel.add_argument(
         "--jobs",

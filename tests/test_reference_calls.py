@@ -240,3 +240,47 @@ def test_the_first_call_is_not_the_references_cost(tmp_path, fresh):
     s = spec.load(two_inputs(tmp_path, SLOW_FIRST_CALL))
     data.call_reference(s, points(s, 400))
     assert calls.cost(s, data.resolve_callable(s.reference.callable, tmp_path)) < 1e-4
+
+
+def test_the_budget_sizes_a_grid_plan_and_the_searches(tmp_path, fresh):
+    """1-2 inputs verify on a grid: a costly reference gets a coarser one (odd: each axis keeps its midpoint); the
+    worst-point searches (verification's and every refiner check's) are cut when they alone would take over a third
+    of the budget."""
+    s = spec.load(two_inputs(tmp_path, SMOOTH_TWO))
+    s.sampling.grid = 201
+    ident = calls.identity(s, data.resolve_callable("ref:f", tmp_path))
+    calls._COSTS[ident] = [1.0, 1_000_000]  # 1 µs: the spec's 201 x 201 grid, exactly
+    assert data.budget(s) is None and len(data.grid(s)) == 201**2
+    calls._COSTS[ident] = [1.0, 100]  # 10 ms: 300 s buy 30,000 evaluations
+    plan = data.budget(s)
+    assert plan["grid"] % 2 == 1 and 11 <= plan["grid"] < 201 and plan["budget"]["evaluations"] <= 30_000
+    assert len(data.grid(s)) == plan["grid"] ** 2 == plan["probe_points"]
+    text = calls.describe(plan)
+    assert f"a {plan['grid']}-point-per-axis grid of the spec's 201" in text and "what a miss would mean" in text
+    calls._COSTS[ident] = [1.0, 1]  # 1 s: 300 evaluations; the searches are cut to a third of them
+    plan = data.budget(s)
+    assert plan["searches"] == 1 and plan["search_evaluations"] == 4 * (2 + 1)  # the least a simplex needs
+    assert plan["grid"] == calls.MIN_GRID  # the least grid: this plan overruns the budget, and says so
+    assert "1 of 8 searches" in calls.describe(plan) and "over the budget" in calls.describe(plan)
+
+
+SMOOTH_TWO = """
+import numpy as np
+def f(X):
+    return np.sin(X[:, 0]) * np.log(X[:, 1]) / 3
+"""
+
+
+def test_verification_does_not_reuse_the_points_training_saw(tmp_path):
+    """Held-out, grid and domain points are drawn apart from the training design; only the domain's corners are in
+    both, on purpose (extrapolation starts there, so training fits them and verification checks them)."""
+    (tmp_path / "ref3.py").write_text("def f(X):\n    return X[:, 0] + X[:, 1] * X[:, 2]\n")
+    (tmp_path / "three.toml").write_text(THREE.format(budget=""))
+    for path in (str(tmp_path / "three.toml"), two_inputs(tmp_path, SMOOTH_TWO)):
+        s = spec.load(path)
+        d = data.build(s)
+        trained = {row.tobytes() for row in d.x_train}
+        corners = {row.tobytes() for row in data.corners(s)}
+        verified = d.x_grid if d.x_grid is not None else d.x_domain
+        assert not trained & {row.tobytes() for row in d.x_holdout}
+        assert trained & {row.tobytes() for row in verified} == corners

@@ -225,12 +225,13 @@ def _out(runs: str | Path | None, out: str | Path | None) -> Path:
     return _writable(out or _runs(runs) / "exported")
 
 
-def _calls(runs: Path, cache: bool, progress: bool, workers: int) -> None:
+def _calls(runs: Path, cache: bool, progress: bool, workers: int, scheduler: str = "") -> None:
     """How the reference is called in this run: cached under runs/NAME/ unless cache=False, progress bars unless
-    progress=False, in `workers` processes where it costs (0: one per core; calls.py)."""
+    progress=False, in `workers` processes where it costs (0: one per core; calls.py), or on the Dask cluster whose
+    scheduler address is `scheduler` (default: the spec's reference.scheduler, else this machine)."""
     from . import calls
 
-    calls.configure(runs=runs, cache=cache, progress=progress, workers=workers)
+    calls.configure(runs=runs, cache=cache, progress=progress, workers=workers, scheduler=scheduler)
 
 
 # --- train, verify, export -----------------------------------------------------------------------------------------
@@ -273,6 +274,7 @@ def train(
     progress: bool = True,
     cache: bool = True,
     workers: int = 0,
+    scheduler: str = "",
 ) -> Training:
     """Sample the reference, train until the gates are met or the budget ends (the tqdm progress bar unless
     progress=False), and save the checkpoint in runs/NAME/. device: "cpu", "cuda" or "auto" (default: the spec's).
@@ -280,7 +282,7 @@ def train(
     spec, runs = _as_spec(spec), _runs(runs)  # a bad spec or folder is refused before torch is imported
     from . import checkpoint, data, train as train_mod
 
-    _calls(runs, cache, progress, workers)
+    _calls(runs, cache, progress, workers, scheduler)
     dataset = data.build(spec, verification=False)
     if dataset.dropped_rows:
         print(f'{spec.name}: dropped {dataset.dropped_rows} bad data row(s) (reference.bad_rows = "drop")')
@@ -331,6 +333,7 @@ def verify(
     progress: bool = True,
     cache: bool = True,
     workers: int = 0,
+    scheduler: str = "",
 ) -> GateReport:
     """Check every gate of the trained surrogate in runs/NAME/ over its whole domain (held-out samples, and the grid
     or the sample-and-search), on the float32 module export ships; writes runs/NAME/gates.json. The report's
@@ -341,7 +344,7 @@ def verify(
     from .verify import next_step, verify as verify_plan
 
     spec, runs = _as_spec(spec), _runs(runs)
-    _calls(runs, cache, progress, workers)
+    _calls(runs, cache, progress, workers, scheduler)
     folder = checkpoint.run_dir(spec.name, runs)
     # Verify the float32 module that export will ship, not the float64 training model.
     surrogate = checkpoint.load(folder, spec)
@@ -391,6 +394,7 @@ def export(
     progress: bool = True,
     cache: bool = True,
     workers: int = 0,
+    scheduler: str = "",
 ) -> Exported:
     """Export the trained surrogate in runs/NAME/ to out/NAME.onnx and NAME.json (default out: runs/exported),
     after onnx.checker, parity between PyTorch, onnxruntime and onnx.reference, and the gates on the exported file;
@@ -399,7 +403,7 @@ def export(
     from . import data, export as export_mod
 
     spec, runs = _as_spec(spec), _runs(runs)
-    _calls(runs, cache, progress, workers)
+    _calls(runs, cache, progress, workers, scheduler)
     dataset = data.build(spec)  # once: export and the report both need it
     path, card, written = export_mod.export(spec, runs, _out(runs, out), dataset, with_report=report)
     return Exported(path, card, written)

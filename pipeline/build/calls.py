@@ -9,6 +9,8 @@ module decides *where and when* rows are evaluated:
   and uses one) only when it is expected to take longer than FAN_OUT_SECONDS; each worker's BLAS and OpenMP
   threads are held to one (threadpoolctl), ignores Ctrl-C (this process stops them), and calls the same
   data._raw_rows, so the values equal the serial ones row for row. A vectorized reference is called in chunks.
+  With a Dask scheduler (--scheduler ADDRESS or reference.scheduler), those chunks go to its workers instead
+  (cluster.py); the measurement, and the worst-point search's one-point calls, stay in this process.
 - A batch expected to take longer than PROGRESS_SECONDS is announced in one line ("about N evaluations at t s each,
   about T on W workers") and shows a tqdm bar on stderr (off with progress=False / --quiet).
 - With a cache configured (the command line: runs/NAME/reference_cache.sqlite; --no-cache turns it off), every
@@ -41,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PipelineError, ReferenceTimeout
-from . import cores
+from . import cluster, cores
 from .spec import DEFAULT_BUDGET_SECONDS, parse_budget
 
 FAN_OUT_SECONDS = 1.0
@@ -67,6 +69,8 @@ class Settings:
     progress: bool = True
     workers: int = 0
     """0: cores.available()"""
+    scheduler: str = ""
+    """address of a Dask scheduler (--scheduler), ahead of the spec's reference.scheduler; "": the spec's"""
 
 
 SETTINGS = Settings()
@@ -78,16 +82,20 @@ _CACHES: dict[tuple[str, str], Cache] = {}
 _SAID: set[str] = set()
 
 
-def configure(runs: Path | None = None, cache: bool = True, progress: bool = True, workers: int = 0) -> None:
+def configure(
+    runs: Path | None = None, cache: bool = True, progress: bool = True, workers: int = 0, scheduler: str = ""
+) -> None:
     """How this process calls references (the command line calls this once per command)."""
     close()
     SETTINGS.runs, SETTINGS.cache, SETTINGS.progress, SETTINGS.workers = runs, cache, progress, workers
+    SETTINGS.scheduler = scheduler
 
 
 def close() -> None:
     for c in _CACHES.values():
         c.db.close()
     _CACHES.clear()
+    cluster.close()
 
 
 def workers() -> int:
@@ -253,10 +261,15 @@ def _measured(ident: str, seconds: float, rows: int, cache: Cache | None) -> Non
 
 @contextlib.contextmanager
 def deadline(seconds: float):
-    """Raise ReferenceTimeout in the code inside after `seconds` (0: no limit). Main thread only (SIGALRM); a call
+    """Raise ReferenceTimeout in the code inside after `seconds` (0: no limit): by SIGALRM in the main thread, in
+    another thread (a Dask worker runs its tasks in threads) by an exception set in that thread. Either way a call
     stuck inside C code that never returns to Python is stopped when it does."""
-    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+    if not seconds:
         yield
+        return
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        with _thread_deadline(seconds):
+            yield
         return
 
     def expired(signum, frame):
@@ -269,6 +282,39 @@ def deadline(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+@contextlib.contextmanager
+def _thread_deadline(seconds: float):
+    """deadline() outside the main thread: a timer sets ReferenceTimeout in this thread (PyThreadState_SetAsyncExc),
+    raised at its next Python instruction. The lock makes the timer fire at most once and only inside the block; one
+    set but not yet raised when the block ends is cleared and raised here, so it never escapes into later code."""
+    import ctypes
+
+    tid, lock, state = ctypes.c_ulong(threading.get_ident()), threading.Lock(), {"over": False, "fired": False}
+
+    def expire():
+        with lock:
+            if not state["over"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, ctypes.py_object(ReferenceTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        try:
+            yield
+        finally:
+            with lock:
+                state["over"] = True
+                timer.cancel()
+                if state["fired"]:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(tid, None)
+            if state["fired"]:
+                raise ReferenceTimeout()
+    except ReferenceTimeout:
+        raise ReferenceTimeout(f"took longer than {seconds:g} s (reference.timeout)") from None
 
 
 # --- batches -------------------------------------------------------------------------------------------------------
@@ -328,15 +374,16 @@ def _evaluate(spec, X: np.ndarray, raw, ident: str, cache: Cache | None, what: s
     if done >= n:
         return Y, errors
     rest = n - done
-    w = min(workers(), rest)
     expected = rest * per_row
-    parallel = w > 1 and expected > FAN_OUT_SECONDS
-    wall = expected / (w if parallel else 1)
+    place, w = _placement(spec, rest, expected)
+    parallel = bool(place)
+    wall = expected / w
     bar = None
     if wall > PROGRESS_SECONDS:
+        on = f"{w} worker{'s' if w > 1 else ''}" + (f" of the Dask cluster at {place}" if place != "local" else "")
         print(
             f"{spec.name}: about {rest:,} evaluations of the reference ({what}) at {_duration(per_row)} each, "
-            f"about {_duration(wall)} on {w if parallel else 1} worker{'s' if parallel and w > 1 else ''}",
+            f"about {_duration(wall)} on {on if parallel else '1 worker'}",
             flush=True,
         )
         if SETTINGS.progress:
@@ -352,27 +399,36 @@ def _evaluate(spec, X: np.ndarray, raw, ident: str, cache: Cache | None, what: s
                 if bar is not None:
                     bar.update(hi - lo)
         else:
-            _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar)
+            _in_workers(spec, X, Y, errors, done, per_row, (place, w), raw, ident, cache, bar)
     finally:
         if bar is not None:
             bar.close()
     return Y, errors
 
 
-def _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar) -> None:
-    import concurrent.futures as cf
-    import multiprocessing
+def _placement(spec, rest: int, expected: float) -> tuple[str, int]:
+    """Where the rest of a batch runs, and on how many workers: ("", 1) here; ("local", w) in worker processes on
+    this machine; (address, w) on a Dask cluster. A batch expected to take under FAN_OUT_SECONDS stays here (and
+    does not connect to a scheduler)."""
+    if expected <= FAN_OUT_SECONDS:
+        return "", 1
+    scheduler = SETTINGS.scheduler or spec.reference.scheduler
+    if scheduler:
+        return scheduler, min(cluster.workers(scheduler), rest)
+    w = min(workers(), rest)
+    return ("local", w) if w > 1 else ("", 1)
 
+
+def _in_workers(spec, X, Y, errors, done, per_row, where, raw, ident, cache, bar) -> None:
+    """Rows done: onwards in chunks of about TASK_SECONDS, on the workers `where` names (see _placement), each
+    chunk's values kept (and cached) as it finishes, in whatever order."""
+    (place, w), n = where, len(X)
     _check_picklable(spec, w)
-    n = len(X)
     step = max(1, min(int(TASK_SECONDS / max(per_row, 1e-9)), math.ceil((n - done) / w)))
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = cf.ProcessPoolExecutor(w, mp_context=multiprocessing.get_context(method), initializer=_worker_start)
-    try:
-        running = {pool.submit(_worker_call, raw, spec, X[lo : min(n, lo + step)]): lo for lo in range(done, n, step)}
-        for future in cf.as_completed(running):
-            lo = running[future]
-            Yc, Ec, seconds = future.result()
+    tasks = {lo: X[lo : min(n, lo + step)] for lo in range(done, n, step)}
+    source = _local_results(w, raw, spec, tasks) if place == "local" else cluster.results(place, raw, spec, tasks)
+    with contextlib.closing(source) as finished:
+        for lo, (Yc, Ec, seconds) in finished:
             hi = lo + len(Yc)
             Y[lo:hi] = Yc
             errors.update({lo + k: e for k, e in Ec.items()})
@@ -381,9 +437,22 @@ def _in_workers(spec, X, Y, errors, done, per_row, w, raw, ident, cache, bar) ->
             _measured(ident, seconds, hi - lo, cache)
             if bar is not None:
                 bar.update(hi - lo)
-    except BaseException:
+
+
+def _local_results(w: int, raw, spec, tasks: dict[int, np.ndarray]):
+    """Yield (first row, (Y, errors, seconds)) for each chunk {first row: X}, from w worker processes."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = cf.ProcessPoolExecutor(w, mp_context=multiprocessing.get_context(method), initializer=_worker_start)
+    try:
+        running = {pool.submit(_worker_call, raw, spec, X): lo for lo, X in tasks.items()}
+        for future in cf.as_completed(running):
+            yield running[future], future.result()
+    except BaseException:  # Ctrl-C, an error, or the caller's own (closing this generator): no worker left behind
         for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()  # Ctrl-C or an error: no worker left behind
+            process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
@@ -408,8 +477,14 @@ def _check_picklable(spec, w: int) -> None:
 
 
 def _worker_start() -> None:
-    """In a reference worker: one thread for BLAS/OpenMP, no pools of its own, Ctrl-C left to the parent."""
+    """In a reference worker: one thread for BLAS/OpenMP, no pools of its own, Ctrl-C left to the parent, and on
+    Linux killed with the parent (a run killed outright, SIGKILL, cannot stop its workers itself)."""
     os.environ[cores.ENV] = "1"
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -444,61 +519,130 @@ def _pow2_floor(x: float, least: int) -> int:
     return max(least, 2 ** int(math.floor(math.log2(max(x, 1.0)))))
 
 
+MIN_GRID = 11
+"""the fewest points per axis a budget leaves a verification grid (1-2 inputs)"""
+SEARCH_SHARE = 1 / 3
+"""the share of the budget the worst-point searches may take before they are cut"""
+
+
 def budget(spec, fn) -> dict | None:
-    """The verification plan past 2 inputs and the refiner's probe set, sized to the budget; None where the spec's
+    """The verification plan (grid or sample, faces, derivative points, worst-point searches) and the refiner's
+    probe set, sized so that their evaluations fit verification.budget at the measured cost; None where the spec's
     own plan fits it (or the cost is not known yet): then every count is the spec's, exactly.
 
-    Returns {"points", "face_points", "derivative_points", "probe_points"} and what the budget bought, for the card.
+    The searches are counted for verification and for every check of the refiner (refine_rounds + 1); they are cut
+    first (fewer starts, then fewer evaluations each) when they alone would take more than SEARCH_SHARE of the
+    budget; the sample counts then shrink to fit the rest. Returns the counts {"grid" (per axis, 0 past 2 inputs),
+    "points", "probe_points", "face_points", "derivative_points", "searches", "search_evaluations"} and, under
+    "budget", what the budget bought, for the gate table and the card (describe()).
     """
-    if not spec.reference.callable or len(spec.inputs) <= 2:
+    if not spec.reference.callable:
         return None
     t = cost(spec, fn)
     if t is None or t <= 0:
         return None
     amount, unit = parse_budget(spec.verification.budget)
     allowed = amount / t if unit == "seconds" else amount
-    v, d = spec.verification, len(spec.inputs)
-    kinds = len({"abs" if m in ("rmse", "max_abs") else "rel" for m in spec.gates})
-    fixed = 2**d + d * 2 ** (d - 1) * v.edge_points + len(spec.outputs) * kinds * v.searches * v.search_evaluations
-    deriv = 2 * d * min(spec.derivatives.points, v.points)
-    scalable = 2 * v.points + 2 * d * v.face_points + deriv
-    if fixed + scalable <= allowed:
-        return None
-    f = max(0.0, allowed - fixed) / scalable
-    points = _pow2_floor(v.points * f, 256)
-    plan = {
-        "points": min(v.points, points),
-        "probe_points": min(v.points, points),
-        "face_points": min(v.face_points, _pow2_floor(v.face_points * f, 16)),
-        "derivative_points": min(spec.derivatives.points, _pow2_floor(spec.derivatives.points * f, 256)),
+    v, s = spec.verification, spec.sampling
+    own = {
+        "grid": s.grid,
+        "points": s.grid ** len(spec.inputs) if s.grid else v.points,
+        "probe_points": s.grid ** len(spec.inputs) if s.grid else v.points,
+        "face_points": 0 if s.grid else v.face_points,
+        "derivative_points": spec.derivatives.points,
+        "searches": v.searches,
+        "search_evaluations": v.search_evaluations,
     }
-    evaluations = (
-        fixed
-        + plan["points"]
-        + plan["probe_points"]
-        + 2 * d * plan["face_points"]
-        + 2 * d * min(plan["derivative_points"], plan["points"])
-    )
+    if _evaluations(spec, own) <= allowed:
+        return None
+    plan = _fit(spec, own, allowed)
+    evaluations = _evaluations(spec, plan)
     plan["budget"] = {
         "budget": spec.verification.budget or f"{DEFAULT_BUDGET_SECONDS:g} s",
         "seconds_per_evaluation": t,
         "evaluations": int(evaluations),
+        "allowed_evaluations": int(allowed),
         "reference_seconds": evaluations * t,
-        "spec_points": v.points,
-        "spec_face_points": v.face_points,
-        "spec_derivative_points": spec.derivatives.points,
+        "search_evaluations": int(_search_evaluations(spec, plan)),
+        "inputs": len(spec.inputs),
+        **{f"spec_{k}": n for k, n in own.items() if k != "probe_points"},
     }
     return plan
 
 
+def _search_evaluations(spec, plan: dict) -> int:
+    """The worst-point searches' evaluations at most: verification's (past 2 inputs) and each refiner check's."""
+    t, d = spec.training, len(spec.inputs)
+    kinds = len({"abs" if m in ("rmse", "max_abs") else "rel" for m in spec.gates})
+    checks = (0 if plan["grid"] else 1) + (t.refine_rounds + 1 if t.refine_rounds > 0 else 0)
+    return len(spec.outputs) * kinds * plan["searches"] * plan["search_evaluations"] * checks * (d > 0)
+
+
+def _fixed(spec, plan: dict) -> int:
+    """Evaluations that no count of the plan changes: corners, edges, the refiner's 64 points a face."""
+    d = len(spec.inputs)
+    edges = 0 if plan["grid"] else 2**d + d * 2 ** (d - 1) * spec.verification.edge_points
+    return edges + 2**d + (2 * d * 64 if d > 1 else 0)
+
+
+def _scalable(spec, plan: dict) -> int:
+    """Evaluations that shrink with the plan's counts: sample (or grid), probes, faces, derivative points."""
+    d = len(spec.inputs)
+    return (
+        plan["points"]
+        + plan["probe_points"]
+        + 2 * d * plan["face_points"]
+        + 2 * d * min(plan["derivative_points"], plan["points"])
+    )
+
+
+def _evaluations(spec, plan: dict) -> int:
+    return _fixed(spec, plan) + _scalable(spec, plan) + _search_evaluations(spec, plan)
+
+
+def _fit(spec, own: dict, allowed: float) -> dict:
+    """own's counts cut to fit `allowed` evaluations (see budget())."""
+    d, plan = len(spec.inputs), dict(own)
+    share = allowed * SEARCH_SHARE
+    if _search_evaluations(spec, plan) > share:
+        per_start = _search_evaluations(spec, {**plan, "searches": 1})
+        plan["searches"] = max(1, int(plan["searches"] * share / _search_evaluations(spec, plan)))
+        if per_start > share:
+            least = 4 * (d + 1)  # a Nelder-Mead simplex and a few steps
+            plan["search_evaluations"] = max(least, int(plan["search_evaluations"] * share / per_start))
+    f = min(1.0, max(0.0, allowed - _fixed(spec, plan) - _search_evaluations(spec, plan)) / _scalable(spec, own))
+    if own["grid"]:
+        g = max(MIN_GRID, int(own["grid"] * f ** (1 / d)))
+        plan["grid"] = min(own["grid"], g - (1 - g % 2))  # odd: the grid keeps each axis's midpoint
+        plan["points"] = plan["probe_points"] = plan["grid"] ** d
+    else:
+        plan["points"] = plan["probe_points"] = min(own["points"], _pow2_floor(own["points"] * f, 256))
+        plan["face_points"] = min(own["face_points"], _pow2_floor(own["face_points"] * f, 16))
+    plan["derivative_points"] = min(own["derivative_points"], _pow2_floor(own["derivative_points"] * f, 256))
+    return plan
+
+
 def describe(plan: dict) -> str:
-    """What the budget bought, in one clause (the gate table and the card)."""
+    """What the budget bought, and what a miss would mean, in one sentence (the gate table and the card)."""
     b = plan["budget"]
     _, unit = parse_budget(b["budget"])
+    over = ", over the budget: the least plan there is" if b["evaluations"] > b["allowed_evaluations"] else ""
+    if plan["grid"]:
+        where = f"a {plan['grid']}-point-per-axis grid of the spec's {b['spec_grid']} ({plan['points']:,} points)"
+        spacing = 1 / (plan["grid"] - 1)
+    else:
+        where = (
+            f"{plan['points']:,} of {b['spec_points']:,} sample points, {plan['face_points']} of "
+            f"{b['spec_face_points']} per face"
+        )
+        spacing = plan["points"] ** (-1 / b["inputs"])  # a low-discrepancy sample's typical spacing
     return (
-        f"budget {b['budget']}{' of reference time' if unit == 'seconds' else ' evaluations'} at {_duration(b['seconds_per_evaluation'])} per evaluation: "
-        f"about {b['evaluations']:,} evaluations ({_duration(b['reference_seconds'])}); "
-        f"{plan['points']:,} of {b['spec_points']:,} sample points, {plan['face_points']} of "
-        f"{b['spec_face_points']} per face, {plan['derivative_points']:,} of {b['spec_derivative_points']:,} "
-        f"derivative points"
+        f"budget {b['budget']}{' of reference time' if unit == 'seconds' else ' evaluations'} at "
+        f"{_duration(b['seconds_per_evaluation'])} per evaluation: about {b['evaluations']:,} evaluations "
+        f"({_duration(b['reference_seconds'])}{over}); {where}, {plan['derivative_points']:,} of "
+        f"{b['spec_derivative_points']:,} derivative points, {plan['searches']} of {b['spec_searches']} searches of "
+        f"{plan['search_evaluations']} of {b['spec_search_evaluations']} evaluations per output and error kind "
+        f"({b['search_evaluations']:,} evaluations at most, training's checks included); what a miss would mean: a "
+        f"region where the gate fails that is narrower than about {spacing:.1%} of each input's range can lie "
+        f"between the points, found only if a search reaches it"
     )

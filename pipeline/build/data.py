@@ -136,8 +136,10 @@ def corners(spec: Spec) -> np.ndarray:
 
 
 def grid(spec: Spec) -> np.ndarray:
-    """Dense grid of spec.sampling.grid points per axis, edges included, as (grid^d, d)."""
-    axis = np.linspace(0.0, 1.0, spec.sampling.grid)
+    """Dense grid of spec.sampling.grid points per axis (fewer where a costly reference's budget says so), edges
+    included, as (grid^d, d)."""
+    sized = budget(spec)
+    axis = np.linspace(0.0, 1.0, sized["grid"] if sized else spec.sampling.grid)
     d = len(spec.inputs)
     U = np.stack(np.meshgrid(*[axis] * d, indexing="ij"), axis=-1).reshape(-1, d)
     return from_unit(spec, U)

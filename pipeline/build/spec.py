@@ -80,6 +80,10 @@ class ReferenceSpec:
     table: Any = field(default=None, repr=False, compare=False, metadata={"code_only": True})
     """not a TOML key: the rows themselves (inputs then outputs, float64), for a spec built in code with an array or
     a DataFrame; `data` then describes them"""
+    scheduler: str = ""
+    """for a callable: address of a Dask scheduler ("tcp://host:8786") whose workers evaluate the costly batches;
+    --scheduler overrides it. "": this machine's cores. Not part of the spec's digest: where the calls run changes
+    no value"""
 
 
 @dataclass
@@ -251,6 +255,7 @@ class Spec:
         for section, key, default in ADDED_LATER:  # at their defaults: the digest of older specs stays the same
             if d[section].get(key) == default:
                 d[section].pop(key)
+        d["reference"].pop("scheduler")  # where the calls run: the same values, the same model
         return d
 
 

@@ -88,6 +88,17 @@ def choose_trainer(spec: Spec, n_params: int) -> tuple[str, str]:
     return t.trainer, ""
 
 
+def _deterministic(mode: bool) -> None:
+    """torch.use_deterministic_algorithms(mode) without its import of torch._inductor (to set a flag that only
+    torch.compile reads, and nothing here compiles): about 3 s of every training process, a large part of a gate
+    rerun from the reference cache."""
+    flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if flag is None:  # pragma: no cover - another torch: the public call, import and all
+        torch.use_deterministic_algorithms(mode)
+    else:
+        flag(mode)
+
+
 def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool = True) -> TrainResult:
     """Fit a Surrogate for `spec` on `data`; stops when the gates are met (with margin) or on budget.
 
@@ -105,7 +116,7 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
         with threadpool_limits(limits=spec.training.threads, user_api="blas"):  # scipy's BLAS, used by gram_upper()
             return _train(spec, data, device, progress)
     finally:  # for this run only, not for the rest of the process
-        torch.use_deterministic_algorithms(previous[0])
+        _deterministic(previous[0])
         torch.set_num_threads(previous[1])
 
 
@@ -191,7 +202,7 @@ class _Run:
         dev = pick_device(device or t.device)
         torch.manual_seed(t.seed)
         if dev.type == "cpu":
-            torch.use_deterministic_algorithms(True)
+            _deterministic(True)
         model = Surrogate(spec, data.y_train).to(dev)
         trainer, note = choose_trainer(spec, sum(p.numel() for p in model.net.parameters()))
         x_hold = torch.as_tensor(data.x_holdout, device=dev)

@@ -229,9 +229,11 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
     if data.x_grid is not None:
         sets["grid"] = (data.x_grid, data.y_grid)
     report = gate_report(spec, predict, sets)
+    sized = data_mod.budget(spec)  # a costly reference's plan (calls.budget); None: the spec's own
     plan: dict = {"excluded": data.failed}
     if data.x_grid is not None:
-        plan |= {"plan": f"a {spec.sampling.grid}-point-per-axis grid", "points": {"grid": len(data.x_grid)}}
+        per_axis = sized["grid"] if sized else spec.sampling.grid  # the spec's, or fewer (calls.budget)
+        plan |= {"plan": f"a {per_axis}-point-per-axis grid", "points": {"grid": len(data.x_grid)}}
     if data.x_domain is not None:
         P = np.asarray(predict(data.x_domain), dtype=np.float64)
         found = search_worst(spec, predict, data.u_domain, data.y_domain, P)
@@ -247,8 +249,7 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
             "searches": found["searches"],
             "search_evaluations": found["evaluations"],
         }
-    sized = data_mod.budget(spec)
-    if sized and data.x_domain is not None:
+    if sized and (data.x_domain is not None or data.x_grid is not None):
         plan["budget"] = sized
     if slopes is not None:
         from .derivatives import verification_points
@@ -290,11 +291,15 @@ def search_worst(spec: Spec, predict, U: np.ndarray, Y: np.ndarray, P: np.ndarra
     from . import data as data_mod
 
     v, d = spec.verification, len(spec.inputs)
+    sized = data_mod.budget(spec)  # a costly reference: as many searches as verification.budget buys
+    starts, evaluations_each = (
+        (sized["searches"], sized["search_evaluations"]) if sized else (v.searches, v.search_evaluations)
+    )
     kinds = sorted({KIND[m] for m in spec.gates})
     found_U, found_X, found_Y, evaluations, searches = [], [], [], 0, 0
     for k in range(len(spec.outputs)):
         for kind in kinds:
-            for u0 in _distinct_worst(U, pointwise(P[:, k], Y[:, k], kind), v.searches):
+            for u0 in _distinct_worst(U, pointwise(P[:, k], Y[:, k], kind), starts):
                 best = {"err": -1.0}
 
                 def objective(u: np.ndarray) -> float:
@@ -318,7 +323,7 @@ def search_worst(spec: Spec, predict, U: np.ndarray, Y: np.ndarray, P: np.ndarra
                     method="Nelder-Mead",
                     bounds=[(0.0, 1.0)] * d,
                     options={
-                        "maxfev": v.search_evaluations,
+                        "maxfev": evaluations_each,
                         "initial_simplex": _simplex(u0),
                         "xatol": 1e-6,
                         "fatol": 0.0,
