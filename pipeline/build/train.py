@@ -425,10 +425,16 @@ class Refiner:
     def new_samples(self, check: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
         """About n new samples around the worst points: (X, Y) with the reference's values."""
         worst = np.argsort(-check["probe_ratios"], kind="stable")[: max(1, n // 4)]
-        found = check["found"]
-        centres = np.concatenate([self.U[worst], found["U"]])
-        X_known = np.concatenate([self.X[worst], found["X"]])
-        Y_known = np.concatenate([self.Y[worst], found["Y"]])
+        found, spec = check["found"], self.spec
+        # the searches' optima where the check failed, worst first: one search runs per output and error kind, and
+        # samples at the optimum of an output already well inside its gate would only dilute the ones that matter
+        failed = [
+            i for i in np.argsort(-found["ratio"], kind="stable") if found["ratio"][i] > spec.training.refine_margin
+        ]
+        failed = failed[: 2 * spec.verification.searches]
+        centres = np.concatenate([self.U[worst], found["U"][failed]])
+        X_known = np.concatenate([self.X[worst], found["X"][failed]])
+        Y_known = np.concatenate([self.Y[worst], found["Y"][failed]])
         jitter = np.clip(
             np.repeat(centres, 3, axis=0) + self.rng.normal(0, 0.03, (3 * len(centres), centres.shape[1])), 0.0, 1.0
         )
