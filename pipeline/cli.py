@@ -173,6 +173,9 @@ def cmd_train(args) -> int:
         metrics = train.summary(spec, dataset, result)
         folder = checkpoint.run_dir(spec.name, args.runs)
         checkpoint.save(folder, spec, result.model, result.history, metrics)
+        if result.noise:  # judged by verify against the scatter it estimated, never on the held-out rows here
+            _noisy_trained(spec, folder, result)
+            continue
         added = result.train_samples - len(dataset.x_train)
         print(
             f"{spec.name}: {result.steps} steps in {result.seconds:.2f} s on {result.device} "
@@ -182,6 +185,23 @@ def cmd_train(args) -> int:
         if result.stop_reason != "gates met":
             status = max(status, _short_of_gates(spec, folder, metrics))
     return status
+
+
+def _noisy_trained(spec, folder, result) -> None:
+    from .build import noisy
+
+    noisy.save_members(folder, result.noise["members"])
+    print(
+        f"{spec.name}: {result.steps} LM steps in {result.seconds:.2f} s ({result.stop_reason}); "
+        f"{result.train_samples} training rows; checkpoint in {folder}"
+    )
+    for out, e in result.noise["estimates"].items():
+        unit = "%" if e["units"] == "relative" else e["units"]
+        scale = 100 if e["units"] == "relative" else 1
+        print(
+            f"{spec.name}: {out}: estimated scatter {scale * e['scatter']:.3g} {unit} rms, "
+            f"{e['effective_parameters']:.1f} effective parameters, members of {e['widths']} tanh units"
+        )
 
 
 def _short_of_gates(spec, folder, metrics: dict) -> int:
@@ -224,13 +244,15 @@ def cmd_verify(args) -> int:
         surrogate = checkpoint.load(folder, spec)
         module = surrogate.export_model()
         predict = lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()  # noqa: E731
+        noisy = spec.noisy  # a noisy reference's slopes scatter: not compared
         slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
+        slopes = None if noisy else slopes
+        metrics = checkpoint.read_json(folder / "metrics.json") or {}
         with torch.no_grad():
-            report = verify(spec, predict, data.build(spec), slopes)
+            report = verify(spec, predict, data.build(spec), slopes, metrics.get("noise"))
         checkpoint.write_json(folder / "gates.json", report.to_dict())
         print(report.table())
         if not report.passed:
-            metrics = checkpoint.read_json(folder / "metrics.json") or {}
             print(f"{spec.name}: next step: {next_step(spec, report, metrics)}")
             status = EXIT_GATES_FAILED
     return status
