@@ -317,6 +317,17 @@ def moody_chart(spec: Spec, model) -> bytes:
 EXTRA_PLOTS = {"pipeline.references:colebrook": ("moody.png", "Moody chart", moody_chart)}
 
 
+def _more_plots(spec: Spec, model, runs, dataset, files: dict, plots: list) -> None:
+    """The band of a noisy fit, and a reference's own chart (EXTRA_PLOTS)."""
+    if spec.noisy and (checkpoint.run_dir(spec.name, runs) / "members.json").is_file():
+        files["band.png"], how = band_plot(spec, model, runs, dataset)
+        plots.append((f"Data, fit and ±σ band over {how}", "band.png"))
+    if spec.reference.callable in EXTRA_PLOTS:
+        file, title, fn = EXTRA_PLOTS[spec.reference.callable]
+        files[file] = fn(spec, model)
+        plots.append((title, file))
+
+
 def render(
     spec: Spec, model, model_name: str, runs: Path | None = None, dataset: data_mod.Dataset | None = None
 ) -> dict[str, bytes]:
@@ -343,13 +354,7 @@ def render(
         plots.append(
             (f"Error along the bound {bound['input']} = {bound['label']}, and just inside it", f"bound_{k}.png")
         )
-    if spec.noisy and (checkpoint.run_dir(spec.name, runs) / "members.json").is_file():
-        files["band.png"], how = band_plot(spec, model, runs, dataset)
-        plots.append((f"Data, fit and ±σ band over {how}", "band.png"))
-    if spec.reference.callable in EXTRA_PLOTS:
-        file, title, fn = EXTRA_PLOTS[spec.reference.callable]
-        files[file] = fn(spec, model)
-        plots.append((title, file))
+    _more_plots(spec, model, runs, dataset, files, plots)
 
     card = model.card
     lines = [
