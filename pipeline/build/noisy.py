@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import PipelineError
-from . import bayes, checkpoint, data as data_mod
+from . import bayes, checkpoint, data as data_mod, spec as spec_mod
 from .data import Dataset
 from .model import Surrogate
 from .spec import Spec
@@ -45,7 +45,7 @@ def fit_output(U: np.ndarray, z: np.ndarray, spec: Spec, k: int, widths: list[in
     """Every candidate fit of output k, best evidence first (at least one, else PipelineError)."""
     n = spec.noise
     fits = []
-    for h in widths or n.widths:
+    for h in widths or spec_mod.noisy_plan(spec)[1]:
         for r in range(restarts or n.restarts):
             rng = np.random.default_rng([spec.training.seed, k, h, r])
             member = bayes.fit(U, z, h, rng, n.max_steps)
@@ -97,7 +97,7 @@ def cross_validated(spec: Spec, U: np.ndarray, z: np.ndarray, k: int, widths: li
     for f in range(folds):
         test = order[f::folds]
         train = np.setdiff1d(order, test)
-        fits = fit_output(U[train], z[train], spec, k, widths, restarts=2)[: spec.noise.members]
+        fits = fit_output(U[train], z[train], spec, k, widths, restarts=2)[: spec_mod.noisy_plan(spec)[0]]
         residuals[test] = np.mean([m.predict(U[test]) for m in fits], axis=0) - z[test]
     return residuals
 
@@ -119,7 +119,7 @@ def fit(spec: Spec, model: Surrogate, data: Dataset) -> Fitted:
     for k, out in enumerate(spec.outputs):
         fits = fit_output(U, Z[:, k], spec, k)
         steps += sum(m.steps for m in fits)
-        chosen = fits[: spec.noise.members]
+        chosen = fits[: spec_mod.noisy_plan(spec)[0]]
         members.append(chosen)
         std = float(model.out_std[k])
         _, sigma = ensemble(chosen, U_domain)
@@ -151,13 +151,13 @@ def train(spec: Spec, data: Dataset, result_type):
     fitted = fit(spec, model, data)
     seconds = time.perf_counter() - start
     history = [{"step": i + 1, "loss": loss, "gates_met": False} for i, loss in enumerate(fitted.losses)]
-    n_fits = len(spec.noise.widths) * spec.noise.restarts
+    members, widths = spec_mod.noisy_plan(spec)
     result = result_type(
         model.eval(),
         history=history,
         steps=fitted.steps,
         seconds=seconds,
-        stop_reason=f"evidence: best {spec.noise.members} of {n_fits} Bayesian-regularised fits averaged",
+        stop_reason=f"evidence: best {members} of {len(widths) * spec.noise.restarts} Bayesian-regularised fits averaged",
         trainer="lm (Bayesian regularisation)",
         train_samples=len(data.x_train),
         rows=len(data.x_train) * len(spec.outputs),

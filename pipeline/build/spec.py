@@ -411,6 +411,15 @@ def noisy_width(spec: Spec) -> int:
     return len(spec.outputs) * n.members * max(n.widths) + len(spec.inputs)
 
 
+def noisy_plan(spec: Spec) -> tuple[int, list[int]]:
+    """(members averaged per output, candidate widths) of a noisy fit: [noise]'s, or where the spec sets a smaller
+    model.widths (a spec written for an exact fit), as many members and as wide as fit in its one layer."""
+    n, d, m = spec.noise, len(spec.inputs), len(spec.outputs)
+    room = (spec.model.widths[0] - d) // m if spec.model.widths else n.members * max(n.widths)
+    members = max(1, min(n.members, room))
+    return members, [w for w in n.widths if w <= room // members] or [room // members]
+
+
 def _parameters(widths: list[int], n_in: int, n_out: int) -> int:
     sizes = [n_in, *widths, n_out]
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -706,9 +715,10 @@ def _check_noise(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: a noisy reference is fitted with tanh units; model.activation must be 'tanh'")
     if spec.derivatives.fit or spec.derivatives.gate:
         raise SpecError(f"{where}: derivatives are not fitted or gated for a noisy reference (its slopes scatter)")
-    if spec.model.widths and (len(spec.model.widths) != 1 or spec.model.widths[0] < noisy_width(spec)):
+    d, m = len(spec.inputs), len(spec.outputs)
+    if spec.model.widths and (len(spec.model.widths) != 1 or spec.model.widths[0] < d + m):
         raise SpecError(
-            f"{where}: a noisy fit exports one hidden layer of at least {noisy_width(spec)} units (noise.members x "
-            f"the widest of noise.widths per output, plus one per input); model.widths = {spec.model.widths} "
-            f"cannot hold it (leave it out)"
+            f"{where}: a noisy fit exports one hidden layer of at least {d + m} units (one per input for the linear "
+            f"paths, and a tanh unit per output); model.widths = {spec.model.widths} cannot hold it (leave it out: "
+            f"{noisy_width(spec)} units by default)"
         )
