@@ -113,7 +113,7 @@ def test_exact_references_keep_their_path_and_digests():
 def test_spec_checks_for_noisy_references(tmp_path):
     path = write_rig(tmp_path, "max_rel = 0.2")
     s = spec_mod.load(path)
-    assert s.model.widths == [3 * 6 + 2]  # members x the widest candidate, plus one unit per input
+    assert s.model.widths == [5 * 6 + 2]  # members x the widest candidate, plus one unit per input
     raw = Path(path).read_text()
     for extra, message in (
         ('[model]\nactivation = "relu"\n', "tanh"),
@@ -129,3 +129,40 @@ def test_spec_checks_for_noisy_references(tmp_path):
     (tmp_path / "p.toml").write_text(exact)
     with pytest.raises(spec_mod.SpecError, match="noisy reference"):
         spec_mod.load(str(tmp_path / "p.toml"))
+
+
+def test_advice_follows_from_the_numbers(tmp_path):
+    from pipeline.build.verify import noisy_next_step
+
+    spec = spec_mod.load(write_rig(tmp_path, "max_rel = 0.2"))
+    e = {"scatter": 0.04, "units": "relative", "rows": 240}
+    overfit = {"estimates": {"Nu": e | {"train_rms": 0.02, "holdout_rms": 0.05}}, "floors": {"Nu": {"max_rel": 0.1}}}
+    assert "over-fitting" in noisy_next_step(spec, overfit) and "wider" in noisy_next_step(spec, overfit)
+    short = {"estimates": {"Nu": e | {"train_rms": 0.09, "holdout_rms": 0.1}}, "floors": {"Nu": {"max_rel": 0.1}}}
+    assert "too little capacity" in noisy_next_step(spec, short)
+    tight = {"estimates": {"Nu": e | {"train_rms": 0.04, "holdout_rms": 0.04}}, "floors": {"Nu": {"max_rel": 0.25}}}
+    assert "estimated scatter is 4 %" in noisy_next_step(spec, tight)
+
+
+SCATTERED = """
+import numpy as np
+
+
+def scattered(X):
+    # the trend of test_noisy.py times a deterministic 3 % pseudo-noise of the inputs
+    t = 0.02 * X[:, 0] ** 0.8 * (1 + 0.3 * np.tanh(np.log(X[:, 0] / 1e4))) * X[:, 1] ** 0.4
+    return t * np.exp(0.03 * np.sqrt(2) * np.sin(1e5 * X[:, 0] * X[:, 1]))
+"""
+
+
+def test_a_callable_declared_noisy_is_fitted_as_data(tmp_path):
+    path = write_rig(tmp_path, "max_rel = 0.2", noise=FAST)
+    (tmp_path / "rigref.py").write_text(SCATTERED)  # a module beside the spec is found
+    text = Path(path).read_text().replace('data = "rig.csv"', 'callable = "rigref:scattered"\nnoisy = true')
+    Path(path).write_text(text.replace("[gates]", "[sampling]\ncount = 400\nholdout = 400\n\n[gates]"))
+    spec = spec_mod.load(path)
+    assert spec.noisy and spec.sampling.grid == 0  # gated on the held-out points only
+    dataset = data.build(spec)
+    assert dataset.x_grid is None and dataset.x_domain is None
+    e = train.train(spec, dataset, progress=False).noise["estimates"]["Nu"]
+    assert abs(e["scatter"] / 0.03 - 1) < 0.2, e

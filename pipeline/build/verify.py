@@ -454,6 +454,13 @@ def next_step(spec: Spec, report: GateReport, metrics: dict) -> str:
             f"try a wider network, [model] widths = {wider}, or {search}"
         )
     samples = metrics.get("train_samples") or spec.sampling.count
+    if spec.reference.data:  # rows cannot be added, and a network that fits them but not the held-out ones
+        return (  # is following their scatter
+            f"the network fits its training rows (worst gate ratio {train_ratio:.3g} there) but not the held-out "
+            f"ones ({ratio:.3g}): over-fitting, or scatter in the data. If the rows scatter, leave out "
+            f"[reference] noisy = false (a noisy fit chooses its complexity from the data); else gather more rows "
+            f"or try a smaller network"
+        )
     return (
         f"the network fits its training samples but not the points between them: try more samples, "
         f"[sampling] count = {2 * samples}, or a wider network, [model] widths = {wider}; {search}"
