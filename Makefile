@@ -13,7 +13,7 @@ BENCH_JSON := runs/bench/raw.json
 ENSURE_TRAINED = for n in $(SURROGATES); do test -f runs/$$n/checkpoint.pt || $(PY) -m pipeline train $$n || exit 1; done
 ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) -m pipeline export $$n || exit 1; done
 
-EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
+EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml examples/noisy_rig/rig.toml
 
 .PHONY: help venv list train verify export bench publish readme lint format check train-bench test gate seed examples codegen fmu code-saturne \
 	search clean
