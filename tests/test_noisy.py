@@ -79,7 +79,7 @@ def test_card_holds_the_estimates_and_the_runtime_reads_them(cli, tmp_path):
     assert cli("export", path)[0] == 0
     card = json.loads((tmp_path / "exported" / "rig.json").read_text())
     e = card["noise"]["estimates"]["Nu"]
-    for key in ("scatter", "holdout_rms", "trend_error_rms", "trend_error_max", "cv_rms", "effective_parameters"):
+    for key in ("scatter", "holdout_rms", "trend_error_rms", "trend_sigma_max", "cv_rms", "effective_parameters"):
         assert key in e
     assert abs(e["scatter"] / SCATTER - 1) < 0.2
     assert card["achieved"]["holdout"]["Nu"]["rms_scatter"] <= 1.4

@@ -62,7 +62,7 @@ def main(onnx_path: Path) -> None:
     print(
         f"the card's estimates: scatter {100 * e['scatter']:.2f} % (true 4 %), held-out rms "
         f"{100 * e['holdout_rms']:.2f} %, error against the trend {100 * e['trend_error_rms']:.2f} % rms, "
-        f"{100 * e['trend_error_max']:.2f} % at most"
+        f"largest σ {100 * e['trend_sigma_max']:.2f} %"
     )
 
 

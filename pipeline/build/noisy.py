@@ -14,8 +14,10 @@ What the fit says about the data (stored in metrics.json, then in the card's `no
   cv_rms           the rms residual of k-fold cross-validation on the training rows (members refitted without
                    each fold): the scatter and the model's error together, on data no fit saw
   trend_error_rms  the model's estimated error against the underlying trend over the domain: the rms of the ±σ
-  trend_error_max  band (the Laplace approximation of each member's posterior, A⁻¹ from LM's JᵀJ, and the spread
-                   of the members), and its largest value over a Sobol sample of the domain
+                   band (the Laplace approximation of each member's posterior, A⁻¹ from LM's JᵀJ, and the spread
+                   of the members) over a Sobol sample of the domain
+  trend_sigma_max  the largest σ there (the error at a point is about within ±σ two times in three, so the
+                   largest error can be larger: 0.75-2.1x this on the probe's data and the worked example)
 The band itself, per prediction, is `band(spec, X)`; the members it needs are in runs/NAME/members.json.
 """
 
@@ -131,7 +133,7 @@ def fit(spec: Spec, model: Surrogate, data: Dataset) -> Fitted:
             "rows": len(U),
             "widths": [m.width for m in chosen],
             "trend_error_rms": std * float(np.sqrt(np.mean(sigma**2))),
-            "trend_error_max": std * float(sigma.max()),
+            "trend_sigma_max": std * float(sigma.max()),
         }
         if spec.noise.folds:
             cv = cross_validated(spec, U, Z[:, k], k, sorted({m.width for m in chosen}))

@@ -324,8 +324,8 @@ def describe_noise(plan_noise: dict) -> list[str]:
         lines.append(
             f"{out}: estimated scatter {f(e['scatter'])} rms ({e['rows']} training rows, "
             f"{e['effective_parameters']:.1f} effective parameters{cv}); held-out rms {f(e['holdout_rms'])}; "
-            f"estimated error against the underlying trend {f(e['trend_error_rms'])} rms, "
-            f"{f(e['trend_error_max'])} at most (±σ band over the domain)"
+            f"estimated error against the underlying trend {f(e['trend_error_rms'])} rms (±σ band over the domain; "
+            f"largest σ {f(e['trend_sigma_max'])}, where rows are sparse)"
         )
     return lines
 

@@ -104,7 +104,7 @@ class Card:
     """in the card file only: the .onnx cannot hold its own hash"""
     noise: dict[str, Any] | None = None
     """a fit to scattered data (reference.noisy): {"estimates": {output: {scatter, holdout_rms, trend_error_rms,
-    trend_error_max, cv_rms, train_rms, effective_parameters, rows, widths, units}}, "floors": {output: {metric:
+    trend_sigma_max, cv_rms, train_rms, effective_parameters, rows, widths, units}}, "floors": {output: {metric:
     the value the scatter alone gives on the held-out rows}}}; "units" is "relative" where the output is
     log-transformed (the values are shares of the output), else the output's unit. Absent for exact references"""
 
