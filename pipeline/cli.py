@@ -244,10 +244,11 @@ def cmd_verify(args) -> int:
         surrogate = checkpoint.load(folder, spec)
         module = surrogate.export_model()
         predict = lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()  # noqa: E731
-        noisy = spec.noisy  # a noisy reference's slopes scatter: not compared
-        slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
-        slopes = None if noisy else slopes
+        exact = spec.reference.callable and not spec.noisy  # a noisy reference's slopes scatter: not compared
+        slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if exact else None
         metrics = checkpoint.read_json(folder / "metrics.json") or {}
+        if spec.noisy and "noise" not in metrics:
+            raise spec_mod.PipelineError(f"{folder} holds no noisy fit of {spec.name}: train it again")
         with torch.no_grad():
             report = verify(spec, predict, data.build(spec), slopes, metrics.get("noise"))
         checkpoint.write_json(folder / "gates.json", report.to_dict())
