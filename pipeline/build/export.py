@@ -166,6 +166,8 @@ def export(
     folder = checkpoint.run_dir(spec.name, runs)
     surrogate = checkpoint.load(folder, spec)
     metrics = checkpoint.read_json(folder / "metrics.json") or {}
+    if spec.noisy and "noise" not in metrics:  # its gates need the scatter the fit estimated
+        raise PipelineError(f"{folder} holds no noisy fit of {spec.name}: train it again")
     module = surrogate.export_model()
     proto = to_onnx(module, len(spec.inputs))
     proto.graph.doc_string = spec.description
