@@ -14,7 +14,7 @@ BENCH_BATCHES ?= 1,64,4096,65536
 ENSURE_TRAINED = for n in $(SURROGATES); do test -f runs/$$n/checkpoint.pt || $(PY) -m pipeline train $$n || exit 1; done
 ENSURE_EXPORTED = for n in $(SURROGATES); do test -f exported/$$n.onnx || $(PY) -m pipeline export $$n || exit 1; done
 
-EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml
+EXAMPLE_SPECS := examples/byo_callable/cylinder.toml examples/byo_csv/packed_bed.toml examples/noisy_rig/rig.toml
 
 .PHONY: help venv list train verify export bench bench-full publish readme lint format check train-bench test gate seed kernel examples codegen fmu code-saturne \
 	search costly-timings clean

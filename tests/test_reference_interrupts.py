@@ -165,17 +165,19 @@ def test_two_writers_at_once_leave_the_cache_whole(tmp_path):
 
 def test_the_command_lines_flags_reach_the_calls(tmp_path, monkeypatch):
     from pipeline import cli
+    from pipeline.build import api
+
+    def configure(argv):  # what each verb does before calling the reference: cli's options, through the API
+        args = cli.parser().parse_args(argv)
+        api._calls(api._runs(args.runs), workers=0, **cli._options(args))
 
     monkeypatch.setattr(calls, "SETTINGS", calls.Settings())
     for verb in ("train", "verify", "export", "gate"):
-        args = cli.parser().parse_args(
-            [verb, "--no-cache", "--scheduler", "tcp://h:8786", "--runs", str(tmp_path), "t"]
-        )
-        cli._calls(args)
+        configure([verb, "--no-cache", "--scheduler", "tcp://h:8786", "--runs", str(tmp_path), "t"])
         assert (calls.SETTINGS.cache, calls.SETTINGS.scheduler, calls.SETTINGS.runs) == (
             False,
             "tcp://h:8786",
             tmp_path,
         )
-    cli._calls(cli.parser().parse_args(["verify", "t"]))
+    configure(["verify", "--runs", str(tmp_path), "t"])
     assert calls.SETTINGS.cache and calls.SETTINGS.scheduler == ""

@@ -258,12 +258,32 @@ class Training:
     def __repr__(self) -> str:
         """The line `python -m pipeline train` prints."""
         r = self.result
+        if r.noise:
+            return "\n".join(
+                [
+                    f"{self.spec.name}: {r.steps} LM steps in {r.seconds:.2f} s ({r.stop_reason}); "
+                    f"{r.train_samples} training rows; checkpoint in {self.folder}",
+                    *_noise_lines(self.spec.name, r.noise),
+                ]
+            )
         added = r.train_samples - self.initial_samples
         return (
             f"{self.spec.name}: {r.steps} steps in {r.seconds:.2f} s on {r.device} ({r.stop_reason}); "
             f"{r.train_samples} samples{f' ({added} added where the error was largest)' if added else ''}; "
             f"checkpoint in {self.folder}"
         )
+
+
+def _noise_lines(name: str, noise: dict) -> list[str]:
+    """Per output of a noisy fit: the estimated scatter, the effective parameters and the members' widths."""
+    lines = []
+    for out, e in noise["estimates"].items():
+        unit, scale = ("%", 100) if e["units"] == "relative" else (e["units"], 1)
+        lines.append(
+            f"{name}: {out}: estimated scatter {scale * e['scatter']:.3g} {unit} rms, "
+            f"{e['effective_parameters']:.1f} effective parameters, members of {e['widths']} tanh units"
+        )
+    return lines
 
 
 def train(
@@ -299,6 +319,11 @@ def train(
     folder = checkpoint.run_dir(spec.name, runs)
     checkpoint.save(folder, spec, result.model, result.history, metrics)
     done = Training(spec, result, metrics, folder, len(dataset.x_train))
+    if result.noise:  # judged by verify against the scatter it estimated, never on the held-out rows here
+        from . import noisy
+
+        noisy.save_members(folder, result.noise["members"])
+        return done
     if result.stop_reason != "gates met":
         done.short = _short_of_gates(spec, folder, metrics)
     return done
@@ -350,12 +375,16 @@ def verify(
     surrogate = checkpoint.load(folder, spec)
     module = surrogate.export_model()
     predict = lambda X: module(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()  # noqa: E731
-    slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
+    exact = spec.reference.callable and not spec.noisy  # a noisy reference's slopes scatter: not compared
+    slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if exact else None
+    metrics = checkpoint.read_json(folder / "metrics.json") or {}
+    if spec.noisy and "noise" not in metrics:
+        raise PipelineError(f"{folder} holds no noisy fit of {spec.name}: train it again")
     with torch.no_grad():
-        report = verify_plan(spec, predict, data.build(spec), slopes)
+        report = verify_plan(spec, predict, data.build(spec), slopes, metrics.get("noise"))
     checkpoint.write_json(folder / "gates.json", report.to_dict())
     if not report.passed:
-        report.advice = next_step(spec, report, checkpoint.read_json(folder / "metrics.json") or {})
+        report.advice = next_step(spec, report, metrics)
     return report
 
 

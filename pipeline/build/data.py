@@ -633,7 +633,7 @@ def build(spec: Spec, verification: bool = True) -> Dataset:
     # Held-out points are uniform random from another seed: independent of the training design.
     x_hold, y_hold = _kept(spec, sample(spec, s.holdout, "uniform", s.seed + 1), "holdout", failed)
     data = Dataset(x_train, y_train, x_hold, y_hold, failed=failed)
-    if not verification:
+    if not verification or spec.noisy:  # scattered values are gated on the held-out points only
         return data
     if s.grid:
         data.x_grid, data.y_grid = _kept(spec, grid(spec), "grid", failed)

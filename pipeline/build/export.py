@@ -138,12 +138,14 @@ def build_card(spec: Spec, report, parity_report: dict, metrics: dict) -> Card:
         gates=spec.gates,
         achieved=report.achieved(),
         gates_passed=report.passed,
-        verification={k: v for k, v in report.plan.items() if k != "derivatives"} | {"worst": report.worst()},
+        verification={k: v for k, v in report.plan.items() if k not in ("derivatives", "noise")}
+        | {"worst": report.worst()},
         derivatives=report.plan.get("derivatives"),
         parity={"rtol": PARITY_RTOL, "atol_fraction_of_max": PARITY_ATOL} | parity_report,
         spec_sha256=spec_mod.sha256(spec),
         versions={p: version(p) for p in ("torch", "onnx", "onnxruntime", "onnxscript", "numpy")}
         | {"python": platform.python_version()},
+        noise=report.plan.get("noise"),
     )
 
 
@@ -164,6 +166,8 @@ def export(
     folder = checkpoint.run_dir(spec.name, runs)
     surrogate = checkpoint.load(folder, spec)
     metrics = checkpoint.read_json(folder / "metrics.json") or {}
+    if spec.noisy and "noise" not in metrics:  # its gates need the scatter the fit estimated
+        raise PipelineError(f"{folder} holds no noisy fit of {spec.name}: train it again")
     module = surrogate.export_model()
     proto = to_onnx(module, len(spec.inputs))
     proto.graph.doc_string = spec.description
@@ -187,7 +191,7 @@ def export(
     parity_report = parity(spec.name, {"torch": y_torch, "onnxruntime": run_ort(X), "onnx.reference": y_ref_runtime})
 
     slopes = (lambda X: derivatives.report(spec, surrogate, module, X)) if spec.reference.callable else None
-    report = verify(spec, run_ort, data, slopes)
+    report = verify(spec, run_ort, data, None if spec.noisy else slopes, metrics.get("noise"))
     if not report.passed:
         raise PipelineError(
             f"{spec.name}: the exported model fails its gates; {out_dir / spec.name}.onnx left "

@@ -30,7 +30,7 @@ from ..runtime.files import atomic_write
 from ..runtime.loader import load
 from . import checkpoint, data as data_mod, spec as spec_mod
 from .spec import Spec
-from .verify import describe_plan
+from .verify import describe_noise, describe_plan
 
 
 def subplots(*args, **kwargs):
@@ -250,6 +250,58 @@ def boundary_errors(spec: Spec, model, bound: dict, offsets=(0.0, 0.02, 0.1), po
     return png(fig)
 
 
+def band_plot(spec: Spec, model, runs: Path | None, dataset: data_mod.Dataset) -> tuple[bytes, str]:
+    """A noisy fit over its most influential input, the others at the middle of their ranges: the rows (shifted to
+    the slice by the fit's own change between their inputs and the slice's, so that rows from the whole box line
+    up), the fit, its ±σ band (the trend's uncertainty) and ±σ with the scatter (where new rows would fall); below,
+    the same relative to the fit (log outputs) or as differences from it."""
+    from . import noisy
+
+    i = influential_inputs(spec, model)[0]
+    inp, d = spec.inputs[i], len(spec.inputs)
+    U = np.full((200, d), 0.5)
+    U[:, i] = np.linspace(0.0, 1.0, 200)
+    X_line = data_mod.from_unit(spec, U)
+    band = noisy.band(spec, X_line, runs)
+    centre = data_mod.from_unit(spec, np.full((1, d), 0.5))[0]
+    others = [j for j in range(d) if j != i]
+    n = len(spec.outputs)
+    fig, axes = subplots(2, n, figsize=(5.5 * n, 7.0), squeeze=False, sharex="col")
+    for k, out in enumerate(spec.outputs):
+        log, top, bottom = out.transform == "log", axes[0][k], axes[1][k]
+        scatter = model.card.noise["estimates"][out.name]["scatter"] if model.card.noise else 0.0
+        mean, sigma = band.mean[:, k], band.sigma[:, k]
+        for X, Y, style, label in (
+            (dataset.x_train, dataset.y_train, dict(ms=3, color="0.55"), "training rows"),
+            (dataset.x_holdout, dataset.y_holdout, dict(ms=4, color="tab:red"), "held-out rows"),
+        ):
+            Xs = np.array(X, dtype=np.float64)
+            Xs[:, others] = centre[others]
+            f_row, f_slice = model(X)[:, k], model(Xs)[:, k]
+            top.plot(
+                X[:, i], Y[:, k] * f_slice / f_row if log else Y[:, k] - f_row + f_slice, ".", label=label, **style
+            )
+            bottom.plot(X[:, i], 100 * (Y[:, k] / f_row - 1) if log else Y[:, k] - f_row, ".", **style)
+        total = np.sqrt(sigma**2 + scatter**2)
+        to_plot = (lambda v: 100 * v) if log else (lambda v: v)
+        for ax, centre_line, edges in (
+            (top, mean, lambda w: (mean * np.exp(-w), mean * np.exp(w)) if log else (mean - w, mean + w)),
+            (bottom, 0 * mean, lambda w: (-to_plot(w), to_plot(w))),
+        ):
+            ax.fill_between(X_line[:, i], *edges(total), color="tab:blue", alpha=0.12, label="±σ with the scatter")
+            ax.fill_between(X_line[:, i], *edges(sigma), color="tab:blue", alpha=0.4, label="±σ (the trend)")
+            ax.plot(X_line[:, i], centre_line, color="tab:blue", lw=1.5, label="fit")
+            ax.set(xscale="log" if inp.scale == "log" else "linear")
+            ax.grid(True, which="both", alpha=0.3)
+        top.set(yscale="log" if log else "linear", ylabel=f"{out.name} [{out.unit}]", title=f"{out.name}: fit and band")
+        bottom.set(
+            xlabel=f"{inp.name} [{inp.unit}]", ylabel="rows / fit - 1 [%]" if log else f"rows - fit [{out.unit}]"
+        )
+        top.legend(fontsize=7)
+    held = ", ".join(f"{spec.input_names[j]}={centre[j]:.4g}" for j in others)
+    return png(fig), f"the most influential input, {inp.name}" + (f", with {held}" if held else "")
+
+
 def moody_chart(spec: Spec, model) -> bytes:
     """Friction factor against Re for several roughnesses: reference curves, surrogate dashed on top."""
     Re = np.logspace(np.log10(spec.inputs[0].min), np.log10(spec.inputs[0].max), 200)
@@ -266,6 +318,17 @@ def moody_chart(spec: Spec, model) -> bytes:
 
 
 EXTRA_PLOTS = {"pipeline.references:colebrook": ("moody.png", "Moody chart", moody_chart)}
+
+
+def _more_plots(spec: Spec, model, runs, dataset, files: dict, plots: list) -> None:
+    """The band of a noisy fit, and a reference's own chart (EXTRA_PLOTS)."""
+    if spec.noisy and (checkpoint.run_dir(spec.name, runs) / "members.json").is_file():
+        files["band.png"], how = band_plot(spec, model, runs, dataset)
+        plots.append((f"Data, fit and ±σ band over {how}", "band.png"))
+    if spec.reference.callable in EXTRA_PLOTS:
+        file, title, fn = EXTRA_PLOTS[spec.reference.callable]
+        files[file] = fn(spec, model)
+        plots.append((title, file))
 
 
 def render(
@@ -286,7 +349,7 @@ def render(
             spec, dataset.x_grid, model(dataset.x_grid), dataset.y_grid, (g, g), note=" over the domain"
         )
         plots.append(("Error over the domain (verification grid)", "error_map.png"))
-    elif len(spec.inputs) > 2 and spec.reference.callable:
+    elif len(spec.inputs) > 2 and spec.reference.callable and not spec.noisy:
         files["error_map.png"], how = error_slice(spec, model, model.card)
         plots.append((f"Error over {how}", "error_map.png"))
     for k, bound in enumerate(data_mod.bounds(spec) if spec.reference.callable else []):
@@ -294,10 +357,7 @@ def render(
         plots.append(
             (f"Error along the bound {bound['input']} = {bound['label']}, and just inside it", f"bound_{k}.png")
         )
-    if spec.reference.callable in EXTRA_PLOTS:
-        file, title, fn = EXTRA_PLOTS[spec.reference.callable]
-        files[file] = fn(spec, model)
-        plots.append((title, file))
+    _more_plots(spec, model, runs, dataset, files, plots)
 
     card = model.card
     lines = [
@@ -324,6 +384,8 @@ def render(
             ]
     if card.verification.get("plan"):
         lines += ["", describe_plan(card.verification) + "."]
+    if card.noise:
+        lines += ["", *(f"- {line}" for line in describe_noise(card.noise))]
     if card.derivatives:
         slopes = card.derivatives
         gate_text = f" (gate {slopes['gate']:g})" if slopes.get("gate") else ""

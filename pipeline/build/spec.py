@@ -24,7 +24,9 @@ from .trainer_options import OPTIONS, LMOptions
 
 SPEC_VERSION = 1
 SPECS_DIR = Path(__file__).parent.parent / "specs"
-GATE_METRICS = ("rmse", "max_abs", "max_rel", "mean_rel")
+GATE_METRICS = ("rmse", "max_abs", "max_rel", "mean_rel", "rms_scatter")
+"""rms_scatter (noisy references only): the held-out rms error over the estimated scatter, in the units the
+network learns (relative where the output is log-transformed); about 1 for a fit as good as the data allow"""
 ACTIVATIONS = ("tanh", "silu", "relu")
 """model.activation: the names model.ACTIVATIONS implements (tests/test_spec.py checks that the two agree). Named
 here, without torch, so that reading a spec (list, codegen, fmu) never loads torch."""
@@ -84,6 +86,10 @@ class ReferenceSpec:
     """for a callable: address of a Dask scheduler ("tcp://host:8786") whose workers evaluate the costly batches;
     --scheduler overrides it. "": this machine's cores. Not part of the spec's digest: where the calls run changes
     no value"""
+    noisy: bool | None = None
+    """the values scatter about an underlying trend (measurements, a stochastic simulation): the fit's complexity
+    is then chosen from the data (Bayesian regularisation, [noise]), and only held-out rows are gated. Unset: true
+    for data, false for a callable"""
 
 
 @dataclass
@@ -210,6 +216,24 @@ class TrainingSpec:
 
 
 @dataclass
+class NoiseSpec:
+    """How a noisy reference is fitted (noisy.py): networks fitted by Bayesian-regularised LM, ranked by their
+    evidence, the best averaged into the one exported network."""
+
+    widths: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 6])
+    """tanh units of the candidate networks (one hidden layer, beside a linear path); the evidence picks among them"""
+    restarts: int = 6
+    """random starts per candidate width"""
+    members: int = 5
+    """best fits (by evidence, per output) averaged into the exported network (over 16 data sets of the probe in
+    docs/noisy-data.md, 5 of 30 fits came 4 % closer to the trend than 3 of 20, none of them 1 % rms or more off)"""
+    max_steps: int = 300
+    """LM steps per fit (a fit also ends when no step lowers its objective)"""
+    folds: int = 5
+    """cross-validation folds of the training rows behind the estimated error against the trend; 0: none"""
+
+
+@dataclass
 class Spec:
     """Everything a run needs, read from a spec file (load) or built in code (api.spec), checked the same way."""
 
@@ -229,6 +253,8 @@ class Spec:
     training: TrainingSpec = field(default_factory=TrainingSpec)
     verification: VerificationSpec = field(default_factory=VerificationSpec)
     derivatives: DerivativeSpec = field(default_factory=DerivativeSpec)
+    noise: NoiseSpec = field(default_factory=NoiseSpec)
+    """[noise]: how a noisy reference is fitted (reference.noisy)"""
     spec_version: int = SPEC_VERSION
     """format version of this file"""
     path: Path | None = None
@@ -256,12 +282,19 @@ class Spec:
             if d[section].get(key) == default:
                 d[section].pop(key)
         d["reference"].pop("scheduler")  # where the calls run: the same values, the same model
+        if d["noise"] == dataclasses.asdict(NoiseSpec()):  # a section added later: the same, as a whole
+            d.pop("noise")
         return d
+
+    @property
+    def noisy(self) -> bool:
+        """The reference scatters: reference.noisy, or by default a data file (measurements)."""
+        return bool(self.reference.data) if self.reference.noisy is None else self.reference.noisy
 
 
 CODE_ONLY = ("function", "table")
 """ReferenceSpec fields a spec built in code holds besides its TOML keys (metadata code_only)"""
-ADDED_LATER = [("reference", "timeout", 0.0), ("verification", "budget", "")]
+ADDED_LATER = [("reference", "timeout", 0.0), ("reference", "noisy", None), ("verification", "budget", "")]
 """keys added after spec_version 1's first digests: left out of to_dict (and spec_sha256) while at their default"""
 
 
@@ -432,6 +465,7 @@ def parse(raw: dict, where: str = "spec") -> Spec:
         training=_training(raw.get("training", {}), f"{where}: training"),
         verification=_build(VerificationSpec, raw.get("verification", {}), f"{where}: verification"),
         derivatives=_build(DerivativeSpec, raw.get("derivatives", {}), f"{where}: derivatives"),
+        noise=_build(NoiseSpec, raw.get("noise", {}), f"{where}: noise"),
         spec_version=version,
     )
     known = {f.name for f in dataclasses.fields(Spec)} - {"path"}
@@ -470,7 +504,7 @@ def resolve_defaults(spec: Spec) -> Spec:
     """
     d, m = len(spec.inputs), len(spec.outputs)
     if not spec.model.widths:
-        spec.model.widths = [default_width(d, m)] * 2
+        spec.model.widths = [noisy_width(spec)] if spec.noisy else [default_width(d, m)] * 2
     s = spec.sampling
     if s.count == 0:
         s.count = int(min(16000, max(1000, 6 * _parameters(spec.model.widths, d, m) // m)))
@@ -478,7 +512,7 @@ def resolve_defaults(spec: Spec) -> Spec:
         s.holdout = max(2000, 1000 * d)
     if s.boundary == -1:
         s.boundary = 0.5 if d > 2 else 0.0
-    if s.grid == 0 and d <= 2:
+    if s.grid == 0 and d <= 2 and not spec.noisy:  # scattered values are gated on held-out points only
         s.grid = 201
     t = spec.training
     if t.max_steps == 0:
@@ -489,6 +523,22 @@ def resolve_defaults(spec: Spec) -> Spec:
     if v.search_evaluations == 0:
         v.search_evaluations = 40 * (d + 1)
     return spec
+
+
+def noisy_width(spec: Spec) -> int:
+    """The one hidden layer that holds a noisy fit (noisy.py): the averaged members' tanh units for every output, at
+    the widest candidate, and one near-linear unit per input for their linear paths; units left over are zero."""
+    n = spec.noise
+    return len(spec.outputs) * n.members * max(n.widths) + len(spec.inputs)
+
+
+def noisy_plan(spec: Spec) -> tuple[int, list[int]]:
+    """(members averaged per output, candidate widths) of a noisy fit: [noise]'s, or where the spec sets a smaller
+    model.widths (a spec written for an exact fit), as many members and as wide as fit in its one layer."""
+    n, d, m = spec.noise, len(spec.inputs), len(spec.outputs)
+    room = (spec.model.widths[0] - d) // m if spec.model.widths else n.members * max(n.widths)
+    members = max(1, min(n.members, room))
+    return members, [w for w in n.widths if w <= room // members] or [room // members]
 
 
 def _parameters(widths: list[int], n_in: int, n_out: int) -> int:
@@ -580,7 +630,15 @@ def _toml_type(f: dataclasses.Field) -> type:
     """The type a TOML value of field `f` must have, whether its annotation is a string (a module with `from
     __future__ import annotations`, like this one) or the type itself (a trainer's options declared elsewhere)."""
     name = f.type if isinstance(f.type, str) else str(f.type) if hasattr(f.type, "__args__") else f.type.__name__
-    return {"str": str, "float": float, "int": int, "bool": bool, "list[int]": list, "list[str]": list}[name]
+    return {
+        "str": str,
+        "float": float,
+        "int": int,
+        "bool": bool,
+        "bool | None": bool,
+        "list[int]": list,
+        "list[str]": list,
+    }[name]
 
 
 def _gates(raw, where: str) -> dict[str, float]:
@@ -758,3 +816,30 @@ def _check_model_and_training(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: training.check_every must be >= 1, got {t.check_every}")
     if not 0 < t.stop_margin <= 1:
         raise SpecError(f"{where}: training.stop_margin must be in (0, 1], got {t.stop_margin}")
+    _check_noise(spec, where)
+
+
+def _check_noise(spec: Spec, where: str) -> None:
+    """[noise], and what a noisy fit cannot do."""
+    n = spec.noise
+    if not n.widths or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in n.widths):
+        raise SpecError(f"{where}: noise.widths must be a non-empty list of positive integers, got {n.widths}")
+    if n.restarts < 1 or n.members < 1 or n.max_steps < 1 or n.folds == 1 or n.folds < 0:
+        raise SpecError(f"{where}: noise.restarts, members and max_steps must be >= 1, folds 0 or >= 2")
+    if n.members > n.restarts * len(n.widths):
+        raise SpecError(f"{where}: noise.members ({n.members}) exceeds the fits made (restarts x widths)")
+    if "rms_scatter" in spec.gates and not spec.noisy:
+        raise SpecError(f"{where}: gates.rms_scatter needs a noisy reference (data, or [reference] noisy = true)")
+    if not spec.noisy:
+        return
+    if spec.model.activation != "tanh":
+        raise SpecError(f"{where}: a noisy reference is fitted with tanh units; model.activation must be 'tanh'")
+    if spec.derivatives.fit or spec.derivatives.gate:
+        raise SpecError(f"{where}: derivatives are not fitted or gated for a noisy reference (its slopes scatter)")
+    d, m = len(spec.inputs), len(spec.outputs)
+    if spec.model.widths and (len(spec.model.widths) != 1 or spec.model.widths[0] < d + m):
+        raise SpecError(
+            f"{where}: a noisy fit exports one hidden layer of at least {d + m} units (one per input for the linear "
+            f"paths, and a tanh unit per output); model.widths = {spec.model.widths} cannot hold it (leave it out: "
+            f"{noisy_width(spec)} units by default)"
+        )

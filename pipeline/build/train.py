@@ -54,6 +54,8 @@ class TrainResult:
     improving: bool = False
     """the loss still fell over the last fifth of the run (a longer budget would help)"""
     note: str = ""
+    noise: dict | None = None
+    """a noisy reference's fit (noisy.py): {"estimates": per output, "members": the averaged fits}; None otherwise"""
 
 
 def pick_device(requested: str) -> torch.device:
@@ -114,6 +116,10 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
     torch.set_num_threads(spec.training.threads)
     try:
         with threadpool_limits(limits=spec.training.threads, user_api="blas"):  # scipy's BLAS, used by gram_upper()
+            if spec.noisy:  # scattered values: complexity from the data, not a budget (noisy.py)
+                from . import noisy
+
+                return noisy.train(spec, data, TrainResult)
             return _train(spec, data, device, progress)
     finally:  # for this run only, not for the rest of the process
         _deterministic(previous[0])
@@ -748,4 +754,4 @@ def summary(spec: Spec, data: Dataset, result: TrainResult) -> dict:
         "note": result.note,
         "dropped_rows": data.dropped_rows,
         "reference_failures": data.failed,
-    }
+    } | ({"noise": result.noise["estimates"]} if result.noise else {})

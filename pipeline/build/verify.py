@@ -155,6 +155,8 @@ class GateReport:
         ]
         if self.plan.get("plan"):
             lines.append(describe_plan(self.plan))
+        if self.plan.get("noise"):
+            lines += describe_noise(self.plan["noise"])
         return "\n".join(lines)
 
 
@@ -185,6 +187,8 @@ def _rows(
     rows = []
     for k, out in enumerate(spec.outputs):
         for metric, threshold in spec.gates.items():
+            if metric not in KIND:
+                continue  # rms_scatter: noise_rows
             e = pointwise(P[:, k], Y[:, k], KIND[metric])
             if metric in ("rmse", "mean_rel"):
                 m = e if mean_mask is None else e[mean_mask]
@@ -217,11 +221,12 @@ def gate_report(spec: Spec, predict, sets: dict[str, tuple[np.ndarray, np.ndarra
     return GateReport(spec.name, rows)
 
 
-def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateReport:
+def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None, noise: dict | None = None) -> GateReport:
     """The full verification plan of the spec (see the module docstring) for a predictor of physical outputs.
 
     `slopes`, if given, maps points X to derivatives.report(...) for the same model: its accuracy per output x
-    input goes into the plan, and into the gates when the spec sets [derivatives] gate.
+    input goes into the plan, and into the gates when the spec sets [derivatives] gate. `noise`, a noisy fit's
+    estimates per output (noisy.py), adds the gates judged against the scatter (noise_rows).
     """
     from . import data as data_mod
 
@@ -231,6 +236,8 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
     report = gate_report(spec, predict, sets)
     sized = data_mod.budget(spec)  # a costly reference's plan (calls.budget); None: the spec's own
     plan: dict = {"excluded": data.failed}
+    if noise is not None:
+        plan["noise"] = noise_rows(spec, report, np.asarray(predict(data.x_holdout), dtype=np.float64), data, noise)
     if data.x_grid is not None:
         per_axis = sized["grid"] if sized else spec.sampling.grid  # the spec's, or fewer (calls.budget)
         plan |= {"plan": f"a {per_axis}-point-per-axis grid", "points": {"grid": len(data.x_grid)}}
@@ -274,6 +281,85 @@ def verify(spec: Spec, predict, data: data_mod.Dataset, slopes=None) -> GateRepo
                     )
     report.plan = plan
     return report
+
+
+def _transformed(spec: Spec, Y: np.ndarray) -> np.ndarray:
+    """Outputs in the units the network learns before standardizing: log where the spec transforms them."""
+    logs = np.array([o.transform == "log" for o in spec.outputs])
+    return np.where(logs, np.log(np.where(logs, np.abs(Y), 1.0) + np.finfo(float).tiny), Y)
+
+
+FLOOR_QUANTILE = 0.1
+"""a held-out gate is tighter than the data support when even the trend itself, with the estimated scatter added,
+would fail it at least 1 - FLOOR_QUANTILE of the time"""
+
+
+def noise_floor(spec: Spec, P: np.ndarray, k: int, metric: str, scatter: float, draws: int = 400) -> float:
+    """The value of a held-out metric that the scatter alone gives (its FLOOR_QUANTILE over draws): rows drawn
+    about the model's own predictions P with the estimated scatter, in the units the network learns."""
+    xi = np.random.default_rng(0).standard_normal((draws, len(P)))
+    t = _transformed(spec, P[:, k : k + 1])[:, 0]
+    y = np.exp(t + scatter * xi) if spec.outputs[k].transform == "log" else t + scatter * xi
+    values = [errors(P[:, k], row, metric)[0] for row in y]
+    return float(np.quantile(values, FLOOR_QUANTILE))
+
+
+def noise_rows(spec: Spec, report: GateReport, P: np.ndarray, data: data_mod.Dataset, noise: dict) -> dict:
+    """For a noisy reference: the rms_scatter gate rows, and every held-out gate checked against what the scatter
+    allows. A gate below its floor (noise_floor) fails whatever the model does, saying so in the plan."""
+    Z = _transformed(spec, data.y_holdout) - _transformed(spec, P)
+    floors: dict = {}
+    for k, out in enumerate(spec.outputs):
+        est = noise[out.name]
+        est["holdout_rms"] = float(np.sqrt(np.mean(Z[:, k] ** 2)))
+        for row in report.rows:
+            if row.set == "holdout" and row.output == out.name and row.metric in KIND:
+                floor = noise_floor(spec, P, k, row.metric, est["scatter"])
+                floors.setdefault(out.name, {})[row.metric] = floor
+                row.passed = row.passed and row.threshold >= floor
+        if "rms_scatter" in spec.gates:
+            value = est["holdout_rms"] / est["scatter"]
+            worst = int(np.argmax(np.abs(Z[:, k])))
+            threshold = spec.gates["rms_scatter"]
+            report.rows.append(
+                GateRow(
+                    "holdout",
+                    out.name,
+                    "rms_scatter",
+                    threshold,
+                    value,
+                    bool(value <= threshold),
+                    dict(zip(spec.input_names, data.x_holdout[worst].tolist())),
+                    "holdout",
+                )
+            )
+    return {"estimates": noise, "floors": floors}
+
+
+def too_tight(spec: Spec, plan_noise: dict) -> list[tuple[str, str, float, float]]:
+    """(output, metric, threshold, floor) of every held-out gate tighter than the data support."""
+    return [
+        (out, metric, spec.gates[metric], floor)
+        for out, per in plan_noise["floors"].items()
+        for metric, floor in per.items()
+        if spec.gates[metric] < floor
+    ]
+
+
+def describe_noise(plan_noise: dict) -> list[str]:
+    """One line per output: the scatter, the held-out error and the estimated error against the trend."""
+    lines = []
+    for out, e in plan_noise["estimates"].items():
+        pct = e["units"] == "relative"
+        f = (lambda v: f"{100 * v:.3g} %") if pct else (lambda v: f"{v:.3g} {e['units']}")
+        cv = f"; cross-validated rms {f(e['cv_rms'])}" if "cv_rms" in e else ""
+        lines.append(
+            f"{out}: estimated scatter {f(e['scatter'])} rms ({e['rows']} training rows, "
+            f"{e['effective_parameters']:.1f} effective parameters{cv}); held-out rms {f(e['holdout_rms'])}; "
+            f"estimated error against the underlying trend {f(e['trend_error_rms'])} rms (±σ band over the domain; "
+            f"largest σ {f(e['trend_sigma_max'])}, where rows are sparse)"
+        )
+    return lines
 
 
 def search_worst(spec: Spec, predict, U: np.ndarray, Y: np.ndarray, P: np.ndarray) -> dict:
@@ -375,12 +461,15 @@ def worst_ratio(spec: Spec, y_pred: np.ndarray, y_ref: np.ndarray) -> float:
         errors(y_pred[:, k], y_ref[:, k], metric)[0] / threshold
         for k in range(y_ref.shape[1])
         for metric, threshold in spec.gates.items()
+        if metric in KIND  # rms_scatter needs the estimated scatter: noise_rows
     ]
     return max(r if np.isfinite(r) else np.inf for r in ratios)
 
 
 def next_step(spec: Spec, report: GateReport, metrics: dict) -> str:
     """One specific thing to try when a gate fails, read from how training ended."""
+    if report.plan.get("noise"):
+        return noisy_next_step(spec, report.plan["noise"])
     width = max(spec.model.widths)
     wider = [min(2 * width, 256)] * len(spec.model.widths)
     target = str(spec.path) if spec.path else spec.name
@@ -403,7 +492,49 @@ def next_step(spec: Spec, report: GateReport, metrics: dict) -> str:
             f"try a wider network, [model] widths = {wider}, or {search}"
         )
     samples = metrics.get("train_samples") or spec.sampling.count
+    if spec.reference.data:  # rows cannot be added, and a network that fits them but not the held-out ones
+        return (  # is following their scatter
+            f"the network fits its training rows (worst gate ratio {train_ratio:.3g} there) but not the held-out "
+            f"ones ({ratio:.3g}): over-fitting, or scatter in the data. If the rows scatter, leave out "
+            f"[reference] noisy = false (a noisy fit chooses its complexity from the data); else gather more rows "
+            f"or try a smaller network"
+        )
     return (
         f"the network fits its training samples but not the points between them: try more samples, "
         f"[sampling] count = {2 * samples}, or a wider network, [model] widths = {wider}; {search}"
+    )
+
+
+def noisy_next_step(spec: Spec, plan_noise: dict) -> str:
+    """What to try when a noisy fit fails a gate, read from its numbers: a gate the data cannot support, a fit that
+    follows its training rows more closely than the held-out ones (over-fitting or noise), or one that misses both
+    (too little capacity)."""
+    tight = too_tight(spec, plan_noise)
+    if tight:
+        out, metric, threshold, floor = tight[0]
+        e = plan_noise["estimates"][out]
+        pct = "%" if e["units"] == "relative" else e["units"]
+        scale = 100 if e["units"] == "relative" else 1
+        return (
+            f"{metric} = {threshold:g} on {out} is tighter than the data support: their estimated scatter is "
+            f"{scale * e['scatter']:.3g} {pct} rms, so even the noise-free trend would exceed {threshold:g} on "
+            f"the held-out rows {1 - FLOOR_QUANTILE:.0%} of the time (it would show about {floor:.3g} or more); "
+            f"gate {metric} at {1.5 * floor:.2g} or more, or gate rms_scatter = 1.3 (held-out rms within 1.3x the "
+            f"scatter)"
+        )
+    out, e = max(plan_noise["estimates"].items(), key=lambda t: t[1]["holdout_rms"] / t[1]["train_rms"])
+    ratio = e["holdout_rms"] / e["train_rms"]
+    widths = spec.noise.widths
+    if ratio > 1.5:
+        fewer = widths[: max(1, len(widths) // 2)]
+        return (
+            f"{out} follows its training rows (rms {e['train_rms']:.3g}) far more closely than the held-out rows "
+            f"(rms {e['holdout_rms']:.3g}): over-fitting, or scatter the training rows do not show. Regularise: "
+            f"fewer units, [noise] widths = {fewer}; or gather more rows. A wider network would make it worse"
+        )
+    return (
+        f"{out} misses its training rows (rms {e['train_rms']:.3g}) about as much as the held-out rows (rms "
+        f"{e['holdout_rms']:.3g}), against an estimated scatter of {e['scatter']:.3g}: too little capacity for "
+        f"the gates; allow wider members, [noise] widths = {[*widths, 2 * max(widths)]}, or loosen the gates to "
+        f"what the data support"
     )

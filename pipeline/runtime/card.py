@@ -18,6 +18,8 @@ What each part holds:
   derivatives           (errors per output and input, gate or None); None where the reference has no slopes
   training, parity,     how the model was trained (trainer, steps, seeds, refinement), runtime parity figures,
   versions, ...         package versions, sha256 of the spec (and of the .onnx, in the file copy only)
+  noise                 for a fit to scattered data only: per output the estimated scatter, the held-out error,
+                        the estimated error against the underlying trend, and the floors of the held-out gates
 The result parts (achieved, verification, derivatives, training, parity) are nested records of numbers; they stay
 plain dicts, read by the report and summary by key.
 """
@@ -100,6 +102,11 @@ class Card:
     versions: dict[str, str] = field(default_factory=dict)
     onnx_sha256: str | None = None
     """in the card file only: the .onnx cannot hold its own hash"""
+    noise: dict[str, Any] | None = None
+    """a fit to scattered data (reference.noisy): {"estimates": {output: {scatter, holdout_rms, trend_error_rms,
+    trend_sigma_max, cv_rms, train_rms, effective_parameters, rows, widths, units}}, "floors": {output: {metric:
+    the value the scatter alone gives on the held-out rows}}}; "units" is "relative" where the output is
+    log-transformed (the values are shares of the output), else the output's unit. Absent for exact references"""
 
     @property
     def input_names(self) -> list[str]:
@@ -116,8 +123,9 @@ class Card:
     def to_dict(self) -> dict:
         """The JSON form export writes (onnx_sha256 only where set: the copy inside the model has none)."""
         d = dataclasses.asdict(self)
-        if d["onnx_sha256"] is None:
-            del d["onnx_sha256"]
+        for key in ("onnx_sha256", "noise"):  # noise: cards of exact references keep their bytes
+            if d[key] is None:
+                del d[key]
         return d
 
     def without_sha256(self) -> Card:
