@@ -96,6 +96,7 @@ def test_failing_reference_is_one_line_naming_inputs_and_message(cli, tmp_path):
     assert 'on_error = "drop"' in err
 
 
+@pytest.mark.slow  # trains through the command line
 def test_failing_points_can_be_dropped_and_are_counted(cli, tmp_path):
     path = two_inputs(tmp_path, RAISES, vectorized="false", reference_extra='on_error = "drop"')
     status, out, err = cli("train", path)

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import numpy as np
 
 from pipeline.build import calls
@@ -103,6 +104,7 @@ def cached_rows(tmp_path: Path) -> int:
         db.close()
 
 
+@pytest.mark.slow  # runs a reference for seconds, kills it and runs it again
 def test_a_killed_run_resumes_losing_at_most_the_chunks_in_flight(tmp_path):
     proc = start(tmp_path)
     wait_for_calls(tmp_path, proc, ROWS // 4)
