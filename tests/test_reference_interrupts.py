@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 
 from pipeline.build import calls
 from tests.test_domains_and_references import two_inputs
