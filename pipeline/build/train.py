@@ -523,12 +523,13 @@ def lm_steps(
             for p, new in zip(net.parameters(), params.split(sizes)):
                 p.copy_(new.view(p.shape))
 
-    def slope_rows(ud: torch.Tensor, td: torch.Tensor, wd: torch.Tensor, jacobians: bool):
-        """Derivative residuals (and their parameter Jacobian) of a chunk of slope points, rows (n, m, d)."""
+    def slope_rows(ud: torch.Tensor, td: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+        """Derivative residuals of a chunk of slope points, rows in the order (n, m, d)."""
         r = torch.stack([(net(ud + e) - net(ud - e))[:, fitted] / (2 * h) for e in steps], dim=2)
-        r = (r - td) * wd
-        if not jacobians:
-            return r.flatten(), None
+        return ((r - td) * wd).flatten()
+
+    def slope_jacobian(ud: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+        """The parameter Jacobian of slope_rows (the residuals themselves are not needed for it)."""
         J = torch.empty(len(ud), len(fitted), len(steps), n_params, dtype=ud.dtype, device=ud.device)
         for i, e in enumerate(steps):  # written in place: the block is the largest thing an LM step allocates
             torch.sub(
@@ -537,7 +538,7 @@ def lm_steps(
                 out=J[:, :, i],
             )
         J.mul_((wd / (2 * h))[..., None])
-        return r.flatten(), J.reshape(-1, n_params)
+        return J.reshape(-1, n_params)
 
     def residuals(params: torch.Tensor) -> torch.Tensor:
         load(params)
@@ -546,7 +547,7 @@ def lm_steps(
             assert pred.shape == z.shape, f"prediction {tuple(pred.shape)} vs target {tuple(z.shape)}"
             r = (pred - z).flatten()
             if slopes is not None:
-                r = torch.cat([r, slope_rows(u_d, t_d, w_d, False)[0]])
+                r = torch.cat([r, slope_rows(u_d, t_d, w_d)])
         return r
 
     def normal_equations(params: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -562,7 +563,7 @@ def lm_steps(
                 offset, per_point = len(u) * n_out, len(fitted) * u_d.shape[1]
                 c = max(1, chunk // (2 * u_d.shape[1]))
                 for i in range(0, len(u_d), c):
-                    _, J = slope_rows(u_d[i : i + c], t_d[i : i + c], w_d[i : i + c], True)
+                    J = slope_jacobian(u_d[i : i + c], w_d[i : i + c])
                     JtJ += gram_upper(J)
                     Jtr += J.T @ r[offset + i * per_point : offset + min(i + c, len(u_d)) * per_point]
         return symmetric(JtJ), Jtr
