@@ -579,19 +579,21 @@ def _search_evaluations(spec, plan: dict) -> int:
 
 
 def _fixed(spec, plan: dict) -> int:
-    """Evaluations that no count of the plan changes: corners, edges, the refiner's 64 points a face."""
+    """Evaluations that no count of the plan changes: corners and edges, verification's (past a grid) and the
+    refiner's (data.domain_points)."""
     d = len(spec.inputs)
-    edges = 0 if plan["grid"] else 2**d + d * 2 ** (d - 1) * spec.verification.edge_points
-    return edges + 2**d + (2 * d * 64 if d > 1 else 0)
+    box = 2**d + (d * 2 ** (d - 1) * spec.verification.edge_points if d > 1 else 0)
+    return box * ((0 if plan["grid"] else 1) + 1)
 
 
 def _scalable(spec, plan: dict) -> int:
     """Evaluations that shrink with the plan's counts: sample (or grid), probes, faces, derivative points."""
     d = len(spec.inputs)
+    faces = (0 if plan["grid"] else 1) + (1 if d > 1 else 0)  # verification's (past a grid) and the refiner's
     return (
         plan["points"]
         + plan["probe_points"]
-        + 2 * d * plan["face_points"]
+        + faces * 2 * d * plan["face_points"]
         + 2 * d * min(plan["derivative_points"], plan["points"])
     )
 

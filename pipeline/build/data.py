@@ -145,17 +145,24 @@ def grid(spec: Spec) -> np.ndarray:
     return from_unit(spec, U)
 
 
-def domain_points(spec: Spec, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def domain_points(
+    spec: Spec, seed: int, points: int | None = None, between: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """The sample that verifies past 2 inputs, in the unit cube, with each point's stage.
 
     A scrambled Sobol sample of verification.points, every corner, face_points Sobol points on each of the 2d faces
     (a face is where one input sits at its min or max) and edge_points evenly spaced points inside every edge (all
     inputs but one at an end of their range): the faces, edges and corners are where a surrogate extrapolates
     and where the interior sample puts almost no points in many dimensions.
+
+    Training's Refiner probes with the same construction from another seed, `points` interior points and
+    `between` = True: its edge points then sit halfway between where verification's would, so that verification
+    never checks a point that training saw (the corners excepted: both need them).
     """
     v, d = spec.verification, len(spec.inputs)
     sized = budget(spec) or {"points": v.points, "face_points": v.face_points}
-    parts = [(unit_sample(d, sized["points"], "sobol", seed), "sample"), (unit_corners(d), "corner")]
+    n = sized["points"] if points is None else points
+    parts = [(unit_sample(d, n, "sobol", seed), "sample"), (unit_corners(d), "corner")]
     if sized["face_points"] and d > 1:
         for axis, end in itertools.product(range(d), (0.0, 1.0)):
             F = np.insert(
@@ -163,7 +170,10 @@ def domain_points(spec: Spec, seed: int) -> tuple[np.ndarray, np.ndarray]:
             )
             parts.append((F, "face"))
     if v.edge_points and d > 1:
-        along = (np.arange(v.edge_points) + 1.0) / (v.edge_points + 1.0)
+        if between:
+            along = (np.arange(v.edge_points) + 0.5) / v.edge_points
+        else:
+            along = (np.arange(v.edge_points) + 1.0) / (v.edge_points + 1.0)
         for axis in range(d):
             for ends in itertools.product([0.0, 1.0], repeat=d - 1):
                 E = np.insert(np.tile(ends, (len(along), 1)), axis, along, 1)
