@@ -133,10 +133,24 @@ def test_the_c_extra_gives_the_c_backend_and_jacobians_without_torch(wheel, tmp_
 
 
 def test_the_train_extra_trains_and_exports_a_spec(wheel, tmp_path):
-    """Everything training imports comes with the extra (threadpoolctl included): train, then export, a tiny spec."""
+    """Everything training imports comes with the extra (threadpoolctl included): train, then export, a tiny spec.
+    The extras that go with it are installed alongside and used: a task on a Dask LocalCluster ([cluster]), a
+    notebook run by nbclient with a DataFrame in it ([test]) and a Gaussian process fitted ([compare])."""
     from conftest import PARABOLOID as TEMPLATE
 
-    python = fresh_venv(wheel, tmp_path / "env", "train")
+    python = fresh_venv(wheel, tmp_path / "env", "train,cluster,test,compare")
+    extras = (
+        "import nbformat, nbclient\n"
+        "from dask.distributed import Client, LocalCluster\n"
+        "from sklearn.gaussian_process import GaussianProcessRegressor\n"
+        "with LocalCluster(n_workers=1, processes=False) as cluster, Client(cluster) as client:\n"
+        "    print(client.submit(sum, [1, 2]).result())\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('import pandas; print(len(pandas.DataFrame({\"a\": [1, 2, 3]})))')])\n"
+        "nbclient.NotebookClient(nb, kernel_name='python3').execute()\n"
+        "print(nb.cells[0].outputs[0]['text'].strip())\n"
+        "print(round(float(GaussianProcessRegressor().fit([[0.0], [1.0]], [0.0, 1.0]).predict([[1.0]])[0]), 3))\n"
+    )
+    assert run_in(python, extras, tmp_path).split() == ["3", "3", "1.0"]
     spec = tmp_path / "tiny.toml"
     spec.write_text(TEMPLATE.format(name="tiny", steps=30, rmse=1e9, max_abs=1e9))
     folders = ["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "exported")]
