@@ -164,6 +164,8 @@ def test_parameter_jacobian_matches_autograd():
                 grads = torch.autograd.grad(net(u[n : n + 1])[0, k], params)
                 rows.append(torch.cat([g.flatten() for g in grads]))
         assert torch.allclose(J, torch.stack(rows), atol=1e-12)
+        second = train.parameter_jacobian(net, u, torch.tensor([1]))  # one output's rows only (fitted slopes)
+        assert torch.allclose(second, torch.stack(rows)[1::2], atol=1e-12)
 
 
 def test_lm_in_chunks_takes_the_same_steps(write_spec):

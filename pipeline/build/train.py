@@ -437,8 +437,9 @@ class Refiner:
 
 
 @torch.no_grad()
-def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor) -> torch.Tensor:
-    """d net(u)_k / d theta for every sample and output, shape (N * n_out, P), by explicit backpropagation.
+def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor, outputs: torch.Tensor | None = None) -> torch.Tensor:
+    """d net(u)_k / d theta for every sample and output k (of `outputs` only, if given), shape (N * n_out, P), by
+    explicit backpropagation.
 
     Rows in the order of (net(u) - z).flatten(), columns in the order of net.parameters() (W row-major, then b).
     Written out for the Linear/activation stack because vmap(jacrev(...)) builds the same matrix 10-20x slower.
@@ -449,9 +450,12 @@ def parameter_jacobian(net: torch.nn.Sequential, u: torch.Tensor) -> torch.Tenso
     for linear, act in zip(linears[:-1], acts):
         pre.append(linear(inputs[-1]))
         inputs.append(act(pre[-1]))
-    n, m = len(u), linears[-1].out_features
+    n, m_all = len(u), linears[-1].out_features
+    rows = torch.eye(m_all, dtype=u.dtype, device=u.device)
+    rows = rows if outputs is None else rows[outputs]
+    m = len(rows)
     J = torch.empty(n * m, sum(p.numel() for p in net.parameters()), dtype=u.dtype, device=u.device)
-    G = torch.eye(m, dtype=u.dtype, device=u.device).expand(n, m, m)  # d out_k / d (pre-activation of layer l)
+    G = rows.expand(n, m, m_all)  # d out_k / d (pre-activation of layer l)
     end = J.shape[1]
     for l in range(len(linears) - 1, -1, -1):
         W = linears[l].weight
@@ -519,8 +523,8 @@ def lm_steps(
         J = torch.empty(len(ud), len(fitted), len(steps), n_params, dtype=ud.dtype, device=ud.device)
         for i, e in enumerate(steps):  # written in place: the block is the largest thing an LM step allocates
             torch.sub(
-                parameter_jacobian(net, ud + e).view(len(ud), n_out, -1)[:, fitted],
-                parameter_jacobian(net, ud - e).view(len(ud), n_out, -1)[:, fitted],
+                parameter_jacobian(net, ud + e, fitted).view(len(ud), len(fitted), -1),
+                parameter_jacobian(net, ud - e, fitted).view(len(ud), len(fitted), -1),
                 out=J[:, :, i],
             )
         J.mul_((wd / (2 * h))[..., None])
