@@ -349,15 +349,15 @@ def probe_points(spec: Spec) -> int:
 class Refiner:
     """Finds where the model is worst and adds reference samples there (adaptive sampling).
 
-    Its probe set is built as verification's sample is (data.domain_points: a Sobol sample as large as verification's,
-    probe_points, the corners, the faces and the edges), from a seed that neither training nor verification uses: a
-    probe set without the edges let friedel pass its checks at 0.44 of its gate and fail verification at 1.13 at an
-    edge of its 8-input box. A check is the probe set plus
-    verification's worst-point search (verify.search_worst: the same starts per output and error kind, simplexes and
-    tolerances) started from it. A weaker check than the final one let training stop on a model that verification
-    then failed: friedel once passed training's own search at 0.33 of its gate and verification's at 1.57. New
-    samples are the worst probe points, the searches' optima and jittered neighbours of both (clipped into the unit
-    cube, so the neighbours of a face point stay near that face).
+    A check is verification's own, on a probe set of its own. The probe set is built as verification's sample is
+    (data.domain_points: a Sobol sample as large as verification's, probe_points, the corners, the faces and the
+    edges, the edge points halfway between verification's) from a seed that neither training nor verification uses;
+    the search from its worst points is verification's (verify.search_worst: the same starts per output and error
+    kind, simplexes and tolerances). Weaker checks let training stop on models that verification then failed:
+    friedel passed a search of training's own at 0.33 of its gate where verification's found 1.57, and a probe set
+    without edges at 0.44 where verification found 1.13, at an edge of its 8-input box. New samples are the worst
+    probe points, the optima of the searches that failed the check, and jittered neighbours of both (clipped into
+    the unit cube, so the neighbours of a face point stay near that face).
 
     With a derivative gate being fitted (`slopes`), a probe point's ratio is the larger of its value and its slope
     ratio, so that samples (which are fitted for their slopes too) go where either is worst.
