@@ -477,11 +477,7 @@ def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
 
 
 def lm_steps(
-    model: Surrogate,
-    u: torch.Tensor,
-    z: torch.Tensor,
-    memory_gb: float = 1.0,
-    slopes: SlopeTargets | None = None,
+    model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0, slopes: SlopeTargets | None = None
 ):
     """Levenberg-Marquardt on the flat parameter vector; yields (loss, stuck) after each step.
 
