@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SURROGATES ?= $(basename $(notdir $(wildcard pipeline/specs/*.toml)))
-# Surrogates trained, verified or exported at once, one single-threaded process each (pipeline/build/cores.py);
+# Surrogates trained, verified or exported at once, one process each (pipeline/build/cores.py);
 # 0: one per core. The bytes are the same whatever JOBS is.
 JOBS ?= 0
 BENCH_JSON := runs/bench/raw.json

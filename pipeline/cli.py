@@ -23,7 +23,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed 
 
 def per_surrogate(fn):
     """Run a command once per surrogate, in `--jobs` processes at once when there are several (cores.py: one
-    single-threaded process a surrogate, so the bytes do not depend on the jobs or the order they finish in).
+    process a surrogate, seeded, so the bytes do not depend on the jobs or the order they finish in).
 
     Each process runs the command for one name with its output captured, and the output is printed whole when that
     surrogate is done, so that the lines of two surrogates never interleave. The exit status is the worst one.
@@ -47,9 +47,7 @@ def _pool(args, n: int) -> int:
     import time
 
     names = _longest_first(args.names)
-    print(
-        f"{args.command}: {', '.join(Path(n).stem for n in names)} in {n} processes (one thread each; --jobs 1 runs them in turn)"
-    )
+    print(f"{args.command}: {', '.join(Path(n).stem for n in names)} in {n} processes (--jobs 1 runs them in turn)")
     start, status = time.monotonic(), 0
     with cf.ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_one_job) as pool:
         running = {pool.submit(_captured, _with(args, names=[name], quiet=True, fn=None)): name for name in names}
@@ -292,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=0,
-        help="surrogates handled at once, one single-threaded process each (default 0: one per core; 1: in turn)",
+        help="surrogates handled at once, one process each (default 0: one per core; 1: in turn)",
     )
     training = argparse.ArgumentParser(add_help=False)
     training.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="override the spec's device")

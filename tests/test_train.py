@@ -51,6 +51,18 @@ def test_same_seed_same_weights_other_seed_other_weights(write_spec):
     assert not torch.equal(a["net.0.weight"], c["net.0.weight"])
 
 
+def test_lm_threads_build_the_same_bytes(write_spec, monkeypatch):
+    """LM's blocks, built by one thread or by three at once, are added in their order: the same weights."""
+    monkeypatch.setattr(train, "BLOCK_ROWS", 64)  # the 500 samples in 8 blocks
+    s = spec.load(write_spec(steps=10))
+    d = data.build(s, verification=False)
+    weights = []
+    for threads in (1, 3):
+        s.training.threads = threads
+        weights.append(train.train(s, d, progress=False).model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised when no CUDA device exists")
 def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(PipelineError, match="no CUDA device"):

@@ -207,10 +207,9 @@ class TrainingSpec:
     """steps between refinement checks while the held-out gates still fail (a round also ends when they pass)"""
     refine_margin: float = 0.5
     """refinement goes on until the worst error found by the training-time search is below margin x threshold"""
-    threads: int = 1
-    """CPU threads for training. One keeps a run's bytes the same on machines with other core counts and cannot be
-    oversubscribed: on a busy 2-core machine two threads made LM steps 5-20x slower. More help only past a few
-    thousand parameters on an idle machine"""
+    threads: int = 0
+    """CPU threads of an LM run (0: one per core, cores.training_threads): they build its normal equations block
+    by block, and the blocks are fixed, so the bytes are the same whatever this is (Adam runs on one thread)"""
     options: Any = field(default_factory=LMOptions)
     """the chosen trainer's options (not a TOML key: its fields are keys of [training] itself)"""
 
@@ -282,6 +281,7 @@ class Spec:
             if d[section].get(key) == default:
                 d[section].pop(key)
         d["reference"].pop("scheduler")  # where the calls run: the same values, the same model
+        d["training"].pop("threads")  # how many cores build the same blocks: the same bytes
         if d["noise"] == dataclasses.asdict(NoiseSpec()):  # a section added later: the same, as a whole
             d.pop("noise")
         return d
@@ -808,8 +808,8 @@ def _check_model_and_training(spec: Spec, where: str) -> None:
         raise SpecError(f"{where}: training.max_steps must be >= 1 (or 0 for the default), got {t.max_steps}")
     if not t.max_seconds >= 0:
         raise SpecError(f"{where}: training.max_seconds must be > 0 (or 0 for the default), got {t.max_seconds}")
-    if t.threads < 1:
-        raise SpecError(f"{where}: training.threads must be >= 1, got {t.threads}")
+    if t.threads < 0:
+        raise SpecError(f"{where}: training.threads must be >= 0 (0: one per core), got {t.threads}")
     if t.refine_every < 1 or t.refine_rounds < 0 or not 0 < t.refine_margin <= 1:
         raise SpecError(f"{where}: training.refine_every must be >= 1, refine_rounds >= 0, refine_margin in (0, 1]")
     if t.check_every < 1:

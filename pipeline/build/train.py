@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -113,9 +114,9 @@ def train(spec: Spec, data: Dataset, device: str | None = None, progress: bool =
     from threadpoolctl import threadpool_limits
 
     previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    torch.set_num_threads(spec.training.threads)
+    torch.set_num_threads(1)  # every operation on one thread; LM's blocks use the cores (lm_steps, training.threads)
     try:
-        with threadpool_limits(limits=spec.training.threads, user_api="blas"):  # scipy's BLAS, used by gram_upper()
+        with threadpool_limits(limits=1, user_api="blas"):  # numpy's and scipy's BLAS too (gram())
             if spec.noisy:  # scattered values: complexity from the data, not a budget (noisy.py)
                 from . import noisy
 
@@ -477,12 +478,20 @@ def _activation_slope(act: torch.nn.Module, a: torch.Tensor) -> torch.Tensor:
 
 
 def lm_steps(
-    model: Surrogate, u: torch.Tensor, z: torch.Tensor, memory_gb: float = 1.0, slopes: SlopeTargets | None = None
+    model: Surrogate,
+    u: torch.Tensor,
+    z: torch.Tensor,
+    memory_gb: float = 1.0,
+    slopes: SlopeTargets | None = None,
+    threads: int = 1,
 ):
     """Levenberg-Marquardt on the flat parameter vector; yields (loss, stuck) after each step.
 
-    JᵀJ and Jᵀr are accumulated over chunks of samples whose Jacobian block fits in memory_gb, so the sample count
-    is bounded by time, not memory; the P x P system itself must fit (choose_trainer sees to that).
+    JᵀJ and Jᵀr are sums over blocks of rows (block_samples), built `threads` blocks at a time and added in block
+    order. A block is one thread's work from start to end, and its size depends only on the problem, so the bytes are
+    the same whatever `threads` is and however busy the machine. Blocks of a few thousand rows also bound the memory
+    (memory_gb per thread) and stay in cache between the Jacobian and its product; the P x P system itself must fit
+    (choose_trainer sees to that).
 
     `slopes` (u_d, t, w, h, ...) adds derivative rows: for every point n of u_d, output k and input i, the residual
     w[n, k, i] * ((net(u_d + h e_i) - net(u_d - h e_i))_k / 2h - t[n, k, i]), whose parameter Jacobian is the same
@@ -494,7 +503,7 @@ def lm_steps(
     sizes = [p.numel() for p in net.parameters()]
     theta = torch.cat([p.detach().flatten() for p in net.parameters()])
     n_params, n_out = len(theta), z.shape[1]
-    chunk = max(1, int(memory_gb * 1e9 / 3 / (8 * n_params * n_out)))  # the block and two temporaries of its size
+    chunk = block_samples(n_out, n_params, memory_gb)
     if slopes is not None:
         u_d, h = slopes.u, slopes.h
         fitted = torch.nonzero(torch.any(slopes.w != 0, dim=2).any(dim=0))[:, 0]  # report_only outputs: no rows
@@ -503,6 +512,14 @@ def lm_steps(
             torch.zeros_like(u_d[:1]).index_fill_(1, torch.tensor([i], device=u_d.device), h)
             for i in range(u_d.shape[1])
         ]
+        offset, per_point = len(u) * n_out, len(fitted) * u_d.shape[1]
+        c = block_samples(per_point, n_params, memory_gb)
+    blocks = [("values", i, min(i + chunk, len(u))) for i in range(0, len(u), chunk)]
+    if slopes is not None:
+        blocks += [("slopes", i, min(i + c, len(u_d))) for i in range(0, len(u_d), c)]
+    pool = None
+    if u.device.type == "cpu" and threads > 1:  # OpenMP's thread count is per thread: a new one starts at every core
+        pool = ThreadPoolExecutor(min(threads, len(blocks)), initializer=torch.set_num_threads, initargs=(1,))
 
     def load(params: torch.Tensor) -> None:
         with torch.no_grad():
@@ -536,41 +553,59 @@ def lm_steps(
                 r = torch.cat([r, slope_rows(u_d, t_d, w_d)])
         return r
 
+    def block(kind: str, i: int, j: int, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(JᵀJ, Jᵀr) of one block of rows: samples i:j of u, or slope points i:j of u_d."""
+        with torch.no_grad():  # grad mode is per thread
+            if kind == "values":
+                J, rows = parameter_jacobian(net, u[i:j]), r[i * n_out : j * n_out]
+            else:
+                J, rows = slope_jacobian(u_d[i:j], w_d[i:j]), r[offset + i * per_point : offset + j * per_point]
+            return gram(J), J.T @ rows
+
     def normal_equations(params: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         load(params)
         JtJ = torch.zeros(n_params, n_params, dtype=params.dtype, device=params.device)
         Jtr = torch.zeros(n_params, dtype=params.dtype, device=params.device)
-        with torch.no_grad():
-            for i in range(0, len(u), chunk):
-                J = parameter_jacobian(net, u[i : i + chunk])
-                JtJ += gram_upper(J)
-                Jtr += J.T @ r[i * n_out : min(i + chunk, len(u)) * n_out]
-            if slopes is not None:
-                offset, per_point = len(u) * n_out, len(fitted) * u_d.shape[1]
-                c = max(1, chunk // (2 * u_d.shape[1]))
-                for i in range(0, len(u_d), c):
-                    J = slope_jacobian(u_d[i : i + c], w_d[i : i + c])
-                    JtJ += gram_upper(J)
-                    Jtr += J.T @ r[offset + i * per_point : offset + min(i + c, len(u_d)) * per_point]
-        return symmetric(JtJ), Jtr
+        run = pool.map if pool is not None else map
+        for k in range(0, len(blocks), threads):  # `threads` blocks in flight: memory stays bounded
+            for G, g in run(lambda b: block(*b, r), blocks[k : k + threads]):
+                JtJ += G  # in block order, whichever thread finished first
+                Jtr += g
+        return JtJ, Jtr
 
     mu, nu = 1e-3, 2.0
     r = residuals(theta)
     loss = float(torch.mean(r**2))
-    while True:
-        JtJ, Jtr = normal_equations(theta, r)
-        stuck = True
-        while mu < 1e10:
-            delta = damped_solve(JtJ, Jtr, mu)
-            r_new = residuals(theta - delta)
-            loss_new = float(torch.mean(r_new**2))
-            if math.isfinite(loss_new) and loss_new < loss:
-                mu, nu = next_damping(mu, gain_ratio(loss, loss_new, len(r), delta, JtJ, Jtr, mu)), 2.0
-                theta, r, loss, stuck = theta - delta, r_new, loss_new, False
-                break
-            mu, nu = mu * nu, nu * 2
-        load(theta)
-        yield loss, stuck
+    try:
+        while True:
+            JtJ, Jtr = normal_equations(theta, r)
+            stuck = True
+            while mu < 1e10:
+                delta = damped_solve(JtJ, Jtr, mu)
+                r_new = residuals(theta - delta)
+                loss_new = float(torch.mean(r_new**2))
+                if math.isfinite(loss_new) and loss_new < loss:
+                    mu, nu = next_damping(mu, gain_ratio(loss, loss_new, len(r), delta, JtJ, Jtr, mu)), 2.0
+                    theta, r, loss, stuck = theta - delta, r_new, loss_new, False
+                    break
+                mu, nu = mu * nu, nu * 2
+            load(theta)
+            yield loss, stuck
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+BLOCK_ROWS = 4096
+"""rows of an LM block: on water's 664 parameters 4,096-row blocks built JᵀJ ~8 % faster than one 16,000-row block
+(and 1,024-row blocks 30 % slower), as the block stays in cache between its Jacobian and its product"""
+
+
+def block_samples(rows_per_sample: int, n_params: int, memory_gb: float) -> int:
+    """Samples per LM block: BLOCK_ROWS rows, fewer if their Jacobian and two temporaries of its size would not fit
+    in memory_gb."""
+    fits = int(memory_gb * 1e9 / 3 / (8 * n_params * rows_per_sample))
+    return max(1, min(BLOCK_ROWS // rows_per_sample, fits))
 
 
 def gain_ratio(
@@ -594,19 +629,15 @@ def next_damping(mu: float, rho: float) -> float:
     return max(mu * max(1 / 3, 1 - (2 * rho - 1) ** 3), 1e-12)
 
 
-def gram_upper(J: torch.Tensor) -> torch.Tensor:
-    """The upper triangle of JᵀJ (see symmetric). On the CPU in float64 through BLAS's symmetric rank-k update
-    (dsyrk), which computes only that triangle: half the multiply-adds of J.T @ J, the bulk of an LM step once
-    there are a thousand parameters."""
-    if J.device.type != "cpu" or J.dtype != torch.float64:
-        return torch.triu(J.T @ J)
-    from scipy.linalg.blas import dsyrk
-
-    return torch.from_numpy(dsyrk(1.0, J.numpy().T, lower=0))  # J.T is a Fortran-ordered (P, N) view: no copy
-
-
-def symmetric(upper: torch.Tensor) -> torch.Tensor:
-    return torch.triu(upper) + torch.triu(upper, 1).T
+def gram(J: torch.Tensor) -> torch.Tensor:
+    """JᵀJ, the bulk of an LM step once there are a thousand parameters. On the CPU through numpy, whose matmul
+    recognises a matrix times its own transpose and calls BLAS's symmetric rank-k update (dsyrk: half the
+    multiply-adds, the lower triangle copied from the upper) and, unlike scipy's wrapper of dsyrk, releases the GIL,
+    so that lm_steps' threads build their blocks at once."""
+    if J.device.type != "cpu":
+        return J.T @ J
+    a = J.numpy()
+    return torch.from_numpy(a.T @ a)
 
 
 def damped_solve(JtJ: torch.Tensor, Jtr: torch.Tensor, mu: float) -> torch.Tensor:
@@ -710,8 +741,14 @@ def adam_steps(model: Surrogate, u: torch.Tensor, z: torch.Tensor, t):
         yield float(loss.detach()), False
 
 
+def threads_for(t: TrainingSpec) -> int:
+    from .cores import training_threads
+
+    return training_threads(t.threads)
+
+
 TRAINERS = {
-    "lm": lambda model, u, z, t, slopes: lm_steps(model, u, z, t.options.lm_memory_gb, slopes),
+    "lm": lambda model, u, z, t, slopes: lm_steps(model, u, z, t.options.lm_memory_gb, slopes, threads_for(t)),
     "adam": lambda model, u, z, t, slopes: adam_steps(model, u, z, t),
 }
 """training.trainer -> fn(model, features u, targets z, spec.training, slope targets or None): a generator that
