@@ -8,6 +8,9 @@ SURROGATES ?= $(basename $(notdir $(wildcard pipeline/specs/*.toml)))
 # Surrogates trained, verified or exported at once, one process each (pipeline/build/cores.py);
 # 0: one per core. The bytes are the same whatever JOBS is.
 JOBS ?= 0
+# The tests run the same way: one pytest process per core (pytest-xdist), a test file to a process, so that a file's
+# shared fixtures are built once.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n $(if $(filter 0,$(JOBS)),auto,$(JOBS)) --dist loadfile
 BENCH_JSON := runs/bench/raw.json
 BENCH_BATCHES ?= 1,64,4096,65536
 BENCH_MAX_TIME ?= 0.2
@@ -86,14 +89,14 @@ format: venv ## ruff format: rewrite the code in the project's format
 	$(VENV)/bin/ruff format .
 
 check: venv ## the fast tier for day-to-day work: every test not marked slow, then make lint
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" --durations=10
+	$(PYTEST) -m "not slow" --durations=10
 	$(MAKE) --no-print-directory lint
 
 train-bench: venv ## what the last `make train` recorded per surrogate: time, steps, flops per step, error / gate
 	$(PY) -m benchmarks.training --runs runs $(SURROGATES)
 
 test: venv ## the test suite, then make lint
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15
+	$(PYTEST) --durations=15
 	$(MAKE) --no-print-directory lint
 
 examples: venv ## worked examples: bring-your-own callable and CSV; the heated pipe in Python, C and Fortran
