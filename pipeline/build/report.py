@@ -135,7 +135,7 @@ def error_map(
                 curve = domain_mod.bound_value(bound, v)
                 xy = (curve, v) if bound["input"] == a.name else (v, curve)
                 ax.plot(*xy, "r-", lw=1.2, label=f"{bound['input']} = {bound['label']}")
-                ax.legend(fontsize=7, loc="best")
+                ax.legend(fontsize=7, loc="lower right")
         for axis, inp in (("x", a), ("y", b)):
             if inp.scale == "log":
                 getattr(ax, f"set_{axis}scale")("log")
