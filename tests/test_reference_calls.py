@@ -213,10 +213,15 @@ def test_the_budget_sizes_a_costly_plan_and_leaves_a_cheap_one(tmp_path, fresh):
     assert len(data.domain_points(s, 2)[0]) == len(data.domain_points(s, 2)[0]) > s.verification.points
     calls._COSTS[ident] = [5.0, 1000]  # 5 ms: 300 s buy about 60,000 evaluations
     plan = data.budget(s)
-    assert plan["points"] == plan["probe_points"] == 16384 and plan["budget"]["reference_seconds"] <= 300
+    assert plan["points"] == plan["probe_points"] == 8192 and plan["budget"]["reference_seconds"] <= 300
     U, stage = data.domain_points(s, 2)
-    assert (stage == "sample").sum() == 16384 and (stage == "face").sum() == 6 * plan["face_points"]
+    assert (stage == "sample").sum() == 8192 and (stage == "face").sum() == 6 * plan["face_points"]
     assert "of 131,072 sample points" in calls.describe(plan)
+    # the training samples are counted, never cut; the held-out set is cut, to a prefix of the same draw
+    assert plan["budget"]["training_evaluations"] >= s.sampling.count and plan["holdout"] == 1024 < s.sampling.holdout
+    text = calls.describe(plan)
+    assert f"{plan['budget']['training_evaluations']:,} for training" in text and "1,024 of 3,000 held-out" in text
+    assert len(data.build(s, verification=False).x_holdout) == 1024
     (tmp_path / "three.toml").write_text(THREE.format(budget='budget = "20000"'))
     plan = data.budget(spec.load(str(tmp_path / "three.toml")))
     assert plan["budget"]["evaluations"] <= 20000 and "20000 evaluations" in calls.describe(plan)

@@ -530,11 +530,14 @@ def budget(spec, fn) -> dict | None:
     probe set, sized so that their evaluations fit verification.budget at the measured cost; None where the spec's
     own plan fits it (or the cost is not known yet): then every count is the spec's, exactly.
 
-    The searches are counted for verification and for every check of the refiner (refine_rounds + 1); they are cut
-    first (fewer starts, then fewer evaluations each) when they alone would take more than SEARCH_SHARE of the
-    budget; the sample counts then shrink to fit the rest. Returns the counts {"grid" (per axis, 0 past 2 inputs),
-    "points", "probe_points", "face_points", "derivative_points", "searches", "search_evaluations"} and, under
-    "budget", what the budget bought, for the gate table and the card (describe()).
+    The training samples, the refinement's and the corners are counted first and never cut: they are what the
+    network needs to fit (6 per parameter and output by default), and a smaller set would only move the miss from
+    verification to training. The searches are counted for verification and for every check of the refiner
+    (refine_rounds + 1); they are cut first (fewer starts, then fewer evaluations each) when they alone would take
+    more than SEARCH_SHARE of the budget; the held-out set and the checking samples then shrink to fit the rest.
+    Returns the counts {"grid" (per axis, 0 past 2 inputs), "points", "probe_points", "face_points",
+    "derivative_points", "holdout", "searches", "search_evaluations"} and, under "budget", what the budget bought,
+    for the gate table and the card (describe()).
     """
     if not spec.reference.callable:
         return None
@@ -550,6 +553,7 @@ def budget(spec, fn) -> dict | None:
         "probe_points": s.grid ** len(spec.inputs) if s.grid else v.points,
         "face_points": 0 if s.grid else v.face_points,
         "derivative_points": spec.derivatives.points,
+        "holdout": s.holdout,
         "searches": v.searches,
         "search_evaluations": v.search_evaluations,
     }
@@ -564,6 +568,7 @@ def budget(spec, fn) -> dict | None:
         "allowed_evaluations": int(allowed),
         "reference_seconds": evaluations * t,
         "search_evaluations": int(_search_evaluations(spec, plan)),
+        "training_evaluations": _training(spec),
         "inputs": len(spec.inputs),
         **{f"spec_{k}": n for k, n in own.items() if k != "probe_points"},
     }
@@ -578,20 +583,30 @@ def _search_evaluations(spec, plan: dict) -> int:
     return len(spec.outputs) * kinds * plan["searches"] * plan["search_evaluations"] * checks * (d > 0)
 
 
+def _training(spec) -> int:
+    """The training design (sample and corners) and, at most, what refinement adds: per round 3 jittered copies of
+    a quarter of the round (train._round_size: a tenth of the design, 20 per input at least) and of the failed
+    searches' optima (train.Refiner.new_samples)."""
+    d, t = len(spec.inputs), spec.training
+    per_round = 3 * (max(20 * d, spec.sampling.count // 10) // 4 + 2 * spec.verification.searches)
+    return spec.sampling.count + 2**d + t.refine_rounds * per_round
+
+
 def _fixed(spec, plan: dict) -> int:
-    """Evaluations that no count of the plan changes: corners and edges, verification's (past a grid) and the
-    refiner's (data.domain_points)."""
+    """Evaluations that no count of the plan changes: the training samples (_training), and corners and edges,
+    verification's (past a grid) and the refiner's (data.domain_points)."""
     d = len(spec.inputs)
     box = 2**d + (d * 2 ** (d - 1) * spec.verification.edge_points if d > 1 else 0)
-    return box * ((0 if plan["grid"] else 1) + 1)
+    return _training(spec) + box * ((0 if plan["grid"] else 1) + 1)
 
 
 def _scalable(spec, plan: dict) -> int:
-    """Evaluations that shrink with the plan's counts: sample (or grid), probes, faces, derivative points."""
+    """Evaluations that shrink with the plan's counts: held-out, sample (or grid), probes, faces, derivative points."""
     d = len(spec.inputs)
     faces = (0 if plan["grid"] else 1) + (1 if d > 1 else 0)  # verification's (past a grid) and the refiner's
     return (
-        plan["points"]
+        plan["holdout"]
+        + plan["points"]
         + plan["probe_points"]
         + faces * 2 * d * plan["face_points"]
         + 2 * d * min(plan["derivative_points"], plan["points"])
@@ -621,6 +636,7 @@ def _fit(spec, own: dict, allowed: float) -> dict:
         plan["points"] = plan["probe_points"] = min(own["points"], _pow2_floor(own["points"] * f, 256))
         plan["face_points"] = min(own["face_points"], _pow2_floor(own["face_points"] * f, 16))
     plan["derivative_points"] = min(own["derivative_points"], _pow2_floor(own["derivative_points"] * f, 256))
+    plan["holdout"] = min(own["holdout"], _pow2_floor(own["holdout"] * f, 1024))  # it decides when training stops
     return plan
 
 
@@ -628,7 +644,11 @@ def describe(plan: dict) -> str:
     """What the budget bought, and what a miss would mean, in one sentence (the gate table and the card)."""
     b = plan["budget"]
     _, unit = parse_budget(b["budget"])
-    over = ", over the budget: the least plan there is" if b["evaluations"] > b["allowed_evaluations"] else ""
+    over = (
+        ", over the budget: the training set and the floors of the cut counts take more"
+        if b["evaluations"] > b["allowed_evaluations"]
+        else ""
+    )
     if plan["grid"]:
         where = f"a {plan['grid']}-point-per-axis grid of the spec's {b['spec_grid']} ({plan['points']:,} points)"
         spacing = 1 / (plan["grid"] - 1)
@@ -641,7 +661,9 @@ def describe(plan: dict) -> str:
     return (
         f"budget {b['budget']}{' of reference time' if unit == 'seconds' else ' evaluations'} at "
         f"{_duration(b['seconds_per_evaluation'])} per evaluation: about {b['evaluations']:,} evaluations "
-        f"({_duration(b['reference_seconds'])}{over}); {where}, {plan['derivative_points']:,} of "
+        f"({_duration(b['reference_seconds'])}{over}); {b['training_evaluations']:,} for training (its samples and "
+        f"refinement's at most, never cut), {plan['holdout']:,} of {b['spec_holdout']:,} held-out; {where}, "
+        f"{plan['derivative_points']:,} of "
         f"{b['spec_derivative_points']:,} derivative points, {plan['searches']} of {b['spec_searches']} searches of "
         f"{plan['search_evaluations']} of {b['spec_search_evaluations']} evaluations per output and error kind "
         f"({b['search_evaluations']:,} evaluations at most, training's checks included); what a miss would mean: a "

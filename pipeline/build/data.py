@@ -467,6 +467,16 @@ def _as_outputs(spec: Spec, value, n: int) -> np.ndarray:
     return Y
 
 
+_ANNOUNCED: set = set()
+
+
+def _announce(key) -> bool:
+    """True the first time in this process (a gate builds the data for training, then for verification)."""
+    new = key not in _ANNOUNCED
+    _ANNOUNCED.add(key)
+    return new
+
+
 def budget(spec: Spec) -> dict | None:
     """The verification counts a costly reference can afford (calls.budget); None: the spec's own, exactly."""
     if not spec.reference.callable:
@@ -640,8 +650,13 @@ def build(spec: Spec, verification: bool = True) -> Dataset:
     failed: dict = {}
     design = np.concatenate([sample(spec, s.count, s.method, s.seed, s.boundary), corners(spec)])
     x_train, y_train = _kept(spec, design, "training", failed)
-    # Held-out points are uniform random from another seed: independent of the training design.
-    x_hold, y_hold = _kept(spec, sample(spec, s.holdout, "uniform", s.seed + 1), "holdout", failed)
+    # Held-out points are uniform random from another seed: independent of the training design. A costly reference
+    # (its cost now measured on the training design) gets as many as its budget buys: a prefix of the same draw.
+    sized = budget(spec)
+    if sized and _announce((spec.name, sized["budget"]["evaluations"])):
+        print(f"{spec.name}: the reference costs: {calls.describe(sized)}", flush=True)
+    n_hold = (sized or {"holdout": s.holdout})["holdout"]
+    x_hold, y_hold = _kept(spec, sample(spec, n_hold, "uniform", s.seed + 1), "holdout", failed)
     data = Dataset(x_train, y_train, x_hold, y_hold, failed=failed)
     if not verification or spec.noisy:  # scattered values are gated on the held-out points only
         return data
