@@ -289,3 +289,32 @@ def test_verification_does_not_reuse_the_points_training_saw(tmp_path):
         verified = d.x_grid if d.x_grid is not None else d.x_domain
         assert not trained & {row.tobytes() for row in d.x_holdout}
         assert trained & {row.tobytes() for row in verified} == corners
+
+
+def test_a_costly_references_searches_run_side_by_side_and_find_the_same_points(tmp_path, fresh, monkeypatch):
+    """Past a budget the worst-point searches ask for their points together (one batch per round, which the workers
+    can share); each search takes the same path as it does alone."""
+    from pipeline.build import verify
+
+    (tmp_path / "ref3.py").write_text("def f(X):\n    return 1.0 + X[:, 0] + X[:, 1] * X[:, 2]\n")
+    (tmp_path / "three.toml").write_text(THREE.format(budget=""))
+    s = spec.load(str(tmp_path / "three.toml"))
+    ident = calls.identity(s, data.resolve_callable("ref3:f", tmp_path))
+    U = data.unit_sample(3, 256, "sobol", 0)
+    X = data.from_unit(s, U)
+    Y = data.call_reference(s, X)[0]
+
+    def predict(X):  # a model with a smooth error of a few percent
+        return (1.0 + X[:, 0] + X[:, 1] * X[:, 2] + 0.03 * np.sin(5 * X[:, 0] * X[:, 2]))[:, None]
+
+    batches, call = [], data.call_reference
+    monkeypatch.setattr(data, "call_reference", lambda spec, X, *a: batches.append(len(X)) or call(spec, X, *a))
+    runs = {}
+    for cost in ([1.0, 1_000_000], [5.0, 1000]):  # 1 µs: one search after another; 5 ms: side by side
+        calls._COSTS[ident] = cost
+        batches.clear()
+        runs[cost[1]] = (verify.search_worst(s, predict, U, Y, predict(X)), max(batches))
+    (alone, one), (together, most) = runs[1_000_000], runs[1000]
+    assert data.budget(s)["searches"] == s.verification.searches and one == 1 and most == s.verification.searches
+    assert together["evaluations"] == alone["evaluations"] and together["searches"] == alone["searches"]
+    assert np.array_equal(together["X"], alone["X"]) and np.array_equal(together["Y"], alone["Y"])

@@ -371,63 +371,121 @@ def search_worst(spec: Spec, predict, U: np.ndarray, Y: np.ndarray, P: np.ndarra
     (where every point maps into the domain) from a small simplex, with at most verification.search_evaluations
     reference evaluations. Points where the reference fails (on_error = "drop") count as no error. Returns the best
     point of each search: {"U", "X", "Y", "searches", "evaluations"}.
-    """
-    from scipy.optimize import minimize
 
+    A costly reference (calls.budget sized the plan) runs the searches side by side (_in_lockstep), so that their
+    points reach the reference's workers together; each search takes the same points either way.
+    """
     from . import data as data_mod
 
-    v, d = spec.verification, len(spec.inputs)
+    v = spec.verification
     sized = data_mod.budget(spec)  # a costly reference: as many searches as verification.budget buys
     starts, evaluations_each = (
         (sized["searches"], sized["search_evaluations"]) if sized else (v.searches, v.search_evaluations)
     )
-    kinds = sorted({KIND[m] for m in spec.gates})
-    found_U, found_X, found_Y, evaluations, searches = [], [], [], 0, 0
-    for k in range(len(spec.outputs)):
-        for kind in kinds:
-            for u0 in _distinct_worst(U, pointwise(P[:, k], Y[:, k], kind), starts):
-                best = {"err": -1.0}
-
-                def objective(u: np.ndarray) -> float:
-                    nonlocal evaluations
-                    u = np.clip(u, 0.0, 1.0)[None, :]
-                    X = data_mod.from_unit(spec, u)
-                    Y_u, ok, _ = data_mod.call_reference(spec, X)
-                    evaluations += 1
-                    if not ok[0]:
-                        if spec.reference.on_error == "error":
-                            data_mod.evaluate(spec, X, "search points")  # raises the one-line report
-                        return 0.0
-                    err = float(pointwise(np.asarray(predict(X), dtype=np.float64)[0, k], Y_u[0, k], kind))
-                    if err > best["err"]:
-                        best.update(err=err, U=u[0], X=X[0], Y=Y_u[0])
-                    return -err
-
-                minimize(
-                    objective,
-                    u0,
-                    method="Nelder-Mead",
-                    bounds=[(0.0, 1.0)] * d,
-                    options={
-                        "maxfev": evaluations_each,
-                        "initial_simplex": _simplex(u0),
-                        "xatol": 1e-6,
-                        "fatol": 0.0,
-                    },
-                )
-                searches += 1
-                if best["err"] >= 0:
-                    found_U.append(best["U"])
-                    found_X.append(best["X"])
-                    found_Y.append(best["Y"])
-    n_out = len(spec.outputs)
+    runs = [
+        lambda reference, k=k, kind=kind, u0=u0: _search(spec, predict, k, kind, u0, evaluations_each, reference)
+        for k in range(len(spec.outputs))
+        for kind in sorted({KIND[m] for m in spec.gates})
+        for u0 in _distinct_worst(U, pointwise(P[:, k], Y[:, k], kind), starts)
+    ]
+    if sized and len(runs) > 1:
+        found = _in_lockstep(spec, runs)
+    else:
+        found = [run(lambda X: data_mod.call_reference(spec, X)[:2]) for run in runs]
+    best = [f for f in found if f["err"] >= 0]
+    d, n_out = len(spec.inputs), len(spec.outputs)
     return {
-        "U": np.array(found_U).reshape(-1, d),
-        "X": np.array(found_X).reshape(-1, d),
-        "Y": np.array(found_Y).reshape(-1, n_out),
-        "searches": searches,
-        "evaluations": evaluations,
+        "U": np.array([f["U"] for f in best]).reshape(-1, d),
+        "X": np.array([f["X"] for f in best]).reshape(-1, d),
+        "Y": np.array([f["Y"] for f in best]).reshape(-1, n_out),
+        "searches": len(runs),
+        "evaluations": sum(f["evaluations"] for f in found),
     }
+
+
+def _search(spec: Spec, predict, k: int, kind: str, u0: np.ndarray, evaluations_each: int, reference) -> dict:
+    """One Nelder-Mead from u0 for output k's largest error of `kind`; reference(X) -> (Y, ok) for one row. Returns
+    the best point it met {"err" (-1: none), "U", "X", "Y", "evaluations"}."""
+    from scipy.optimize import minimize
+
+    from . import data as data_mod
+
+    best = {"err": -1.0, "evaluations": 0}
+
+    def objective(u: np.ndarray) -> float:
+        u = np.clip(u, 0.0, 1.0)[None, :]
+        X = data_mod.from_unit(spec, u)
+        Y_u, ok = reference(X)
+        best["evaluations"] += 1
+        if not ok[0]:
+            if spec.reference.on_error == "error":
+                data_mod.evaluate(spec, X, "search points")  # raises the one-line report
+            return 0.0
+        err = float(pointwise(np.asarray(predict(X), dtype=np.float64)[0, k], Y_u[0, k], kind))
+        if err > best["err"]:
+            best.update(err=err, U=u[0], X=X[0], Y=Y_u[0])
+        return -err
+
+    options = {"maxfev": evaluations_each, "initial_simplex": _simplex(u0), "xatol": 1e-6, "fatol": 0.0}
+    minimize(objective, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(u0), options=options)
+    return best
+
+
+def _in_lockstep(spec: Spec, runs: list) -> list[dict]:
+    """Each run(reference) in a thread of its own; this thread evaluates their points a batch at a time, once every
+    search still going has asked for one (a search's next point needs its last value), through data.call_reference:
+    the cache, and the workers for a batch that costs (calls.run). The threads only wait, so the GIL is no matter, and
+    the reference, its timeouts and Ctrl-C stay in this thread."""
+    import queue
+    import threading
+
+    from . import data as data_mod
+
+    asks: queue.Queue = queue.Queue()
+    found: list = [None] * len(runs)
+
+    def run(i: int) -> None:
+        def reference(X: np.ndarray):
+            reply: queue.Queue = queue.Queue(maxsize=1)
+            asks.put((i, X, reply))
+            answer = reply.get()
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+        try:
+            found[i] = runs[i](reference)
+        except BaseException as e:  # noqa: BLE001 - raised again in the calling thread
+            found[i] = e
+        finally:
+            asks.put((i, None, None))  # this search is done
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(runs))]
+    for t in threads:
+        t.start()
+    going, batch = len(threads), []
+    while going:
+        i, X, reply = asks.get()
+        if X is None:
+            going -= 1
+        else:
+            batch.append((i, X, reply))
+        if batch and len(batch) == going:
+            batch.sort(key=lambda ask: ask[0])
+            try:
+                Y, ok, _ = data_mod.call_reference(spec, np.concatenate([X for _, X, _ in batch]))
+                answers = [(Y[j : j + 1], ok[j : j + 1]) for j in range(len(batch))]
+            except BaseException as e:  # noqa: BLE001 - every search stops, then it is raised here
+                answers = [e] * len(batch)
+            for (_, _, reply), answer in zip(batch, answers):
+                reply.put(answer)
+            batch = []
+    for t in threads:
+        t.join()
+    for f in found:
+        if isinstance(f, BaseException):
+            raise f
+    return found
 
 
 def _distinct_worst(U: np.ndarray, e: np.ndarray, n: int, min_distance: float = 0.05) -> list[np.ndarray]:
