@@ -166,3 +166,14 @@ def test_a_callable_declared_noisy_is_fitted_as_data(tmp_path):
     assert dataset.x_grid is None and dataset.x_domain is None
     e = train.train(spec, dataset, progress=False).noise["estimates"]["Nu"]
     assert abs(e["scatter"] / 0.03 - 1) < 0.2, e
+
+
+def test_the_committed_rig_example_is_its_spec_and_its_model():
+    """examples/noisy_rig/exported/ is what its spec and data give today: the card's spec digest and model checksum
+    (a change to what the digest holds means exporting the example again)."""
+    import hashlib
+
+    folder = ROOT / "examples" / "noisy_rig"
+    card = json.loads((folder / "exported" / "noisy_rig.json").read_text())
+    assert card["spec_sha256"] == spec_mod.sha256(spec_mod.load(str(folder / "rig.toml")))
+    assert card["onnx_sha256"] == hashlib.sha256((folder / "exported" / "noisy_rig.onnx").read_bytes()).hexdigest()

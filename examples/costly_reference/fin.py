@@ -1,5 +1,5 @@
 """A reference that genuinely costs: a straight fin with temperature-dependent conductivity, solved as a
-boundary-value problem with scipy's solve_bvp (5-10 ms a call on the 2-core reference machine, the more under load).
+boundary-value problem with scipy's solve_bvp (3 ms a call on the idle 2-core reference machine, up to 10 ms loaded).
 
 Dimensionless: theta = (T - T_inf) / (T_base - T_inf), xi = x / L, conductivity k = k_0 (1 + beta theta),
     d/dxi [(1 + beta theta) dtheta/dxi] = mL^2 theta,   theta(0) = 1,

@@ -478,7 +478,8 @@ def _announce(key) -> bool:
 
 
 def budget(spec: Spec) -> dict | None:
-    """The verification counts a costly reference can afford (calls.budget); None: the spec's own, exactly."""
+    """The held-out, verification and probe counts and searches a costly reference can afford (calls.budget); None:
+    the spec's own, exactly."""
     if not spec.reference.callable:
         return None
     return calls.budget(spec, reference_function(spec))

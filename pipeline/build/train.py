@@ -517,8 +517,9 @@ def lm_steps(
     blocks = [("values", i, min(i + chunk, len(u))) for i in range(0, len(u), chunk)]
     if slopes is not None:
         blocks += [("slopes", i, min(i + c, len(u_d))) for i in range(0, len(u_d), c)]
-    pool = None
-    if u.device.type == "cpu" and threads > 1:  # OpenMP's thread count is per thread: a new one starts at every core
+    threads, pool = max(1, threads), None
+    if u.device.type == "cpu" and threads > 1:
+        # OpenMP's thread count is per thread, and a new thread starts with one per core: each block thread sets one
         pool = ThreadPoolExecutor(min(threads, len(blocks)), initializer=torch.set_num_threads, initargs=(1,))
 
     def load(params: torch.Tensor) -> None:
