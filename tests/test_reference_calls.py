@@ -318,3 +318,26 @@ def test_a_costly_references_searches_run_side_by_side_and_find_the_same_points(
     assert data.budget(s)["searches"] == s.verification.searches and one == 1 and most == s.verification.searches
     assert together["evaluations"] == alone["evaluations"] and together["searches"] == alone["searches"]
     assert np.array_equal(together["X"], alone["X"]) and np.array_equal(together["Y"], alone["Y"])
+
+
+def test_side_by_side_searches_stop_together_on_a_failed_point(tmp_path, fresh):
+    """on_error = "error": the first failed search point is the one-line report, raised once every search has
+    stopped; no search thread is left waiting."""
+    import threading
+
+    from pipeline.build import verify
+    from pipeline.errors import PipelineError
+
+    (tmp_path / "ref3.py").write_text(
+        "import numpy as np\ndef f(X):\n    return np.where(X[:, 0] > 0.05, np.nan, 1.0)\n"
+    )
+    (tmp_path / "three.toml").write_text(THREE.format(budget=""))
+    s = spec.load(str(tmp_path / "three.toml"))
+    calls._COSTS[calls.identity(s, data.resolve_callable("ref3:f", tmp_path))] = [5.0, 1000]  # costly: side by side
+    U = data.unit_sample(3, 64, "sobol", 0)
+    Y, P = np.ones((64, 1)), 1.0 + U[:, :1]  # the sample's values as if known; the searches' points fail
+    before = threading.active_count()
+    assert data.budget(s) is not None  # the side-by-side path
+    with pytest.raises(PipelineError, match="search points"):
+        verify.search_worst(s, lambda X: np.ones((len(X), 1)), U, Y, P)
+    assert threading.active_count() == before

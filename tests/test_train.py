@@ -7,6 +7,7 @@ import torch
 from pipeline.build import data, spec, train
 from pipeline.build.trainer_options import AdamOptions
 from pipeline.errors import PipelineError
+from tests.conftest import PARABOLOID
 
 
 def test_lm_meets_gates_and_stops_early(write_spec):
@@ -51,10 +52,13 @@ def test_same_seed_same_weights_other_seed_other_weights(write_spec):
     assert not torch.equal(a["net.0.weight"], c["net.0.weight"])
 
 
-def test_lm_threads_build_the_same_bytes(write_spec, monkeypatch):
-    """LM's blocks, built by one thread or by three at once, are added in their order: the same weights."""
-    monkeypatch.setattr(train, "BLOCK_ROWS", 64)  # the 500 samples in 8 blocks
-    s = spec.load(write_spec(steps=10))
+@pytest.mark.parametrize("slopes", [False, True])
+def test_lm_threads_build_the_same_bytes(write_spec, monkeypatch, slopes):
+    """LM's blocks (values, and slope rows where they are fitted), built by one thread or by three at once, are
+    added in their order: the same weights."""
+    monkeypatch.setattr(train, "BLOCK_ROWS", 64)  # the 500 samples in 8 blocks, their slope rows in 16
+    derivatives = "[derivatives]\ngate = 0.05\nfit = true\n\n[gates]" if slopes else "[gates]"
+    s = spec.load(write_spec(PARABOLOID.replace("[gates]", derivatives).format(name="t", steps=10, rmse=1, max_abs=1)))
     d = data.build(s, verification=False)
     weights = []
     for threads in (1, 3):
@@ -85,3 +89,11 @@ def test_training_leaves_the_process_settings_as_it_found_them(write_spec):
     threads = torch.get_num_threads()
     train.train(s, data.build(s, verification=False), progress=False)
     assert not torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == threads
+
+
+def test_lm_with_every_slope_report_only_fits_the_values(write_spec):
+    """fit = true with every output report_only: no slope rows, and the values train as without them."""
+    derivatives = '[derivatives]\ngate = 0.05\nfit = true\nreport_only = ["z"]\n\n[gates]'
+    s = spec.load(write_spec(PARABOLOID.replace("[gates]", derivatives).format(name="r", steps=5, rmse=1, max_abs=1)))
+    r = train.train(s, data.build(s, verification=False), progress=False)
+    assert r.steps == 5 and r.rows == r.train_samples  # one value row per sample (one output), no slope rows

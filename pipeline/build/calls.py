@@ -586,10 +586,12 @@ def _search_evaluations(spec, plan: dict) -> int:
 def _training(spec) -> int:
     """The training design (sample and corners) and, at most, what refinement adds: per round 3 jittered copies of
     a quarter of the round (train._round_size: a tenth of the design, 20 per input at least) and of the failed
-    searches' optima (train.Refiner.new_samples)."""
+    searches' optima (train.Refiner.new_samples). Fitted slopes take 2 more evaluations per sample and input
+    (derivatives.reference_slopes_u)."""
     d, t = len(spec.inputs), spec.training
-    per_round = 3 * (max(20 * d, spec.sampling.count // 10) // 4 + 2 * spec.verification.searches)
-    return spec.sampling.count + 2**d + t.refine_rounds * per_round
+    design = spec.sampling.count + 2**d
+    per_round = 3 * (max(20 * d, design // 10) // 4 + 2 * spec.verification.searches)
+    return (design + t.refine_rounds * per_round) * (1 + 2 * d if spec.derivatives.fit else 1)
 
 
 def _fixed(spec, plan: dict) -> int:

@@ -652,8 +652,9 @@ def build(spec: Spec, verification: bool = True) -> Dataset:
     design = np.concatenate([sample(spec, s.count, s.method, s.seed, s.boundary), corners(spec)])
     x_train, y_train = _kept(spec, design, "training", failed)
     # Held-out points are uniform random from another seed: independent of the training design. A costly reference
-    # (its cost now measured on the training design) gets as many as its budget buys: a prefix of the same draw.
-    sized = budget(spec)
+    # (its cost now measured on the training design) gets as many as its budget buys: a prefix of the same draw. Not
+    # a noisy one: its held-out points are all its gates have.
+    sized = None if spec.noisy else budget(spec)
     if sized and _announce((spec.name, sized["budget"]["evaluations"])):
         print(f"{spec.name}: the reference costs: {calls.describe(sized)}", flush=True)
     n_hold = (sized or {"holdout": s.holdout})["holdout"]

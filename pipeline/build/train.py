@@ -489,9 +489,9 @@ def lm_steps(
 
     JᵀJ and Jᵀr are sums over blocks of rows (block_samples), built `threads` blocks at a time and added in block
     order. A block is one thread's work from start to end, and its size depends only on the problem, so the bytes are
-    the same whatever `threads` is and however busy the machine. Blocks of a few thousand rows also bound the memory
-    (memory_gb per thread) and stay in cache between the Jacobian and its product; the P x P system itself must fit
-    (choose_trainer sees to that).
+    the same whatever `threads` is and however busy the machine. Blocks of a few thousand rows stay in cache between
+    the Jacobian and its product; memory_gb bounds them, and the blocks in flight with their P x P products (fewer
+    threads where they would not fit: the bytes do not change); the P x P system itself must fit (choose_trainer).
 
     `slopes` (u_d, t, w, h, ...) adds derivative rows: for every point n of u_d, output k and input i, the residual
     w[n, k, i] * ((net(u_d + h e_i) - net(u_d - h e_i))_k / 2h - t[n, k, i]), whose parameter Jacobian is the same
@@ -503,7 +503,8 @@ def lm_steps(
     sizes = [p.numel() for p in net.parameters()]
     theta = torch.cat([p.detach().flatten() for p in net.parameters()])
     n_params, n_out = len(theta), z.shape[1]
-    chunk = block_samples(n_out, n_params, memory_gb)
+    cpu = u.device.type == "cpu"
+    chunk = block_samples(n_out, n_params, memory_gb, cpu)
     if slopes is not None:
         u_d, h = slopes.u, slopes.h
         fitted = torch.nonzero(torch.any(slopes.w != 0, dim=2).any(dim=0))[:, 0]  # report_only outputs: no rows
@@ -513,12 +514,13 @@ def lm_steps(
             for i in range(u_d.shape[1])
         ]
         offset, per_point = len(u) * n_out, len(fitted) * u_d.shape[1]
-        c = block_samples(per_point, n_params, memory_gb)
     blocks = [("values", i, min(i + chunk, len(u))) for i in range(0, len(u), chunk)]
-    if slopes is not None:
+    if slopes is not None and per_point:  # none where every output is report_only
+        c = block_samples(per_point, n_params, memory_gb, cpu)
         blocks += [("slopes", i, min(i + c, len(u_d))) for i in range(0, len(u_d), c)]
-    threads, pool = max(1, threads), None
-    if u.device.type == "cpu" and threads > 1:
+    in_flight = 8 * (3 * max(chunk * n_out, BLOCK_ROWS) + n_params) * n_params  # a block, its temporaries, its JᵀJ
+    threads, pool = max(1, min(threads, int(memory_gb * 1e9 // in_flight))), None
+    if cpu and threads > 1:
         # OpenMP's thread count is per thread, and a new thread starts with one per core: each block thread sets one
         pool = ThreadPoolExecutor(min(threads, len(blocks)), initializer=torch.set_num_threads, initargs=(1,))
 
@@ -602,11 +604,11 @@ BLOCK_ROWS = 4096
 (and 1,024-row blocks 30 % slower), as the block stays in cache between its Jacobian and its product"""
 
 
-def block_samples(rows_per_sample: int, n_params: int, memory_gb: float) -> int:
-    """Samples per LM block: BLOCK_ROWS rows, fewer if their Jacobian and two temporaries of its size would not fit
-    in memory_gb."""
+def block_samples(rows_per_sample: int, n_params: int, memory_gb: float, cpu: bool = True) -> int:
+    """Samples per LM block: BLOCK_ROWS rows on the CPU, fewer if their Jacobian and two temporaries of its size
+    would not fit in memory_gb (a GPU takes as many as fit: its products gain from size, not cache)."""
     fits = int(memory_gb * 1e9 / 3 / (8 * n_params * rows_per_sample))
-    return max(1, min(BLOCK_ROWS // rows_per_sample, fits))
+    return max(1, min(BLOCK_ROWS // rows_per_sample, fits) if cpu else fits)
 
 
 def gain_ratio(

@@ -39,7 +39,8 @@ class LMOptions(AdamOptions):
     to when its normal equations would not fit in that bound (train.choose_trainer)."""
 
     lm_memory_gb: float = 1.0
-    """LM builds the Jacobian in chunks of samples that fit this memory (GB); JᵀJ itself must fit too"""
+    """LM's memory bound (GB): a block of the Jacobian fits it, as do the blocks built at once with their JᵀJ (fewer
+    threads where they would not), and JᵀJ itself"""
     default_steps: ClassVar[int] = 2000
     """LM steps are full-batch: far fewer are needed than Adam's"""
 

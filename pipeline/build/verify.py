@@ -434,8 +434,13 @@ def _search(spec: Spec, predict, k: int, kind: str, u0: np.ndarray, evaluations_
 def _in_lockstep(spec: Spec, runs: list) -> list[dict]:
     """Each run(reference) in a thread of its own; this thread evaluates their points a batch at a time, once every
     search still going has asked for one (a search's next point needs its last value), through data.call_reference:
-    the cache, and the workers for a batch that costs (calls.run). The threads only wait, so the GIL is no matter, and
-    the reference, its timeouts and Ctrl-C stay in this thread."""
+    the cache, and the workers for a batch that costs (calls.run). The search threads compute little (a simplex, the
+    model at one point) and wait the rest of the time, so the GIL is no matter; the reference, its timeouts, the
+    on_error report and Ctrl-C stay in this thread. A search takes the points it would take alone, as long as the
+    reference's value at a row does not depend on the other rows of its call (as for every cached reference).
+
+    The first error (the reference's, a search's, Ctrl-C) answers every search's next ask, so all of them stop within
+    a round, and is raised here once they have."""
     import queue
     import threading
 
@@ -463,29 +468,42 @@ def _in_lockstep(spec: Spec, runs: list) -> list[dict]:
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(runs))]
     for t in threads:
         t.start()
-    going, batch = len(threads), []
+    going, batch, failure = len(threads), [], None
     while going:
-        i, X, reply = asks.get()
+        try:
+            i, X, reply = asks.get()
+        except BaseException as e:  # noqa: BLE001 - Ctrl-C: answered to every search, so that none waits for ever
+            failure = failure or e
+            continue
         if X is None:
             going -= 1
+            failure = failure or (found[i] if isinstance(found[i], BaseException) else None)
         else:
             batch.append((i, X, reply))
-        if batch and len(batch) == going:
-            batch.sort(key=lambda ask: ask[0])
-            try:
-                Y, ok, _ = data_mod.call_reference(spec, np.concatenate([X for _, X, _ in batch]))
-                answers = [(Y[j : j + 1], ok[j : j + 1]) for j in range(len(batch))]
-            except BaseException as e:  # noqa: BLE001 - every search stops, then it is raised here
-                answers = [e] * len(batch)
+        if batch and (failure is not None or len(batch) == going):
+            answers = [failure] * len(batch) if failure is not None else _answers(spec, data_mod, batch)
+            failure = failure or next((a for a in answers if isinstance(a, BaseException)), None)
             for (_, _, reply), answer in zip(batch, answers):
                 reply.put(answer)
             batch = []
     for t in threads:
         t.join()
-    for f in found:
-        if isinstance(f, BaseException):
-            raise f
+    if failure is not None:
+        raise failure
     return found
+
+
+def _answers(spec: Spec, data_mod, batch: list) -> list:
+    """The reference at the batch's points, one (Y, ok) per ask, each distinct row evaluated once; or the exception
+    that evaluating them raised (for every ask), the one-line report of a failed point under on_error = "error"."""
+    try:
+        rows, back = np.unique(np.concatenate([X for _, X, _ in batch]), axis=0, return_inverse=True)
+        Y, ok, _ = data_mod.call_reference(spec, rows)  # rows sorted: the same call whatever order the asks came in
+        if spec.reference.on_error == "error" and not ok.all():
+            data_mod.evaluate(spec, rows[~ok][:1], "search points")  # raises the one-line report
+        return [(Y[j : j + 1], ok[j : j + 1]) for j in back.reshape(-1)]
+    except BaseException as e:  # noqa: BLE001 - every search stops, then it is raised in _in_lockstep
+        return [e] * len(batch)
 
 
 def _distinct_worst(U: np.ndarray, e: np.ndarray, n: int, min_distance: float = 0.05) -> list[np.ndarray]:
