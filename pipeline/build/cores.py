@@ -6,7 +6,7 @@
 - Several surrogates run at once in processes (`--jobs`, default: one per core available to this process, never
   more than there are surrogates), each seeded, so the bytes are the same whatever the number of jobs and the order
   they finish in. Their LM threads are not capped by SURROGATE_JOBS: a block thread never spins, so while every
-  job runs they share the cores at no cost, and the last job left takes them all (make train's tail: water).
+  job runs they share the cores at little cost, and the last job left takes them all (make train's tail: water).
 - Reference workers and CI's parallel jobs draw from the same count (`available()`), so that two layers of
   processes never multiply: a process that runs inside a pool sees SURROGATE_JOBS=1 and does not start another.
 """
@@ -21,7 +21,7 @@ ENV = "SURROGATE_JOBS"
 
 def available() -> int:
     """Cores this process may run on (its affinity mask, not the machine's count), capped by SURROGATE_JOBS."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = _affinity()
     cap = os.environ.get(ENV, "")
     return max(1, min(cores, int(cap))) if cap.isdigit() and int(cap) > 0 else cores
 
@@ -34,6 +34,9 @@ def jobs(requested: int | None, tasks: int) -> int:
 
 def training_threads(requested: int) -> int:
     """LM's block threads: the request, or (0) one per core this process may run on, SURROGATE_JOBS or not."""
-    if requested > 0:
-        return requested
+    return requested if requested > 0 else _affinity()
+
+
+def _affinity() -> int:
+    """Cores this process may run on: its affinity mask where the OS has one, not the machine's count."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
